@@ -1,0 +1,292 @@
+"""The bot's configuration: TOML, with ``${NAME}`` in any string read from the environment.
+
+``load_settings`` is the only reader; nothing reads config at import time and there is no
+global settings object. The composition root passes ``Settings`` to what needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_PIPELINES: tuple[dict[str, Any], ...] = ({"name": "build"}, {"name": "deploy"})
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    """One entry of a repository's ordered pipeline list; ``branches`` are fnmatch globs
+    (empty: every branch)."""
+
+    name: str
+    branches: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepoSettings:
+    full_name: str
+    clone_url: str
+    pipelines: tuple[PipelineChoice, ...]
+    env: Mapping[str, str]
+    secrets: Mapping[str, str]
+    deploy_target: str | None = None
+    ssh_key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """``[registries."host"]``: how to reach one registry host.
+
+    ``insecure``: plain HTTP or no TLS verification, explicitly. ``mirror_of``: this entry's
+    host serves the images named with that other host (e.g. an ECR host mapped onto a local
+    registry). ``username``/``password`` are defaults when a wercker.yml names none.
+    ``aws_endpoint_url`` points boto3's ECR client elsewhere (moto, a VPC endpoint).
+    ``create_repository``: create a missing ECR repository before pushing.
+    """
+
+    host: str
+    ca_file: str | None = None
+    insecure: bool = False
+    mirror_of: str | None = None
+    username: str | None = None
+    password: str | None = None
+    aws_endpoint_url: str | None = None
+    create_repository: bool = False
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    api_url: str = "https://api.github.com"
+    webhook_secret: str = ""
+    token: str = ""
+    status_context: str = "wercker-bot"
+    insecure_skip_signature: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    base_url: str
+    workers: int
+    github: GitHubSettings
+    runner_kind: str
+    repos: Mapping[str, RepoSettings]
+    registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
+    docker_host: str | None = None
+    docker_network: str = "none"
+    clone_url_template: str = "https://github.com/{full_name}.git"
+    config_path: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "wercker-bot.sqlite3"
+
+    def secret_values(self) -> list[str]:
+        values = [self.github.webhook_secret, self.github.token]
+        for repo in self.repos.values():
+            values.extend(repo.secrets.values())
+        for reg in self.registries.values():
+            if reg.password:
+                values.append(reg.password)
+        return [v for v in values if v]
+
+
+def _expand(value: Any, env: Mapping[str, str], key: str) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"${{{name}}} is not set in the environment; export it or edit the value",
+                    key,
+                )
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _table(raw: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError("must be a table", f"{where}{name}")
+    return value
+
+
+def _str_map(raw: Mapping[str, Any], where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        if isinstance(v, bool):
+            out[k] = "true" if v else "false"
+        elif isinstance(v, (str, int, float)):
+            out[k] = str(v)
+        else:
+            raise ConfigError("must be a string", f"{where}.{k}")
+    return out
+
+
+def _pipelines(raw: Any, where: str) -> tuple[PipelineChoice, ...]:
+    if raw is None:
+        raw = list(DEFAULT_PIPELINES)
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("must be a non-empty list of names or {name=..., branches=[...]}", where)
+    out: list[PipelineChoice] = []
+    for i, entry in enumerate(raw):
+        if isinstance(entry, str):
+            out.append(PipelineChoice(entry))
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            branches = entry.get("branches", [])
+            if not isinstance(branches, list) or not all(isinstance(b, str) for b in branches):
+                raise ConfigError("branches must be a list of globs", f"{where}[{i}].branches")
+            unknown = set(entry) - {"name", "branches"}
+            if unknown:
+                raise ConfigError(f"unknown key(s) {sorted(unknown)}", f"{where}[{i}]")
+            out.append(PipelineChoice(entry["name"], tuple(branches)))
+        else:
+            raise ConfigError("must be a name or {name=..., branches=[...]}", f"{where}[{i}]")
+    return tuple(out)
+
+
+_TOP_KEYS = {
+    "data_dir",
+    "base_url",
+    "workers",
+    "github",
+    "runner",
+    "repos",
+    "registries",
+    "clone_url_template",
+}
+_REPO_KEYS = {"clone_url", "pipelines", "env", "secrets", "deploy_target", "ssh_key_file"}
+_REGISTRY_KEYS = {
+    "ca_file",
+    "insecure",
+    "mirror_of",
+    "username",
+    "password",
+    "aws_endpoint_url",
+    "create_repository",
+}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}; known keys are {', '.join(sorted(allowed))}",
+            f"{where}{unknown[0]}",
+        )
+
+
+def parse_settings(
+    raw: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    base_dir: Path,
+    config_path: Path | None = None,
+) -> Settings:
+    """Builds ``Settings`` from a parsed TOML document. Raises ``ConfigError`` naming the key."""
+    raw = _expand(dict(raw), env, "")
+    _check_keys(raw, _TOP_KEYS, "")
+    github_raw = _table(raw, "github", "")
+    _check_keys(
+        github_raw,
+        {"api_url", "webhook_secret", "token", "status_context", "insecure_skip_signature"},
+        "github.",
+    )
+    github = GitHubSettings(
+        api_url=str(github_raw.get("api_url", GitHubSettings.api_url)).rstrip("/"),
+        webhook_secret=str(github_raw.get("webhook_secret", "")),
+        token=str(github_raw.get("token", "")),
+        status_context=str(github_raw.get("status_context", "wercker-bot")),
+        insecure_skip_signature=bool(github_raw.get("insecure_skip_signature", False)),
+    )
+    runner_raw = _table(raw, "runner", "")
+    _check_keys(runner_raw, {"kind", "docker_host", "network"}, "runner.")
+    kind = str(runner_raw.get("kind", "auto"))
+    if kind not in ("auto", "local", "docker"):
+        raise ConfigError(f"must be auto, local or docker, not {kind!r}", "runner.kind")
+    workers = raw.get("workers", 2)
+    if not isinstance(workers, int) or workers < 0:
+        raise ConfigError("must be a whole number ≥ 0", "workers")
+    template = str(raw.get("clone_url_template", "https://github.com/{full_name}.git"))
+    repos: dict[str, RepoSettings] = {}
+    for full_name, repo_raw in _table(raw, "repos", "").items():
+        where = f"repos.{full_name!r}"
+        if not isinstance(repo_raw, dict):
+            raise ConfigError("must be a table", where)
+        if full_name.count("/") != 1:
+            raise ConfigError("the key must be owner/name", where)
+        _check_keys(repo_raw, _REPO_KEYS, where + ".")
+        repos[full_name.lower()] = RepoSettings(
+            full_name=full_name,
+            clone_url=str(repo_raw.get("clone_url") or template.format(full_name=full_name)),
+            pipelines=_pipelines(repo_raw.get("pipelines"), where + ".pipelines"),
+            env=_str_map(_table(repo_raw, "env", where + "."), where + ".env"),
+            secrets=_str_map(_table(repo_raw, "secrets", where + "."), where + ".secrets"),
+            deploy_target=repo_raw.get("deploy_target"),
+            ssh_key_file=repo_raw.get("ssh_key_file"),
+        )
+    registries: dict[str, RegistrySettings] = {}
+    for host, reg_raw in _table(raw, "registries", "").items():
+        where = f"registries.{host!r}"
+        if not isinstance(reg_raw, dict):
+            raise ConfigError("must be a table", where)
+        _check_keys(reg_raw, _REGISTRY_KEYS, where + ".")
+        registries[host.lower()] = RegistrySettings(
+            host=host.lower(),
+            ca_file=reg_raw.get("ca_file"),
+            insecure=bool(reg_raw.get("insecure", False)),
+            mirror_of=reg_raw.get("mirror_of"),
+            username=reg_raw.get("username"),
+            password=reg_raw.get("password"),
+            aws_endpoint_url=reg_raw.get("aws_endpoint_url"),
+            create_repository=bool(reg_raw.get("create_repository", False)),
+        )
+    data_dir = Path(str(raw.get("data_dir", "var")))
+    if not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    return Settings(
+        data_dir=data_dir,
+        base_url=str(raw.get("base_url", "http://127.0.0.1:8080")).rstrip("/"),
+        workers=workers,
+        github=github,
+        runner_kind=kind,
+        repos=repos,
+        registries=registries,
+        docker_host=runner_raw.get("docker_host"),
+        docker_network=str(runner_raw.get("network", "none")),
+        clone_url_template=template,
+        config_path=config_path,
+    )
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Reads the config from ``path``, else ``$WERCKER_BOT_CONFIG``, else ``config.example.toml``
+    in the working directory. Relative ``data_dir`` is taken from the working directory."""
+    env = os.environ if env is None else env
+    chosen = path or env.get("WERCKER_BOT_CONFIG") or "config.example.toml"
+    file = Path(chosen)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {file} not found; pass --config or set WERCKER_BOT_CONFIG"
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: invalid TOML: {err}") from None
+    return parse_settings(raw, env, base_dir=Path.cwd(), config_path=file)

@@ -1,0 +1,69 @@
+"""The step seam: every step type implements ``Step.run(ctx)``.
+
+``STEP_TYPES`` in ``steps/__init__.py`` maps a step id to its implementation; there is no
+if-chain anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bot.logs import Log
+from bot.pushers.model import ImageRef, PushResult
+from bot.runners.base import Session, Timeouts
+from bot.wercker.model import StepSpec
+
+if TYPE_CHECKING:
+    from bot.pushers.daemonless import DaemonlessPusher
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What a step may know about the build: never credentials."""
+
+    repo: str  # owner/name
+    branch: str  # "" on a tag push
+    git_tag: str  # "" on a branch push
+    commit: str
+    source_url: str  # repository URL without credentials (for OCI labels)
+    run_id: str
+    run_url: str
+
+
+@dataclass
+class StepContext:
+    """Everything a step gets. ``env`` is the step's environment (WERCKER_*, repo env, box
+    env, values synced from earlier steps); ``secrets`` are kept apart so they can be passed
+    to processes but never into image configs; ``lookup`` is ``env`` plus ``secrets`` and is
+    what ``$VAR`` in options expands against (respecting ``disable-sync``)."""
+
+    step: StepSpec
+    session: Session
+    env: dict[str, str]
+    secrets: dict[str, str]
+    lookup: dict[str, str]
+    facts: BuildFacts
+    log: Log
+    timeouts: Timeouts
+    pusher: DaemonlessPusher
+    box: ImageRef | None = None
+    built_images: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StepOutcome:
+    """A finished step. A failed step raises ``StepError`` instead of returning."""
+
+    exit_code: int = 0
+    message: str = ""
+    images: list[PushResult] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Step(Protocol):
+    """Runs one step. Returns on success; raises ``StepError`` (or a subclass) with a
+    user-facing message and the exit code on failure; raises ``InfrastructureError`` when the
+    bot itself could not run the step."""
+
+    def run(self, ctx: StepContext) -> StepOutcome: ...
