@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.logs import Log
-from bot.pushers.model import ImageConfig, PushResult, Target
-from bot.wercker.model import BoxSpec
+from bot.pushers.model import ImageConfig, ImageRef, PushResult, Target
 
 GUEST_ROOT = "/pipeline"
 
@@ -109,13 +108,19 @@ class Session(Protocol):
 
 
 class Runner(Protocol):
-    """Opens sessions. ``kind`` is ``local`` or ``docker``."""
+    """Opens sessions. ``kind`` is ``local`` or ``docker``.
+
+    ``box`` is the pipeline's box, already resolved and expanded (with its own pull
+    credentials in ``box.auth``); ``box_env`` its expanded environment. ``base_path`` is the
+    pipeline's ``base-path`` (where the source lives in the guest) or ``None`` for
+    ``/pipeline/source``. Raises ``InfrastructureError`` when the environment cannot be set up.
+    """
 
     kind: str
 
     def open(
         self,
-        box: BoxSpec | None,
+        box: ImageRef | None,
         box_env: dict[str, str],
         workspace: Workspace,
         base_path: str | None,
