@@ -1,0 +1,710 @@
+"""The store: builds, attempts, pipelines, steps, images, logs, deliveries and the status
+outbox. It doubles as the queue (``claim_next``).
+
+SQLite in WAL mode under ``data_dir``. Every write transaction starts with
+``BEGIN IMMEDIATE``, so a claim is atomic across threads *and* processes (``serve`` and
+``worker`` may share one ``data_dir``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy.engine import Row
+
+from bot.models import Result, short_sha
+from bot.store.schema import (
+    attempts,
+    builds,
+    deliveries,
+    images,
+    logs,
+    metadata,
+    outbox,
+    pipelines,
+    steps,
+)
+
+HEARTBEAT_STALE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class NewPush:
+    """What the intake stores for a push; ``contexts`` are the status contexts posted
+    ``pending`` now (one per pipeline that will be tried)."""
+
+    hook_id: str
+    delivery_id: str
+    repo: str
+    ref: str
+    branch: str
+    git_tag: str
+    sha: str
+    before_sha: str
+    message: str
+    pusher: str
+    html_url: str
+    pipelines: Sequence[str]
+    contexts: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The intake's answer: a stored build (``build_id``, ``attempt``) or ``ignored``."""
+
+    build_id: int | None
+    attempt: int | None
+    ignored: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_id: int
+    attempt_number: int
+    explicit: bool
+    build: dict[str, Any]
+
+
+def worker_name(tag: str = "") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}" + (f":{tag}" if tag else "")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """All persistence. Methods are safe to call from several threads and processes."""
+
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(
+            f"sqlite:///{db_path}",
+            connect_args={"check_same_thread": False, "timeout": 60},
+        )
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED, which
+            # allows two processes to read the same queued row before either writes.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- intake ----------------------------------------------------------------------------
+
+    def record_push(self, push: NewPush, target_url: str) -> Intake:
+        """Stores a push durably (before the webhook is answered) and queues its attempt.
+
+        The same (hook id, delivery id) while its build is queued or running is ignored;
+        after it finished it becomes attempt N+1 (a user's re-run, honoured even for an old
+        commit). A new push cancels queued attempts of the same branch ("Superseded by …").
+        A push whose commit an earlier-stored push already moved past (its ``before``) is
+        stored canceled, so an older commit never overwrites a newer tag.
+        """
+        now = time.time()
+        with self.tx() as conn:
+            seen = conn.execute(
+                select(deliveries.c.build_id).where(
+                    deliveries.c.hook_id == push.hook_id,
+                    deliveries.c.delivery_id == push.delivery_id,
+                )
+            ).first()
+            if seen is not None:
+                build_id = int(seen.build_id)
+                last = conn.execute(
+                    select(attempts)
+                    .where(attempts.c.build_id == build_id)
+                    .order_by(attempts.c.number.desc())
+                ).first()
+                assert last is not None
+                if last.state in (Result.QUEUED, Result.RUNNING):
+                    return Intake(build_id, int(last.number), "already in progress")
+                number = int(last.number) + 1
+                self._supersede_queued(conn, push.repo, push.branch, push.sha, build_id, now)
+                conn.execute(
+                    attempts.insert().values(
+                        build_id=build_id,
+                        number=number,
+                        state=Result.QUEUED,
+                        explicit=True,
+                        created_at=now,
+                        description="Redelivered: re-run",
+                    )
+                )
+                build = conn.execute(select(builds).where(builds.c.id == build_id)).one()
+                for context in push.contexts:
+                    self._enqueue_status(
+                        conn,
+                        build.repo,
+                        build.sha,
+                        context,
+                        "pending",
+                        f"Queued (attempt {number})",
+                        target_url.format(id=build_id),
+                        now,
+                    )
+                return Intake(build_id, number)
+
+            build_id = int(
+                conn.execute(
+                    builds.insert().values(
+                        repo=push.repo,
+                        ref=push.ref,
+                        branch=push.branch,
+                        git_tag=push.git_tag,
+                        sha=push.sha,
+                        before_sha=push.before_sha,
+                        message=push.message,
+                        pusher=push.pusher,
+                        html_url=push.html_url,
+                        pipelines=json.dumps(list(push.pipelines)),
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+            conn.execute(
+                deliveries.insert().values(
+                    hook_id=push.hook_id,
+                    delivery_id=push.delivery_id,
+                    build_id=build_id,
+                    received_at=now,
+                )
+            )
+            url = target_url.format(id=build_id)
+            newer = self._newer_push(conn, push)
+            if newer is not None:
+                desc = f"Superseded by {short_sha(newer)}"
+                conn.execute(
+                    attempts.insert().values(
+                        build_id=build_id,
+                        number=1,
+                        state=Result.CANCELED,
+                        explicit=False,
+                        created_at=now,
+                        finished_at=now,
+                        description=desc,
+                    )
+                )
+                for context in push.contexts:
+                    self._enqueue_status(
+                        conn, push.repo, push.sha, context, "error", desc, url, now
+                    )
+                return Intake(build_id, 1)
+            self._supersede_queued(conn, push.repo, push.branch, push.sha, build_id, now)
+            conn.execute(
+                attempts.insert().values(
+                    build_id=build_id,
+                    number=1,
+                    state=Result.QUEUED,
+                    explicit=False,
+                    created_at=now,
+                    description="Queued",
+                )
+            )
+            for context in push.contexts:
+                self._enqueue_status(
+                    conn, push.repo, push.sha, context, "pending", "Queued", url, now
+                )
+            return Intake(build_id, 1)
+
+    def _newer_push(self, conn: Connection, push: NewPush) -> str | None:
+        """The sha of a stored push on the same branch that came after ``push.sha`` in git
+        history (its ``before`` is our sha), if any: GitHub may deliver out of order."""
+        if not push.branch:
+            return None
+        row = conn.execute(
+            select(builds.c.sha).where(
+                builds.c.repo == push.repo,
+                builds.c.branch == push.branch,
+                builds.c.before_sha == push.sha,
+            )
+        ).first()
+        return str(row.sha) if row else None
+
+    def _supersede_queued(
+        self, conn: Connection, repo: str, branch: str, sha: str, keep_build: int, now: float
+    ) -> None:
+        if not branch:
+            return
+        rows = conn.execute(
+            select(attempts.c.id, builds.c.id.label("build_id"), builds.c.sha, builds.c.pipelines)
+            .join(builds, builds.c.id == attempts.c.build_id)
+            .where(
+                builds.c.repo == repo,
+                builds.c.branch == branch,
+                attempts.c.state == Result.QUEUED,
+                builds.c.id != keep_build,
+            )
+        ).all()
+        desc = f"Superseded by {short_sha(sha)}"
+        for row in rows:
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == row.id)
+                .values(state=Result.CANCELED, finished_at=now, description=desc)
+            )
+            for context in self._pending_contexts(conn, repo, row.sha):
+                self._enqueue_status(
+                    conn,
+                    repo,
+                    row.sha,
+                    context,
+                    "error",
+                    desc,
+                    self._last_target_url(conn, repo, row.sha, context),
+                    now,
+                )
+
+    # -- queue -----------------------------------------------------------------------------
+
+    def claim_next(self, worker: str) -> Claim | None:
+        """Atomically takes the oldest queued attempt whose branch has nothing running."""
+        now = time.time()
+        with self.tx() as conn:
+            running = (
+                select(builds.c.repo, builds.c.branch)
+                .join(attempts, attempts.c.build_id == builds.c.id)
+                .where(attempts.c.state == Result.RUNNING)
+            ).subquery()
+            candidates = conn.execute(
+                select(
+                    attempts.c.id.label("attempt_id"),
+                    attempts.c.number,
+                    attempts.c.explicit,
+                    builds.c.id.label("build_id"),
+                    builds.c.repo,
+                    builds.c.branch,
+                )
+                .join(builds, builds.c.id == attempts.c.build_id)
+                .where(attempts.c.state == Result.QUEUED)
+                .order_by(attempts.c.id)
+                .limit(50)
+            ).all()
+            busy = {(r.repo, r.branch) for r in conn.execute(select(running)).all()}
+            for row in candidates:
+                if (row.repo, row.branch) in busy:
+                    continue
+                conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == row.attempt_id)
+                    .values(
+                        state=Result.RUNNING,
+                        worker=worker,
+                        started_at=now,
+                        heartbeat_at=now,
+                        description="Running",
+                    )
+                )
+                build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
+                return Claim(
+                    int(row.attempt_id), int(row.number), bool(row.explicit), dict(build._mapping)
+                )
+        return None
+
+    def heartbeat(self, attempt_id: int) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(attempts).where(attempts.c.id == attempt_id).values(heartbeat_at=time.time())
+            )
+
+    def finish_attempt(self, attempt_id: int, state: Result, description: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(state=state, description=description, finished_at=time.time())
+            )
+
+    def set_attempt_runner(self, attempt_id: int, runner: str) -> None:
+        with self.tx() as conn:
+            conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(runner=runner))
+
+    def recover_dead(self, max_age: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
+        """Finishes attempts left ``running`` by a dead process as ``errored`` ("worker
+        died") and resolves their pending statuses. A process on this host is dead when its
+        pid is gone; elsewhere, when its heartbeat is older than ``max_age``."""
+        now = time.time()
+        host = socket.gethostname()
+        recovered: list[int] = []
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(attempts, builds.c.repo, builds.c.sha)
+                .join(builds, builds.c.id == attempts.c.build_id)
+                .where(attempts.c.state == Result.RUNNING)
+            ).all()
+            for row in rows:
+                whost, _, rest = str(row.worker).partition(":")
+                pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else 0
+                if whost == host and pid:
+                    dead = pid != os.getpid() and not _pid_alive(pid)
+                else:
+                    dead = (row.heartbeat_at or 0) < now - max_age
+                if not dead:
+                    continue
+                desc = "Worker died while running this build; redeliver the webhook to re-run"
+                conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == row.id)
+                    .values(state=Result.ERRORED, finished_at=now, description=desc)
+                )
+                conn.execute(
+                    update(pipelines)
+                    .where(
+                        pipelines.c.attempt_id == row.id,
+                        pipelines.c.state.in_([Result.RUNNING, Result.QUEUED]),
+                    )
+                    .values(state=Result.ERRORED, finished_at=now, description="Worker died")
+                )
+                for context in self._pending_contexts(conn, row.repo, row.sha):
+                    self._enqueue_status(
+                        conn,
+                        row.repo,
+                        row.sha,
+                        context,
+                        "error",
+                        "Worker died",
+                        self._last_target_url(conn, row.repo, row.sha, context),
+                        now,
+                    )
+                recovered.append(int(row.id))
+        return recovered
+
+    # -- pipelines, steps, images, logs ----------------------------------------------------
+
+    def start_pipeline(self, attempt_id: int, position: int, name: str) -> int:
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    pipelines.insert().values(
+                        attempt_id=attempt_id,
+                        position=position,
+                        name=name,
+                        state=Result.RUNNING,
+                        started_at=time.time(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+
+    def add_pipeline(
+        self, attempt_id: int, position: int, name: str, state: Result, desc: str
+    ) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                pipelines.insert().values(
+                    attempt_id=attempt_id,
+                    position=position,
+                    name=name,
+                    state=state,
+                    description=desc,
+                )
+            )
+
+    def finish_pipeline(self, pipeline_id: int, state: Result, description: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(pipelines)
+                .where(pipelines.c.id == pipeline_id)
+                .values(state=state, description=description, finished_at=time.time())
+            )
+
+    def start_step(
+        self, pipeline_id: int, position: int, phase: str, step_id: str, name: str
+    ) -> int:
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    steps.insert().values(
+                        pipeline_id=pipeline_id,
+                        position=position,
+                        phase=phase,
+                        step_id=step_id,
+                        name=name,
+                        state=Result.RUNNING,
+                        started_at=time.time(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+
+    def finish_step(
+        self, step_row: int, state: Result, exit_code: int | None, message: str
+    ) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(steps)
+                .where(steps.c.id == step_row)
+                .values(state=state, exit_code=exit_code, message=message, finished_at=time.time())
+            )
+
+    def add_image(
+        self,
+        attempt_id: int,
+        pipeline: str,
+        registry: str,
+        repository: str,
+        tags: Sequence[str],
+        digest: str,
+    ) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                images.insert().values(
+                    attempt_id=attempt_id,
+                    pipeline=pipeline,
+                    registry=registry,
+                    repository=repository,
+                    tags=",".join(tags),
+                    digest=digest,
+                    created_at=time.time(),
+                )
+            )
+
+    def append_log(self, attempt_id: int, text: str) -> None:
+        if not text:
+            return
+        now = time.time()
+        with self.tx() as conn:
+            conn.execute(logs.insert().values(attempt_id=attempt_id, text=text, created_at=now))
+            conn.execute(
+                update(attempts).where(attempts.c.id == attempt_id).values(heartbeat_at=now)
+            )
+
+    def log_text(self, attempt_id: int, after_id: int = 0) -> tuple[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(logs.c.id, logs.c.text)
+                .where(logs.c.attempt_id == attempt_id, logs.c.id > after_id)
+                .order_by(logs.c.id)
+            ).all()
+        last = rows[-1].id if rows else after_id
+        return "".join(r.text for r in rows), int(last)
+
+    # -- status outbox ---------------------------------------------------------------------
+
+    def enqueue_status(
+        self, repo: str, sha: str, context: str, state: str, description: str, target_url: str
+    ) -> None:
+        with self.tx() as conn:
+            self._enqueue_status(
+                conn, repo, sha, context, state, description, target_url, time.time()
+            )
+
+    def _enqueue_status(
+        self,
+        conn: Connection,
+        repo: str,
+        sha: str,
+        context: str,
+        state: str,
+        description: str,
+        target_url: str,
+        now: float,
+    ) -> None:
+        conn.execute(
+            outbox.insert().values(
+                repo=repo,
+                sha=sha,
+                context=context,
+                state=state,
+                description=description,
+                target_url=target_url,
+                created_at=now,
+                tries=0,
+                next_try_at=now,
+                locked_until=0.0,
+                outcome="queued",
+                last_error="",
+            )
+        )
+
+    def _latest_status(
+        self, conn: Connection, repo: str, sha: str, context: str
+    ) -> Row[Any] | None:
+        return conn.execute(
+            select(outbox)
+            .where(outbox.c.repo == repo, outbox.c.sha == sha, outbox.c.context == context)
+            .order_by(outbox.c.id.desc())
+        ).first()
+
+    def _pending_contexts(self, conn: Connection, repo: str, sha: str) -> list[str]:
+        """Contexts whose latest status for this commit is still ``pending``."""
+        latest = (
+            select(func.max(outbox.c.id).label("id"))
+            .where(outbox.c.repo == repo, outbox.c.sha == sha)
+            .group_by(outbox.c.context)
+        ).subquery()
+        rows = conn.execute(
+            select(outbox.c.context, outbox.c.state).join(latest, latest.c.id == outbox.c.id)
+        ).all()
+        return [r.context for r in rows if r.state == "pending"]
+
+    def _last_target_url(self, conn: Connection, repo: str, sha: str, context: str) -> str:
+        row = self._latest_status(conn, repo, sha, context)
+        return str(row.target_url) if row else ""
+
+    def claim_statuses(self, limit: int = 20, lease: float = 60.0) -> list[dict[str, Any]]:
+        """Leases due outbox rows for delivery. Older undelivered rows of a (repo, sha,
+        context) that has a newer row are marked ``superseded``: GitHub only shows the
+        latest state per context, so only the newest needs to go out, in order."""
+        now = time.time()
+        with self.tx() as conn:
+            rows = conn.execute(
+                select(outbox).where(outbox.c.outcome == "queued").order_by(outbox.c.id)
+            ).all()
+            newest: dict[tuple[str, str, str], Row[Any]] = {}
+            for row in rows:
+                key = (row.repo, row.sha, row.context)
+                if key in newest:
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.id == newest[key].id)
+                        .values(outcome="superseded")
+                    )
+                newest[key] = row
+            due = [r for r in newest.values() if r.next_try_at <= now and r.locked_until <= now][
+                :limit
+            ]
+            for row in due:
+                conn.execute(
+                    update(outbox).where(outbox.c.id == row.id).values(locked_until=now + lease)
+                )
+            return [dict(r._mapping) for r in due]
+
+    def status_delivered(self, row_id: int) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(outcome="delivered", delivered_at=time.time(), tries=outbox.c.tries + 1)
+            )
+
+    def status_retry(self, row_id: int, next_try_at: float, error: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.outcome == "queued")
+                .values(
+                    next_try_at=next_try_at,
+                    locked_until=0.0,
+                    last_error=error,
+                    tries=outbox.c.tries + 1,
+                )
+            )
+
+    def status_failed(self, row_id: int, error: str) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(outcome="failed", last_error=error, tries=outbox.c.tries + 1)
+            )
+
+    def statuses_for(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.repo == repo, outbox.c.sha == sha)
+                .order_by(outbox.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def outbox_backlog(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.outcome == "queued")
+                ).scalar_one()
+            )
+
+    # -- reading, for pages and the API ---------------------------------------------------
+
+    def list_builds(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(builds).order_by(builds.c.id.desc()).limit(limit)).all()
+            out = []
+            for b in rows:
+                a = conn.execute(
+                    select(attempts)
+                    .where(attempts.c.build_id == b.id)
+                    .order_by(attempts.c.number.desc())
+                ).first()
+                item = dict(b._mapping)
+                item["pipelines"] = json.loads(b.pipelines)
+                item["attempt"] = dict(a._mapping) if a else None
+                out.append(item)
+        return out
+
+    def build_detail(self, build_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            b = conn.execute(select(builds).where(builds.c.id == build_id)).first()
+            if b is None:
+                return None
+            detail = dict(b._mapping)
+            detail["pipelines"] = json.loads(b.pipelines)
+            detail["attempts"] = []
+            for a in conn.execute(
+                select(attempts).where(attempts.c.build_id == build_id).order_by(attempts.c.number)
+            ).all():
+                att = dict(a._mapping)
+                att["pipelines"] = []
+                for p in conn.execute(
+                    select(pipelines)
+                    .where(pipelines.c.attempt_id == a.id)
+                    .order_by(pipelines.c.position)
+                ).all():
+                    pipe = dict(p._mapping)
+                    pipe["steps"] = [
+                        dict(s._mapping)
+                        for s in conn.execute(
+                            select(steps)
+                            .where(steps.c.pipeline_id == p.id)
+                            .order_by(steps.c.phase.desc(), steps.c.position)
+                        ).all()
+                    ]
+                    att["pipelines"].append(pipe)
+                att["images"] = [
+                    dict(i._mapping)
+                    for i in conn.execute(
+                        select(images).where(images.c.attempt_id == a.id).order_by(images.c.id)
+                    ).all()
+                ]
+                detail["attempts"].append(att)
+        return detail
+
+    def attempt_state(self, build_id: int, number: int) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(attempts.c.state).where(
+                    and_(attempts.c.build_id == build_id, attempts.c.number == number)
+                )
+            ).first()
+        return str(row.state) if row else None
