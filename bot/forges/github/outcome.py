@@ -1,0 +1,148 @@
+"""What one commit-status POST came to, and when to try again (github-facts §3.1, §3.4).
+
+Pure policy, no I/O: ``classify`` maps an HTTP answer to a ``PostOutcome`` and ``backoff``
+gives the exponential delay. The durable outbox that persists attempts is the caller's.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.forges.github.headers import header
+
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 300.0
+# GitHub: with no retry-after and no exhausted primary limit, wait "at least one minute".
+SECONDARY_LIMIT_WAIT = 60.0
+# x-ratelimit-reset is at most an hour ahead; anything beyond is clock skew, not a plan.
+MAX_RESET_WAIT = 3600.0 + 60.0
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """The result of one attempt.
+
+    - ``DELIVERED``: GitHub stored the status.
+    - ``RETRY``: try again no sooner than ``retry_at`` (epoch seconds, same clock as the
+      caller's ``now``), i.e. ``retry_in`` seconds after the attempt.
+    - ``FAILED``: permanent; retrying cannot help (422, 404, 401, …). ``reason`` says why.
+
+    ``reason`` is one line for logs and pages; it never contains the token. ``http_status`` is
+    None when no HTTP answer arrived (connection error, timeout).
+    """
+
+    outcome: Outcome
+    reason: str = ""
+    http_status: int | None = None
+    retry_in: float | None = None
+    retry_at: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome is Outcome.DELIVERED
+
+    @property
+    def should_retry(self) -> bool:
+        return self.outcome is Outcome.RETRY
+
+    @property
+    def permanent(self) -> bool:
+        return self.outcome is Outcome.FAILED
+
+    @classmethod
+    def ok(cls, http_status: int) -> PostOutcome:
+        return cls(Outcome.DELIVERED, "delivered", http_status)
+
+    @classmethod
+    def retry(
+        cls, delay: float, now: float, reason: str, http_status: int | None = None
+    ) -> PostOutcome:
+        delay = max(0.0, delay)
+        return cls(Outcome.RETRY, reason, http_status, delay, now + delay)
+
+    @classmethod
+    def failed(cls, reason: str, http_status: int | None = None) -> PostOutcome:
+        return cls(Outcome.FAILED, reason, http_status)
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): base·2^(n-1), capped.
+
+    Deterministic on purpose: one bot posts serially (GitHub's advice), so there is no herd
+    for jitter to spread, and tests can state exact delays.
+    """
+    exponent = max(0, attempt - 1)
+    if exponent > 62:  # 2**63 would overflow the float maths long after reaching the cap
+        return cap
+    return float(min(cap, base * math.pow(2, exponent)))
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP-date; None if absent
+    or unreadable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _reset_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until ``x-ratelimit-reset`` when the primary limit is spent, else None."""
+    if (header(headers, "x-ratelimit-remaining") or "").strip() != "0":
+        return None
+    reset = (header(headers, "x-ratelimit-reset") or "").strip()
+    if not reset.isdigit():
+        return None
+    # +1: the reset second itself may still count against the old window.
+    return min(MAX_RESET_WAIT, max(0.0, float(reset) - now) + 1.0)
+
+
+def classify(
+    status: int, headers: Mapping[str, str], message: str, attempt: int, now: float
+) -> PostOutcome:
+    """Maps one HTTP answer to an outcome, following GitHub's documented retry algorithm.
+
+    ``message`` is GitHub's error text, already free of secrets; it goes into the reason.
+    """
+    reason = f"GitHub {status}: {message}" if message else f"GitHub answered {status}"
+    if 200 <= status < 300:
+        return PostOutcome.ok(status)
+    retry_after = retry_after_seconds(header(headers, "retry-after"), now)
+    if status in (403, 429):
+        if retry_after is not None:
+            return PostOutcome.retry(retry_after, now, f"rate limited; {reason}", status)
+        reset_wait = _reset_wait(headers, now)
+        if reset_wait is not None:
+            return PostOutcome.retry(reset_wait, now, f"rate limit spent; {reason}", status)
+        if status == 429 or "rate limit" in message.lower():
+            delay = max(SECONDARY_LIMIT_WAIT, backoff(attempt))
+            return PostOutcome.retry(delay, now, f"secondary rate limit; {reason}", status)
+        return PostOutcome.failed(f"{reason} (the token may lack statuses write access)", status)
+    if status >= 500 or status == 408:
+        delay = retry_after if retry_after is not None else backoff(attempt)
+        return PostOutcome.retry(delay, now, reason, status)
+    if status == 401:
+        return PostOutcome.failed(f"{reason} (check github.token)", status)
+    if status == 404:
+        return PostOutcome.failed(
+            f"{reason} (the repository is not visible to the token, or it lacks statuses "
+            "write access)",
+            status,
+        )
+    return PostOutcome.failed(reason, status)
