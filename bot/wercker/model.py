@@ -29,12 +29,18 @@ class Loc:
 
 @dataclass(frozen=True)
 class Problem:
-    """One lint finding. ``format()`` gives ``FILE:LINE:COL: error|warning: message``."""
+    """One lint finding. ``format()`` gives ``FILE:LINE:COL: error|warning: message``.
+
+    ``pipeline`` names the pipeline the problem lies in (``None``: the file as a whole, e.g.
+    the top-level box), so a build can ignore errors in pipelines it does not run
+    (``bot.wercker.plan.blocking_problems``).
+    """
 
     loc: Loc
     severity: Severity
     message: str
     hint: str | None = None
+    pipeline: str | None = None
 
     def format(self) -> str:
         text = f"{self.loc}: {self.severity}: {self.message}"
@@ -78,6 +84,7 @@ class BoxSpec:
     loc: Loc
     options: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    option_locs: dict[str, Loc] = field(default_factory=dict)
 
 
 @dataclass

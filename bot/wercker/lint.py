@@ -1,0 +1,239 @@
+"""Checks on a parsed wercker.yml: what Wercker silently ignored or this bot cannot run.
+
+- ``lint_file(wf)``: every runner-independent problem. ``parse.load_text`` already includes
+  these, so callers of ``load_dir``/``load_text`` do not call it again.
+- ``lint_for_runner(wf, runner_kind)``: only the problems that depend on the runner kind
+  (``internal/docker-build`` needs the docker runner). Add them to the load problems.
+- ``check_file(path, runner_kind)``: both, for ``wercker-bot check FILE``.
+- ``problems_to_json``: the ``--format json`` shape.
+
+Messages never contain option values that could be credentials; they name options instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bot.wercker import schema
+from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
+
+_PORT = re.compile(r"([0-9]{1,5})(/(tcp|udp))?")
+_UNSUPPORTED_HINTS = {
+    "internal/docker-run": "use 'services:' for containers the build needs",
+    "internal/docker-kill": "use 'services:' for containers the build needs",
+    "internal/store-container": "a pipeline's output dir is handed to the next pipeline",
+    "internal/publish-step": "the Wercker step registry is gone",
+    "internal/watch": "it was a Wercker dev-mode step",
+    "internal/shell": "it was a Wercker dev-mode step",
+}
+
+
+def check_file(path: Path, runner_kind: str | None = None) -> list[Problem]:
+    """Every problem in the file at ``path`` (parse, lint and, given a runner kind, the
+    runner-specific lint), sorted by position. Never raises."""
+    from bot.wercker.parse import load_path
+
+    wf, problems = load_path(path)
+    if wf is not None and runner_kind:
+        problems = problems + lint_for_runner(wf, runner_kind)
+    return sorted(problems, key=lambda p: (p.loc.line, p.loc.col))
+
+
+def problems_to_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    """One dict per problem: file, line, col, severity, message, hint, pipeline."""
+    return [
+        {
+            "file": p.loc.file,
+            "line": p.loc.line,
+            "col": p.loc.col,
+            "severity": p.severity,
+            "message": p.message,
+            "hint": p.hint,
+            "pipeline": p.pipeline,
+        }
+        for p in problems
+    ]
+
+
+def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
+    """Problems that depend on where steps run: ``local`` cannot run ``internal/docker-build``
+    or give a pipeline ``docker: true``; ``auto`` may pick local, so those are warnings.
+    ``docker`` (or any other kind) adds nothing. Does NOT repeat ``lint_file``'s problems."""
+    if runner_kind not in ("local", "auto"):
+        return []
+    severity: Severity = "error" if runner_kind == "local" else "warning"
+    tail = "" if runner_kind == "local" else "; it fails if the auto runner picks local"
+    out: list[Problem] = []
+    for pipeline in wf.pipelines.values():
+        for step in _all_steps(pipeline):
+            if step.id == schema.DOCKER_BUILD:
+                out.append(Problem(step.loc, severity,
+                                   f"{step.id} needs a Docker Engine (runner kind docker){tail}",
+                                   "build the image in a script step or push with "
+                                   "internal/docker-scratch-push", pipeline.name))
+        if pipeline.docker:
+            out.append(Problem(pipeline.loc, "warning",
+                               f"'docker: true' in pipeline '{pipeline.name}' needs a Docker "
+                               f"Engine (runner kind docker){tail}", None, pipeline.name))
+    return out
+
+
+def lint_file(wf: WerckerFile) -> list[Problem]:
+    """Every runner-independent problem of a parsed file."""
+    out: list[Problem] = []
+    if wf.box is not None:
+        out.extend(_box(wf.box, None))
+    for service in wf.services:
+        out.extend(_box(service, None))
+    for pipeline in wf.pipelines.values():
+        if pipeline.box is not None:
+            out.extend(_box(pipeline.box, pipeline.name))
+        for service in pipeline.services or []:
+            out.extend(_box(service, pipeline.name))
+        for step in _all_steps(pipeline):
+            out.extend(_step(step, pipeline.name))
+    return out
+
+
+def _all_steps(pipeline: PipelineSpec) -> Iterator[StepSpec]:
+    yield from pipeline.steps
+    yield from pipeline.after_steps
+    for steps in pipeline.targets.values():
+        yield from steps
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest known word, or ``None``."""
+    match = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.7)
+    return f"did you mean '{match[0]}'?" if match else None
+
+
+class _Checker:
+    """Collects problems for one step or box, tagged with its pipeline."""
+
+    def __init__(self, pipeline: str | None) -> None:
+        self.pipeline = pipeline
+        self.out: list[Problem] = []
+
+    def add(self, loc: Loc, severity: Severity, message: str, hint: str | None = None) -> None:
+        self.out.append(Problem(loc, severity, message, hint, self.pipeline))
+
+    def unknown(self, what: str, options: dict[str, str], locs: dict[str, Loc],
+                known: frozenset[str], fallback: Loc) -> None:
+        for key in options:
+            if key not in known:
+                self.add(locs.get(key, fallback), "warning",
+                         f"unknown option '{key}' in {what}; it is ignored",
+                         did_you_mean(key, known))
+
+
+def _box(box: BoxSpec, pipeline: str | None) -> list[Problem]:
+    check = _Checker(pipeline)
+    check.unknown("box", box.options, box.option_locs, schema.BOX_KEYS, box.loc)
+    _credentials(check, box.options, box.option_locs, box.loc, "box")
+    return check.out
+
+
+def _step(step: StepSpec, pipeline: str) -> list[Problem]:
+    check = _Checker(pipeline)
+    if step.id == "script":
+        check.unknown("script", step.options, step.option_locs, schema.SCRIPT_OPTIONS, step.loc)
+        if not step.option("code").strip():
+            check.add(step.loc, "error", f"script step '{step.name}' has no code",
+                      "give it a 'code:' option with the commands to run")
+        return check.out
+    if not step.id.startswith("internal/"):
+        _registry_step(check, step)
+        return check.out
+    known = schema.STEP_OPTIONS.get(step.id)
+    if known is None:
+        runnable = sorted(schema.RUNNABLE_STEPS - {"script"})
+        check.add(step.loc, "error", f"unknown internal step '{step.id}'",
+                  did_you_mean(step.id, runnable) or "wercker-bot runs " + ", ".join(runnable))
+        return check.out
+    if step.id not in schema.RUNNABLE_STEPS:
+        check.add(step.loc, "error", f"{step.id} is not supported by wercker-bot",
+                  _UNSUPPORTED_HINTS.get(step.id))
+        return check.out
+    check.unknown(step.id, step.options, step.option_locs, known, step.loc)
+    _options(check, step)
+    return check.out
+
+
+def _registry_step(check: _Checker, step: StepSpec) -> None:
+    if re.search(r"\s", step.id):
+        hint = "this looks like a shell command: put it in a script step's 'code'"
+    else:
+        hint = "replace it with a 'script' step that runs the same commands"
+    check.add(step.loc, "error",
+              f"step '{step.id}' comes from the Wercker step registry, which is gone; "
+              "wercker-bot cannot fetch it", hint)
+
+
+def _options(check: _Checker, step: StepSpec) -> None:
+    opts, locs = step.options, step.option_locs
+
+    def at(key: str) -> Loc:
+        return locs.get(key, step.loc)
+
+    if step.id in schema.PUSH_STEPS:
+        if not opts.get("repository", "").strip():
+            check.add(step.loc, "error", f"{step.id} needs 'repository'",
+                      "name the image to push, e.g. 'repository: myorg/myapp'")
+        _credentials(check, opts, locs, step.loc, step.id)
+    if step.id == schema.DOCKER_BUILD and not opts.get("image-name", "").strip():
+        check.add(step.loc, "error", f"{step.id} needs 'image-name'")
+    if "ports" in opts:
+        _ports(check, opts["ports"], at("ports"))
+    for key in ("cmd", "entrypoint", *sorted(schema.KV_OPTIONS)):
+        if key in opts:
+            _words(check, key, opts[key], at(key))
+    sync = opts.get("disable-sync")
+    if sync is not None and sync not in ("true", "false", ""):
+        check.add(at("disable-sync"), "warning",
+                  f"'disable-sync' is only honoured when it is exactly true, not '{sync}'")
+
+
+def _credentials(check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fallback: Loc,
+                 what: str) -> None:
+    for keys, service in ((schema.AWS_KEYS, "Amazon ECR"), (schema.AZURE_KEYS, "Azure ACR")):
+        given = [k for k in keys if opts.get(k, "").strip()]
+        missing = [k for k in keys if k not in given]
+        if given and missing:
+            check.add(locs.get(given[0], fallback), "error",
+                      f"{what} has some {service} options but is missing "
+                      f"{', '.join(missing)}",
+                      f"{service} needs all of {', '.join(keys)}")
+
+
+def _ports(check: _Checker, value: str, loc: Loc) -> None:
+    if "$" in value:
+        return  # known only at run time
+    for piece in filter(None, re.split(r"[\s,]+", value)):
+        match = _PORT.fullmatch(piece)
+        if not match or not 0 < int(match.group(1)) < 65536:
+            check.add(loc, "error", f"invalid port '{piece}' in 'ports'",
+                      "each port is N, N/tcp or N/udp (1-65535), separated by commas or spaces")
+
+
+def _words(check: _Checker, key: str, value: str, loc: Loc) -> None:
+    try:
+        words = shlex.split(value)
+    except ValueError as err:
+        check.add(loc, "error", f"'{key}' is not valid shell words: {err}",
+                  "check the quotes")
+        return
+    if key not in schema.KV_OPTIONS:
+        return
+    for word in words:
+        name, sep, _ = word.partition("=")
+        if not sep or not name:
+            # Show only the name part: the word may hold a secret value.
+            shown = name if sep else word[:30]
+            check.add(loc, "error", f"'{key}' entry '{shown}' is not of the form NAME=value",
+                      "quote entries that contain spaces: NAME='two words'")
