@@ -204,7 +204,7 @@ class _Reader:
                       "pipelines run (repos.<name>.pipelines)")
         elif key in _KNOWN_OPTIONS and not isinstance(value, MappingNode):
             self.warn(key_node, f"top-level key '{key}' is a step or box option, not a "
-                      "pipeline; it is ignored", "move it into the step it belongs to")
+                      "pipeline; it is ignored", "move it into the box or step it belongs to")
         elif isinstance(value, MappingNode):
             self.pipeline = key
             wf.pipelines[key] = self.pipeline_map(key, key_node, value)

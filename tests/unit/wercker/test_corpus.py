@@ -1,0 +1,156 @@
+"""The 150 real wercker.yml files (../shared/corpus): nothing crashes, errors are located,
+and the patterns corpus-notes.md calls out are read as intended. Files are read in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.wercker.model import Problem, WerckerFile
+from bot.wercker.parse import load_path
+from tests.harness.paths import CORPUS, need_shared
+
+pytestmark = pytest.mark.corpus
+
+
+def files_dir() -> Path:
+    return need_shared(CORPUS) / "files"
+
+
+def load(name: str) -> tuple[WerckerFile | None, list[Problem]]:
+    path = files_dir() / name
+    return load_path(path, path.name)
+
+
+def test_every_file_gives_a_file_or_located_errors() -> None:
+    paths = sorted(p for p in files_dir().iterdir() if p.is_file())
+    assert len(paths) == 150
+    counts = {"clean": 0, "warnings": 0, "errors": 0}
+    for path in paths:
+        wf, problems = load_path(path, path.name)
+        errors = [p for p in problems if p.severity == "error"]
+        assert wf is not None or errors, path.name
+        for problem in problems:
+            assert problem.loc.file == path.name and problem.loc.line >= 1, problem
+            assert "internal error" not in problem.message, problem.format()
+        counts["errors" if errors else "warnings" if problems else "clean"] += 1
+    assert sum(counts.values()) == 150
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "col", "needle"),
+    [
+        ("wercker__wercker__tests__projects__invalid-config__wercker.yml", 1, 1, "is empty"),
+        ("matyix__informers__.wercker.yml", 1, 1, "must be a mapping of pipelines"),
+        ("136772__helloword__wercker.yml", 6, 5, "invalid YAML"),  # '-script:'
+        ("saurshaz__docker-compose-react-redux-frontend__wercker.yml", 27, 10,
+         "mapping values are not allowed"),  # '- bundle-install' then 'cwd: frontend/'
+        ("spectatorpublishing__NewShaft__.wercker.yml", 27, 1, "'\\t'"),  # tab indent
+        ("pusher__wave__wercker.yml", 45, 7, "invalid YAML"),  # list under an option
+        ("AgAmemnno__gowerkgcloud__wercker.yml", 36, 4, "invalid YAML"),  # 3-space 'steps:'
+    ],
+)
+def test_broken_files_point_at_the_right_line(name: str, line: int, col: int,
+                                              needle: str) -> None:
+    wf, problems = load(name)
+    assert wf is None
+    (problem,) = problems
+    assert problem.severity == "error" and needle in problem.message, problem.format()
+    assert (problem.loc.line, problem.loc.col) == (line, col), problem.format()
+
+
+def test_helloword_hint_names_the_missing_space() -> None:
+    _, (problem,) = load("136772__helloword__wercker.yml")
+    assert problem.hint and "space after '-'" in problem.hint
+
+
+def test_sibling_options_docker_hub_test() -> None:
+    wf, problems = load("wercker__wercker__tests__projects__docker-hub-test__wercker.yml")
+    assert wf is not None and problems == []
+    push = wf.pipelines["build"].steps[1]
+    assert push.id == "internal/docker-push" and push.loc.line == 12
+    assert push.options == {
+        "username": "$DOCKER_USERNAME",
+        "password": "$DOCKER_PASSWORD",
+        "repository": "faiq/test-faiq",
+        "registry": "https://registry-1.docker.io",
+    }
+    assert wf.box and wf.box.options["registry"] == "https://registry-1.docker.io"
+
+
+def test_sibling_options_mysql_operator() -> None:
+    wf, _ = load("oracle__mysql-operator__wercker.yml")
+    assert wf is not None
+    pushes = [s for p in wf.pipelines.values() for s in p.steps if s.id == "internal/docker-push"]
+    assert len(pushes) == 8
+    first = pushes[0]
+    assert first.loc.line == 55
+    assert first.options["repository"] == "iad.ocir.io/oracle/mysql-operator"
+    assert first.options["entrypoint"] == "/mysql-operator"
+    assert first.options["tag"] == "$VERSION"
+    assert (wf.command_timeout, wf.no_response_timeout) == (60, 60)
+
+
+def test_disable_sync_true_is_lowercase_text() -> None:
+    wf, _ = load("wercker__workflows-ecs-ecr-demo__wercker.yml")
+    assert wf is not None
+    values = [s.options["disable-sync"] for p in wf.pipelines.values() for s in p.steps
+              if "disable-sync" in s.options]
+    assert values == ["true"]
+
+
+def test_port_is_read_as_ports_with_a_warning() -> None:
+    for path in sorted(files_dir().glob("cloudnativego__*")):
+        wf, problems = load_path(path, path.name)
+        assert wf is not None
+        pushes = [s for p in wf.pipelines.values() for s in p.steps
+                  if s.id == "internal/docker-push"]
+        assert [s.options.get("ports") for s in pushes] == ["8080"], path.name
+        warning = [p for p in problems if "'port' is read as 'ports'" in p.message]
+        assert len(warning) == 1 and warning[0].severity == "warning", path.name
+
+
+def test_deploy_targets_chiefy() -> None:
+    wf, _ = load("chiefy__wercker-node-ecs-demo__wercker.yml")
+    assert wf is not None
+    deploy = wf.pipelines["deploy"]
+    assert list(deploy.targets) == ["dockerhub", "ecs"]
+    assert deploy.targets["dockerhub"][0].id == "internal/docker-scratch-push"
+    assert deploy.targets["dockerhub"][0].loc.line == 50
+
+
+def test_versioned_registry_steps_are_located_errors() -> None:
+    _, problems = load("chiefy__wercker-node-ecs-demo__wercker.yml")
+    versioned = [p for p in problems if "@" in p.message]
+    assert [(p.loc.line, p.severity, p.pipeline) for p in versioned] == [
+        (66, "error", "deploy"),
+        (70, "error", "deploy"),
+    ]
+    assert "appnific/expandenv@0.1.3" in versioned[0].message
+    assert versioned[0].hint and "script" in versioned[0].hint
+
+
+def test_inline_name_on_sibling_style_script() -> None:
+    wf, problems = load("pusher__faros__wercker.yml")
+    assert wf is not None
+    step = wf.pipelines["dep-install"].steps[1]
+    assert (step.id, step.name) == ("script", "Install Dep")
+    assert step.options["code"].strip()
+    assert any(p.loc.line == 8 and "step's name" in p.message for p in problems)
+
+
+def test_workflows_and_stray_top_level_keys_warn() -> None:
+    wf, problems = load("wercker__wercker__wercker.yml")
+    assert wf is not None and "workflows" not in wf.pipelines
+    assert any("'workflows' is not used" in p.message for p in problems)
+    wf, problems = load("227235__wercker__wercker.yml")
+    assert wf is not None and "image" not in wf.pipelines
+    assert any(p.severity == "warning" and "'image'" in p.message for p in problems)
+
+
+def test_stray_top_level_list_is_not_a_pipeline() -> None:
+    wf, problems = load("yhjjee__cloud-native-devops-workshop-wercker-oke__wercker.yml")
+    assert wf is not None and "ports" not in wf.pipelines
+    stray = [p for p in problems if "'ports'" in p.message]
+    assert [(p.loc.line, p.severity) for p in stray] == [(5, "warning")]

@@ -1,0 +1,165 @@
+"""Lint rules: options, steps the bot cannot run, registry steps, syntax of ports/env/labels,
+credentials, runner-specific checks, the check_file/JSON seam."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.wercker.lint import check_file, lint_for_runner, problems_to_json
+from tests.unit.wercker.helpers import loaded, only
+
+
+def push(*lines: str, step: str = "internal/docker-push") -> str:
+    body = "".join(f"        {line}\n" for line in lines)
+    return f"build:\n  steps:\n    - {step}:\n{body}"
+
+
+def test_unknown_option_did_you_mean() -> None:
+    _, problems = loaded(push("repositry: acme/app"))
+    problem = only(problems, "unknown option 'repositry'")
+    assert problem.format() == (
+        "wercker.yml:4:9: warning: unknown option 'repositry' in internal/docker-push; it is "
+        "ignored; did you mean 'repository'?"
+    )
+    assert only(problems, "needs 'repository'").severity == "error"
+
+
+def test_unknown_script_and_box_options() -> None:
+    _, problems = loaded(
+        "box: {id: x, usernme: u}\nbuild:\n  steps:\n    - script: {code: a, cod: b}\n"
+    )
+    assert only(problems, "'usernme' in box").hint == "did you mean 'username'?"
+    assert only(problems, "'cod' in script").severity == "warning"
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["internal/docker-run", "internal/docker-kill", "internal/store-container",
+     "internal/publish-step", "internal/watch", "internal/shell", "internal/docker-pusj"],
+)
+def test_internal_steps_the_bot_cannot_run(step: str) -> None:
+    _, problems = loaded(f"build:\n  steps:\n    - {step}\n")
+    (problem,) = [p for p in problems if step in p.message]
+    assert (problem.severity, problem.loc.line, problem.pipeline) == ("error", 3, "build")
+
+
+def test_unknown_internal_step_suggests() -> None:
+    _, problems = loaded("build:\n  steps:\n    - internal/docker-pusj\n")
+    assert only(problems, "unknown internal step").hint == "did you mean 'internal/docker-push'?"
+
+
+@pytest.mark.parametrize("step_id", ["npm-install", "wercker/add-ssh-key@1.0.2", "owner/name"])
+def test_registry_steps_are_errors(step_id: str) -> None:
+    _, problems = loaded(f"build:\n  steps:\n    - {step_id}\n")
+    problem = only(problems, "Wercker step registry")
+    assert step_id in problem.message and problem.severity == "error"
+    assert problem.hint and "'script' step" in problem.hint
+
+
+def test_shell_command_as_step_id() -> None:
+    _, problems = loaded("build:\n  steps:\n    - npm test\n")
+    hint = only(problems, "Wercker step registry").hint
+    assert hint and "shell command" in hint
+
+
+def test_script_without_code() -> None:
+    _, problems = loaded("build:\n  steps:\n    - script:\n        name: x\n")
+    assert only(problems, "has no code").severity == "error"
+
+
+def test_partial_aws_names_the_missing() -> None:
+    _, problems = loaded(push("repository: app", "aws-access-key: $K", "aws-region: us-east-1"))
+    problem = only(problems, "Amazon ECR")
+    assert problem.severity == "error"
+    assert "missing aws-secret-key, aws-registry-id" in problem.message
+
+
+def test_partial_azure() -> None:
+    _, problems = loaded(push("repository: app", "azure-client-id: x"))
+    assert "missing azure-client-secret" in only(problems, "Azure ACR").message
+
+
+@pytest.mark.parametrize(
+    ("ports", "bad"),
+    [("8080", None), ("80/tcp, 53/udp 9000", None), ("$PORT", None), ("80/sctp", "80/sctp"),
+     ("0", "0"), ("70000", "70000"), ("3000:30", "3000:30"), ("http", "http")],
+)
+def test_ports_syntax(ports: str, bad: str | None) -> None:
+    _, problems = loaded(push("repository: app", f"ports: '{ports}'"))
+    found = [p for p in problems if "invalid port" in p.message]
+    if bad is None:
+        assert found == []
+    else:
+        assert found and f"'{bad}'" in found[0].message and found[0].severity == "error"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "needle"),
+    [
+        ("labels", "\"a=1 'Three word key'=v\"", None),
+        ("labels", "org.label-schema.vcs-ref=$WERCKER_GIT_COMMIT", None),
+        ("env", "\"foo=val1 bar='Three word value'\"", None),
+        ("env", "\"foo=1 bare\"", "entry 'bare' is not of the form NAME=value"),
+        ("labels", "\"=v\"", "is not of the form"),
+        ("env", "\"foo='unclosed\"", "not valid shell words"),
+        ("cmd", "\"sh -c 'x\"", "not valid shell words"),
+    ],
+)
+def test_word_options_syntax(option: str, value: str, needle: str | None) -> None:
+    _, problems = loaded(push("repository: app", f"{option}: {value}"))
+    errors = [p for p in problems if p.severity == "error"]
+    if needle is None:
+        assert errors == []
+    else:
+        assert needle in only(errors, needle).message
+
+
+def test_docker_build_needs_image_name() -> None:
+    _, problems = loaded("build:\n  steps:\n    - internal/docker-build:\n        dockerfile: D\n")
+    assert only(problems, "needs 'image-name'").severity == "error"
+
+
+DOCKER_BUILD = (
+    "build:\n  docker: true\n  steps:\n    - internal/docker-build:\n        image-name: x\n"
+)
+
+
+def test_lint_for_runner() -> None:
+    wf, problems = loaded(DOCKER_BUILD)
+    assert [p for p in problems if p.severity == "error"] == []
+    local = lint_for_runner(wf, "local")
+    build = only(local, "internal/docker-build needs a Docker Engine (runner kind docker)")
+    assert (build.severity, build.loc.line) == ("error", 4)
+    assert only(local, "'docker: true'").severity == "warning"
+    assert {p.severity for p in lint_for_runner(wf, "auto")} == {"warning"}
+    assert lint_for_runner(wf, "docker") == []
+
+
+def test_check_file_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "wercker.yml"
+    path.write_text(DOCKER_BUILD + "    - npm-install\n")
+    problems = check_file(path, "local")
+    assert [(p.loc.line, p.severity) for p in problems] == [
+        (1, "warning"), (4, "error"), (6, "error")]
+    data = problems_to_json(problems)
+    json.dumps(data)
+    assert data[1] == {
+        "file": "wercker.yml", "line": 4, "col": 7, "severity": "error",
+        "message": "internal/docker-build needs a Docker Engine (runner kind docker)",
+        "hint": "build the image in a script step or push with internal/docker-scratch-push",
+        "pipeline": "build",
+    }
+    assert check_file(tmp_path / "missing.yml")[0].severity == "error"
+
+
+def test_clean_push_has_no_problems() -> None:
+    _, problems = loaded(push(
+        "repository: $DOCKER_REGISTRY/$DOCKER_REPO", "registry: https://$DOCKER_REGISTRY/v2",
+        "username: $U", "password: $P", "tag: $WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT",
+        "working-dir: /pipeline/source", "ports: 8080", "cmd: sh target/bin/start",
+        "disable-sync: true",
+    ))
+    assert problems == []
