@@ -213,7 +213,10 @@ class GitHubFake:
         server.daemon_threads = True
         self._server = server
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="github-fake")
+        # A short poll keeps shutdown() (and so each test's teardown) fast.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="github-fake"
+        )
         self._thread.daemon = True
         self._thread.start()
         return self
