@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.logs import Log
 from bot.pushers.model import ImageRef, PushResult
 from bot.runners.base import Session, Timeouts
+from bot.settings import RegistrySettings
 from bot.wercker.model import StepSpec
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class BuildFacts:
     source_url: str  # repository URL without credentials (for OCI labels)
     run_id: str
     run_url: str
+    created: str  # the commit's time, RFC 3339: images built from one commit are reproducible
 
 
 @dataclass
@@ -47,6 +49,7 @@ class StepContext:
     log: Log
     timeouts: Timeouts
     pusher: DaemonlessPusher
+    registries: dict[str, RegistrySettings] = field(default_factory=dict)
     box: ImageRef | None = None
     built_images: dict[str, str] = field(default_factory=dict)
 

@@ -1,0 +1,50 @@
+"""The Flask app factory. ``create_app()`` with no arguments reads the config from
+``$WERCKER_BOT_CONFIG`` (for gunicorn: ``gunicorn 'bot.app:create_app()'``)."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bot.build import Services
+from bot.settings import Settings, load_settings
+from bot.wiring import build_services
+
+MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+
+def check_startable(settings: Settings) -> None:
+    """The server refuses to start without a webhook secret unless told it is insecure."""
+    from bot.errors import ConfigError
+
+    if not settings.github.webhook_secret and not settings.github.insecure_skip_signature:
+        raise ConfigError(
+            "no webhook secret: set [github] webhook_secret (e.g. \"${GITHUB_WEBHOOK_SECRET}\"), "
+            "or insecure_skip_signature = true for local experiments only",
+            "github.webhook_secret",
+        )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    if services is None:
+        settings = settings or load_settings(None)
+        check_startable(settings)
+        services = build_services(settings)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions["wercker_bot"] = services
+
+    from bot.web.hooks import bp as hooks_bp
+    from bot.web.pages import bp as pages_bp
+
+    app.register_blueprint(hooks_bp)
+    app.register_blueprint(pages_bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> tuple[Response, int]:
+        reason = {413: f"body larger than {MAX_BODY // (1024 * 1024)} MB"}.get(
+            err.code or 500, err.description or err.name
+        )
+        return jsonify(error=reason), err.code or 500
+
+    return app

@@ -1,0 +1,359 @@
+"""Build orchestration: one attempt from checkout to the last status.
+
+This is the only place that decides between ``failed`` and ``errored``, and that turns
+results into commit statuses (through the durable outbox).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.buildlog import StoreLog
+from bot.checkout import checkout
+from bot.errors import WerckerBotError, WerckerFileError
+from bot.forges.github import truncate_description
+from bot.logs import Log
+from bot.masking import Masker
+from bot.models import GITHUB_STATE, Result
+from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.model import PushResult
+from bot.runners.base import Runner, Timeouts
+from bot.runners.select import select_runner
+from bot.settings import PipelineChoice, RepoSettings, Settings
+from bot.store.store import Claim, Store
+from bot.wercker.lint import lint_for_runner
+from bot.wercker.model import StepSpec, WerckerFile
+from bot.wercker.parse import load_dir
+from bot.wercker.plan import select_pipelines, timeouts_for
+from steps.base import BuildFacts
+
+logger = logging.getLogger(__name__)
+
+NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
+
+
+def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[str]:
+    """The configured pipelines whose branch globs match: their contexts go pending at intake."""
+    return [
+        c.name
+        for c in choices
+        if not c.branches or any(fnmatch.fnmatchcase(branch, g) for g in c.branches)
+    ]
+
+
+def context_for(settings: Settings, pipeline: str) -> str:
+    return f"{settings.github.status_context}/{pipeline}"
+
+
+def build_url(settings: Settings, build_id: int) -> str:
+    return f"{settings.base_url}/builds/{build_id}"
+
+
+@dataclass
+class Services:
+    """The composition root's product: what a worker needs to run attempts."""
+
+    settings: Settings
+    store: Store
+    pusher: DaemonlessPusher
+
+    def masker_for(self, repo: RepoSettings | None) -> Masker:
+        masker = Masker(self.settings.secret_values())
+        if repo is not None:
+            masker.add(repo.secrets.values())
+        return masker
+
+
+class StoreTracer:
+    """Records pipeline progress in the store."""
+
+    def __init__(self, store: Store, attempt_id: int, pipeline_id: int, pipeline: str) -> None:
+        self.store = store
+        self.attempt_id = attempt_id
+        self.pipeline_id = pipeline_id
+        self.pipeline = pipeline
+
+    def step_started(self, phase: str, position: int, step: StepSpec) -> object:
+        return self.store.start_step(self.pipeline_id, position, phase, step.id, step.name)
+
+    def step_finished(
+        self, token: object, state: Result, exit_code: int | None, message: str
+    ) -> None:
+        assert isinstance(token, int)
+        self.store.finish_step(token, state, exit_code, message)
+
+    def image_pushed(self, result: PushResult) -> None:
+        self.store.add_image(
+            self.attempt_id,
+            self.pipeline,
+            result.registry,
+            result.repository,
+            result.tags,
+            result.digest,
+        )
+
+
+class Attempt:
+    """Runs one claimed attempt. ``run()`` never raises: every outcome ends in the store
+    and every pending status context reaches a final state."""
+
+    def __init__(self, claim: Claim, services: Services) -> None:
+        self.claim = claim
+        self.svc = services
+        self.settings = services.settings
+        self.store = services.store
+        self.build = claim.build
+        self.repo = self.settings.repos.get(str(self.build["repo"]).lower())
+        self.masker = services.masker_for(self.repo)
+        self.url = build_url(self.settings, int(self.build["id"]))
+        self.log = StoreLog(self.store, claim.attempt_id, self.masker)
+        self.workdir = self.settings.data_dir / "work" / f"attempt-{claim.attempt_id}"
+        self.pipeline_ids: dict[str, int] = {}
+        self.resolved: set[str] = set()
+
+    def status(self, pipeline: str, state: str, description: str) -> None:
+        self.store.enqueue_status(
+            str(self.build["repo"]),
+            str(self.build["sha"]),
+            context_for(self.settings, pipeline),
+            state,
+            truncate_description(self.masker.mask(description)),
+            self.url,
+        )
+
+    def finish(self, state: Result, description: str, planned: Sequence[str]) -> Result:
+        """Ends the attempt and resolves any context still pending."""
+        description = self.masker.mask(description)
+        for name in planned:
+            self.status(name, GITHUB_STATE[state], description)
+        self.store.finish_attempt(self.claim.attempt_id, state, description)
+        self.log.info(f"attempt {self.claim.attempt_number} {state}: {description}")
+        return state
+
+    def run(self) -> Result:
+        planned = list(self.build_pipelines())
+        try:
+            return self._run(planned)
+        except WerckerBotError as err:
+            return self.finish(Result.ERRORED, str(err), planned)
+        except Exception as err:
+            logger.exception("attempt %s crashed", self.claim.attempt_id)
+            return self.finish(
+                Result.ERRORED, f"internal error: {type(err).__name__}; see the bot's log", planned
+            )
+        finally:
+            self.log.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def build_pipelines(self) -> list[str]:
+        return list(json.loads(str(self.build["pipelines"])))
+
+    def _run(self, planned: list[str]) -> Result:
+        build = self.build
+        if self.repo is None:
+            return self.finish(
+                Result.ERRORED, f"{build['repo']} is no longer in the bot's config", planned
+            )
+        self.log.info(
+            f"build {build['id']} attempt {self.claim.attempt_number}: {build['repo']} "
+            f"{build['ref']} @ {str(build['sha'])[:12]}"
+            + (" (redelivered)" if self.claim.explicit else "")
+        )
+        runner = select_runner(self.settings, self.log)
+        self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
+        source = self.workdir / "checkout"
+        created = checkout(
+            self.repo.clone_url,
+            str(build["sha"]),
+            str(build["ref"]),
+            source,
+            self.log,
+            token=self.settings.github.token,
+            ssh_key_file=self.repo.ssh_key_file,
+        )
+        facts = BuildFacts(
+            repo=self.repo.full_name,
+            branch=str(build["branch"]),
+            git_tag=str(build["git_tag"]),
+            commit=str(build["sha"]),
+            source_url=str(build["html_url"]),
+            run_id=f"{build['id']}-{self.claim.attempt_number}",
+            run_url=self.url,
+            created=created,
+        )
+        wf = load_checked(source, runner.kind, self.log)
+        if wf is None:
+            for name in planned:
+                self.status(name, "success", NO_WERCKER_YML)
+            self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
+            return Result.PASSED
+        runs = run_chain(
+            wf,
+            source,
+            self.repo,
+            facts,
+            runner=runner,
+            settings=self.settings,
+            pusher=self.svc.pusher,
+            workdir=self.workdir,
+            log=self.log,
+            hooks=self,
+        )
+        return self.conclude(runs, planned)
+
+    # hooks for run_chain ---------------------------------------------------------------
+
+    def pipeline_started(self, position: int, name: str) -> Tracer:
+        self.status(name, "pending", "Running")
+        pid = self.store.start_pipeline(self.claim.attempt_id, position, name)
+        self.pipeline_ids[name] = pid
+        return StoreTracer(self.store, self.claim.attempt_id, pid, name)
+
+    def pipeline_finished(self, run: PipelineRun) -> None:
+        self.store.finish_pipeline(
+            self.pipeline_ids[run.name], run.state, self.masker.mask(run.description)
+        )
+        self.status(run.name, GITHUB_STATE[run.state], run.description)
+
+    def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
+        self.resolved.add(name)
+        self.store.add_pipeline(self.claim.attempt_id, position, name, state, reason)
+        self.status(name, GITHUB_STATE[state], reason)
+
+    def conclude(self, runs: list[PipelineRun], planned: list[str]) -> Result:
+        ran = {r.name for r in runs}
+        for name in planned:
+            if name not in ran and name not in self.resolved:
+                self.status(name, "success", "Skipped: pipeline not defined in wercker.yml")
+        worst = Result.PASSED
+        description = "Passed"
+        for run in runs:
+            if run.state in (Result.FAILED, Result.ERRORED):
+                worst, description = run.state, f"{run.name}: {run.description}"
+                break
+        if worst is Result.PASSED and runs:
+            description = runs[-1].description
+        self.store.finish_attempt(self.claim.attempt_id, worst, self.masker.mask(description))
+        self.log.info(f"attempt {self.claim.attempt_number} {worst}")
+        return worst
+
+
+def load_checked(source: Path, runner_kind: str, log: Log) -> WerckerFile | None:
+    """Reads and lints the wercker.yml of ``source``. Returns ``None`` when there is no
+    file; raises ``WerckerFileError`` naming the first error (with its line) when it has
+    errors. Every problem is written to the log."""
+    wf, problems, path = load_dir(source)
+    if path is None:
+        log.info("no wercker.yml or .wercker.yml in the repository root")
+        return None
+    log.info(f"read {path.name}")
+    if wf is not None:
+        problems = [*problems, *lint_for_runner(wf, runner_kind)]
+    for problem in problems:
+        log.info(problem.format())
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or wf is None:
+        first = errors[0].short() if errors else f"{path.name} could not be read"
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise WerckerFileError(first + more, list(errors))
+    return wf
+
+
+class ChainHooks(Protocol):
+    """What ``run_chain`` reports to (the Attempt for real builds, the CLI for ``run``)."""
+
+    def pipeline_started(self, position: int, name: str) -> Tracer: ...
+
+    def pipeline_finished(self, run: PipelineRun) -> None: ...
+
+    def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None: ...
+
+
+def run_chain(
+    wf: WerckerFile,
+    source: Path,
+    repo: RepoSettings,
+    facts: BuildFacts,
+    *,
+    runner: Runner,
+    settings: Settings,
+    pusher: DaemonlessPusher,
+    workdir: Path,
+    log: Log,
+    hooks: ChainHooks,
+    choices: Sequence[PipelineChoice] | None = None,
+) -> list[PipelineRun]:
+    """Runs the selected pipelines in order; each starts from the previous one's artifact.
+    A pipeline starts only if the one before it passed; the rest are reported skipped."""
+    selected = select_pipelines(wf, choices or repo.pipelines, facts.branch)
+    log.info("pipelines: " + " → ".join(p.name for p in selected))
+    command, no_response = timeouts_for(wf)
+    cache = (
+        settings.data_dir / "cache" / _safe(repo.full_name) / _safe(facts.branch or facts.git_tag)
+    )
+    inputs = RunInputs(
+        facts=facts,
+        env=dict(repo.env),
+        secrets=dict(repo.secrets),
+        registries=dict(settings.registries),
+        pusher=pusher,
+        runner=runner,
+        timeouts=Timeouts(command, no_response),
+        deploy_target=repo.deploy_target,
+        cache_dir=cache,
+        log=log,
+    )
+    runs: list[PipelineRun] = []
+    current = source
+    for position, spec in enumerate(selected):
+        if runs and runs[-1].state is not Result.PASSED:
+            reason = f"Skipped: '{runs[-1].name}' did not pass"
+            hooks.pipeline_skipped(position, spec.name, Result.FAILED, reason)
+            continue
+        tracer = hooks.pipeline_started(position, spec.name)
+        log.info(f"pipeline {spec.name}: starting")
+        try:
+            run = run_pipeline(
+                spec,
+                wf,
+                source=current,
+                workdir=workdir / f"{position}-{_safe(spec.name)}",
+                first=position == 0,
+                inputs=inputs,
+                tracer=tracer,
+            )
+        except WerckerBotError as err:
+            run = PipelineRun(spec.name, Result.ERRORED, str(err))
+        log.info(f"pipeline {spec.name}: {run.state} — {run.description}")
+        hooks.pipeline_finished(run)
+        runs.append(run)
+        if run.artifact is not None:
+            current = run.artifact
+    return runs
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+
+
+def execute(claim: Claim, services: Services) -> Result:
+    attempt = Attempt(claim, services)
+    started = time.monotonic()
+    result = attempt.run()
+    logger.info(
+        "attempt %s (build %s) %s in %.1fs",
+        claim.attempt_id,
+        claim.build["id"],
+        result,
+        time.monotonic() - started,
+    )
+    return result

@@ -1,0 +1,268 @@
+"""``wercker-bot``: serve | worker | run DIR | check FILE.
+
+Errors a user can fix are printed as one line and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bot.errors import WerckerBotError
+
+EXIT_FAILED = 1
+EXIT_ERRORED = 2
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("WERCKER_BOT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        stop.wait(1.0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from bot.app import check_startable, create_app
+    from bot.settings import load_settings
+    from bot.wiring import build_services
+    from bot.worker import WorkerPool
+
+    settings = load_settings(args.config)
+    check_startable(settings)
+    services = build_services(settings)
+    app = create_app(services=services)
+    pool = WorkerPool(services, settings.workers)
+    pool.start()
+    server = make_server(args.host, args.port, app, threaded=True)
+    logging.getLogger("wercker-bot").info(
+        "serving on http://%s:%d (%d workers, data in %s)",
+        args.host, server.server_port, settings.workers, settings.data_dir,
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _wait_for_signal()
+    server.shutdown()
+    pool.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.settings import load_settings
+    from bot.wiring import build_services
+    from bot.worker import WorkerPool
+
+    settings = load_settings(args.config)
+    pool = WorkerPool(build_services(settings), max(1, settings.workers))
+    pool.start()
+    logging.getLogger("wercker-bot").info("worker running (%d threads)", pool.count)
+    _wait_for_signal()
+    pool.stop()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.wercker.lint import check_file, problems_to_json
+
+    path = Path(args.file)
+    if path.is_dir():
+        from bot.wercker.parse import find_file
+
+        found = find_file(path)
+        if found is None:
+            print(f"{path}: no wercker.yml or .wercker.yml here", file=sys.stderr)
+            return EXIT_FAILED
+        path = found
+    if not path.exists():
+        print(f"{path}: no such file", file=sys.stderr)
+        return EXIT_FAILED
+    problems = check_file(path, args.runner)
+    errors = [p for p in problems if p.severity == "error"]
+    if args.format == "json":
+        print(json.dumps({"file": str(path), "problems": problems_to_json(problems)}, indent=2))
+    else:
+        for problem in problems:
+            print(problem.format())
+        warnings = len(problems) - len(errors)
+        print(f"{path}: {len(errors)} error(s), {warnings} warning(s)", file=sys.stderr)
+    return EXIT_FAILED if errors else 0
+
+
+class _TerminalHooks:
+    """``run``'s view of a pipeline chain: progress lines in the terminal."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+
+    def pipeline_started(self, position: int, name: str) -> object:
+
+        print(f"==> pipeline {name}", flush=True)
+        return _TerminalTracer()
+
+    def pipeline_finished(self, run: object) -> None:
+        from bot.pipeline import PipelineRun
+
+        assert isinstance(run, PipelineRun)
+        self.states[run.name] = str(run.state)
+        print(f"==> pipeline {run.name}: {run.state} ({run.description})", flush=True)
+
+    def pipeline_skipped(self, position: int, name: str, state: object, reason: str) -> None:
+        self.states[name] = "skipped"
+        print(f"==> pipeline {name}: {reason}", flush=True)
+
+
+class _TerminalTracer:
+    def step_started(self, phase: str, position: int, step: object) -> object:
+        self.started = time.monotonic()
+        return step
+
+    def step_finished(self, token: object, state: object, exit_code: int | None,
+                      message: str) -> None:
+        name = getattr(token, "name", "?")
+        took = time.monotonic() - getattr(self, "started", time.monotonic())
+        code = f", exit {exit_code}" if exit_code is not None else ""
+        print(f"--> {name}: {state}{code} in {took:.1f}s{' — ' + message if message else ''}",
+              flush=True)
+
+    def image_pushed(self, result: object) -> None:
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.build import load_checked, run_chain
+    from bot.checkout import local_commit_facts
+    from bot.logs import CallbackLog
+    from bot.masking import Masker
+    from bot.models import Result
+    from bot.pushers.daemonless import DaemonlessPusher
+    from bot.runners.select import select_runner
+    from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
+    from steps.base import BuildFacts
+
+    directory = Path(args.dir).resolve()
+    if not directory.is_dir():
+        print(f"{directory}: not a directory", file=sys.stderr)
+        return EXIT_ERRORED
+    if args.config or os.environ.get("WERCKER_BOT_CONFIG"):
+        settings: Settings = load_settings(args.config)
+    else:
+        settings = parse_settings({"runner": {"kind": "auto"}}, os.environ, base_dir=Path.cwd())
+    if args.runner:
+        settings = Settings(**{**settings.__dict__, "runner_kind": args.runner})
+    git_branch, commit, created = local_commit_facts(directory)
+    branch = args.branch if args.branch is not None else git_branch
+    repo_name = args.repo or f"local/{directory.name}"
+    configured = settings.repos.get(repo_name.lower())
+    # Wercker's local convention: X_FOO in the environment becomes FOO in the steps.
+    env = {k[2:]: v for k, v in os.environ.items() if k.startswith("X_") and len(k) > 2}
+    repo = RepoSettings(
+        full_name=repo_name,
+        clone_url="",
+        pipelines=configured.pipelines if configured else (),
+        env={**(configured.env if configured else {}), **env},
+        secrets=dict(configured.secrets) if configured else {},
+        deploy_target=args.deploy_target or (configured.deploy_target if configured else None),
+    )
+    masker = Masker([*settings.secret_values(), *repo.secrets.values()])
+    def echo(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    log = CallbackLog(echo, masker)
+    runner = select_runner(settings, log)
+    wf = load_checked(directory, runner.kind, log)
+    if wf is None:
+        print("nothing to run: no wercker.yml", file=sys.stderr)
+        return EXIT_ERRORED
+    choices = (
+        tuple(PipelineChoice(n) for n in args.pipeline)
+        if args.pipeline
+        else (repo.pipelines or (PipelineChoice("build"), PipelineChoice("deploy")))
+    )
+    run_id = uuid.uuid4().hex[:24]
+    facts = BuildFacts(
+        repo=repo_name, branch=branch, git_tag="", commit=commit, source_url="",
+        run_id=run_id, run_url=f"{settings.base_url}/runs/{run_id}",
+        created=created or "1970-01-01T00:00:00Z",
+    )
+    workdir = settings.data_dir / "work" / f"run-{run_id}"
+    pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
+    hooks = _TerminalHooks()
+    try:
+        runs = run_chain(
+            wf, directory, repo, facts, runner=runner, settings=settings, pusher=pusher,
+            workdir=workdir, log=log, hooks=hooks, choices=choices,  # type: ignore[arg-type]
+        )
+    finally:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    if any(r.state is Result.ERRORED for r in runs):
+        return EXIT_ERRORED
+    if any(r.state is not Result.PASSED for r in runs):
+        return EXIT_FAILED
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wercker-bot", description="Self-hosted push-to-deploy bot for wercker.yml"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="webhook receiver, build pages and embedded workers")
+    serve.add_argument("--config", help="TOML config (default: $WERCKER_BOT_CONFIG)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="workers only (Procfile worker:)")
+    worker.add_argument("--config")
+    worker.set_defaults(func=cmd_worker)
+    run = sub.add_parser("run", help="run a local checkout's wercker.yml and print the log")
+    run.add_argument("dir")
+    run.add_argument("--pipeline", action="append", help="pipeline to run (repeatable)")
+    run.add_argument("--branch", help="branch name (default: the checkout's)")
+    run.add_argument("--repo", help="owner/name, to take env and secrets from the config")
+    run.add_argument("--deploy-target", help="deploy target (named step list) to run")
+    run.add_argument("--runner", choices=["auto", "local", "docker"])
+    run.add_argument("--config")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="lint a wercker.yml")
+    check.add_argument("file")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--runner", choices=["local", "docker"], default=None)
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging()
+    try:
+        code: int = args.func(args)
+        return code
+    except WerckerBotError as err:
+        print(f"wercker-bot: {err}", file=sys.stderr)
+        return EXIT_ERRORED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``POST /hooks/github``: verify the raw body, parse, store durably, answer fast.
+
+Phases: authorize (signature over the raw bytes) → parse → match a configured repository →
+store the build (and queue its pending statuses) → 202. No clone, YAML or network call
+happens here: GitHub gives up after 10 s.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from bot.build import Services, build_url, context_for, planned_pipelines
+from bot.errors import WebhookError
+from bot.forges.github import Ignored, Ping, PushEvent, parse_delivery, verify_signature
+from bot.store.store import NewPush
+
+bp = Blueprint("hooks", __name__)
+
+
+def _services() -> Services:
+    services: Services = current_app.extensions["wercker_bot"]
+    return services
+
+
+def _answer(status: int, **body: object) -> tuple[Response, int]:
+    return jsonify(body), status
+
+
+@bp.post("/hooks/github")
+def github() -> tuple[Response, int]:
+    svc = _services()
+    github = svc.settings.github
+    body = request.get_data(cache=False)
+    if not github.insecure_skip_signature and not verify_signature(
+        github.webhook_secret, body, request.headers.get("X-Hub-Signature-256")
+    ):
+        return _answer(401, error="missing or wrong X-Hub-Signature-256; check the webhook secret")
+    try:
+        delivery = parse_delivery(dict(request.headers), body, request.content_type or "")
+    except WebhookError as err:
+        return _answer(err.status, error=str(err))
+    if isinstance(delivery, Ping):
+        return _answer(200, pong=delivery.zen or "ok")
+    if isinstance(delivery, Ignored):
+        return _answer(202, ignored=delivery.reason)
+    assert isinstance(delivery, PushEvent)
+    return _accept(svc, delivery)
+
+
+def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
+    repo = svc.settings.repos.get(push.repo_full_name.lower())
+    if repo is None:
+        return _answer(202, ignored=f"repository {push.repo_full_name} is not configured")
+    names = planned_pipelines(repo.pipelines, push.branch or push.tag)
+    if not names:
+        return _answer(202, ignored=f"no pipeline is configured for {push.ref}")
+    intake = svc.store.record_push(
+        NewPush(
+            hook_id=push.hook_id,
+            delivery_id=push.delivery_id,
+            repo=repo.full_name,
+            ref=push.ref,
+            branch=push.branch,
+            git_tag=push.tag,
+            sha=push.sha,
+            before_sha=push.before,
+            message=push.head_message[:2000],
+            pusher=push.pusher,
+            html_url=push.html_url,
+            pipelines=names,
+            contexts=[context_for(svc.settings, n) for n in names],
+        ),
+        target_url=svc.settings.base_url + "/builds/{id}",
+    )
+    assert intake.build_id is not None
+    url = build_url(svc.settings, intake.build_id)
+    if intake.ignored:
+        return _answer(202, ignored=intake.ignored, build=intake.build_id, url=url)
+    return _answer(202, build=intake.build_id, attempt=intake.attempt, url=url)

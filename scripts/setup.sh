@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the bot and its tests need on a fresh Debian machine (run as root for
+# the apt part; without root it only builds the venv). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_tests="${1:-}"
+pkgs=(git python3-venv)
+if [ "$want_tests" = "--tests" ]; then
+  pkgs+=(docker.io docker-registry skopeo busybox-static openssl)
+fi
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
+  fi
+fi
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+extra=""
+[ "$want_tests" = "--tests" ] && extra="[test]"
+echo "==> pip install -e .$extra"
+.venv/bin/pip install -q --disable-pip-version-check -e ".$extra"

@@ -1,0 +1,90 @@
+"""``internal/docker-push`` and ``internal/docker-scratch-push``.
+
+Both expand their options, resolve the target and the image config the same way; they differ
+in what the image holds. ``docker-push`` on the docker runner commits the box container; on
+the local runner it is the box image's layers plus the source at ``/pipeline/source``.
+``docker-scratch-push`` is the output dir (or the source dir when the output is empty) at
+``/`` with no base.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bot.errors import StepConfigError
+from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, PushResult, Target
+from bot.pushers.target import resolve_target
+from bot.wercker.expand import expand_options
+from steps.base import StepContext, StepOutcome
+from steps.image_options import image_config
+
+
+def _prepare(ctx: StepContext) -> tuple[dict[str, str], Target, ImageConfig]:
+    options = expand_options(ctx.step, ctx.lookup, ctx.log)
+    target = resolve_target(
+        options,
+        default_tag=ctx.facts.branch or ctx.facts.git_tag or "latest",
+        registries=ctx.registries,
+        log=ctx.log,
+    )
+    config = image_config(options, ctx.facts, ctx.secrets)
+    return options, target, config
+
+
+def _report(ctx: StepContext, result: PushResult, started: float) -> StepOutcome:
+    took = time.monotonic() - started
+    for tag in result.tags:
+        ctx.log.info(f"Pushed {result.registry}/{result.repository}:{tag} ({result.digest})")
+    return StepOutcome(
+        message=f"Pushed {result.repository}:{result.tags[0]} ({result.digest[:19]}…) in "
+        f"{took:.0f}s",
+        images=[result],
+    )
+
+
+def _non_empty(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+class DockerPushStep:
+    def run(self, ctx: StepContext) -> StepOutcome:
+        options, target, config = _prepare(ctx)
+        started = time.monotonic()
+        image_name = options.get("image-name", "")
+        if image_name:
+            if image_name not in ctx.built_images:
+                raise StepConfigError(
+                    f"image-name {image_name!r} was not built by an earlier internal/docker-build "
+                    "step in this pipeline"
+                )
+            from bot.pushers.engine import push_built_image
+
+            result = push_built_image(
+                ctx.session, ctx.built_images[image_name], config, target, ctx.log
+            )
+        elif ctx.session.can_commit:
+            result = ctx.session.commit_and_push(config, target, ctx.log)
+        else:
+            source = ctx.session.collect(ctx.session.paths.source)
+            if ctx.box is None:
+                ctx.log.warn("no box in wercker.yml: the image holds only /pipeline/source")
+            spec = ImageSpec(
+                layers=[LayerDir(source, "/pipeline/source")], config=config, base=ctx.box
+            )
+            result = ctx.pusher.push(spec, target, ctx.log)
+        return _report(ctx, result, started)
+
+
+class DockerScratchPushStep:
+    def run(self, ctx: StepContext) -> StepOutcome:
+        _, target, config = _prepare(ctx)
+        started = time.monotonic()
+        # The output dir comes out of the session (get_archive on the docker runner) and the
+        # image is assembled daemonless on both runners: a scratch image has no base layers to
+        # share with the engine, and this keeps one code path and identical digests.
+        output = ctx.session.collect(ctx.session.paths.output)
+        root = output if _non_empty(output) else ctx.session.collect(ctx.session.paths.source)
+        ctx.log.info(f"scratch image from {'output' if root is output else 'source'} dir")
+        spec = ImageSpec(layers=[LayerDir(root, "/")], config=config, base=None)
+        return _report(ctx, ctx.pusher.push(spec, target, ctx.log), started)
