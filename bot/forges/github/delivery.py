@@ -136,6 +136,9 @@ def decode_body(body: bytes, content_type: str) -> dict[str, Any]:
         raise WebhookError(
             400, f"payload is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        # json.loads recurses per nesting level; a 25 MB "[[[[…" must be a 400, not a 500.
+        raise WebhookError(400, "payload is nested too deeply") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, f"payload must be a JSON object, not {_kind(payload)}")
     return payload

@@ -130,7 +130,9 @@ def classify(
         reset_wait = _reset_wait(headers, now)
         if reset_wait is not None:
             return PostOutcome.retry(reset_wait, now, f"rate limit spent; {reason}", status)
-        if status == 429 or "rate limit" in message.lower():
+        lowered = message.lower()
+        # "abuse" is the older wording of the secondary limit, still seen on GHES.
+        if status == 429 or "rate limit" in lowered or "abuse" in lowered:
             delay = max(SECONDARY_LIMIT_WAIT, backoff(attempt))
             return PostOutcome.retry(delay, now, f"secondary rate limit; {reason}", status)
         return PostOutcome.failed(f"{reason} (the token may lack statuses write access)", status)

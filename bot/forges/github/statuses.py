@@ -11,10 +11,11 @@ import json
 import re
 import time
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from bot.forges.github.delivery import strip_credentials
 from bot.forges.github.descriptions import truncate_description
 from bot.forges.github.outcome import PostOutcome, backoff, classify
 from bot.masking import Masker
@@ -51,7 +52,7 @@ class StatusClient:
         self._timeout = timeout
         self._user_agent = user_agent
         # Every reason passes through this, whatever GitHub or a proxy chose to echo back.
-        self._masker = Masker([token])
+        self._masker = Masker([token, *_userinfo(api_url)])
 
     @classmethod
     def from_settings(
@@ -64,7 +65,7 @@ class StatusClient:
         return cls(github.api_url, github.token, session=session, clock=clock)
 
     def __repr__(self) -> str:  # the default would be harmless, but say so explicitly
-        return f"StatusClient({self.api_url!r}, token=****)"
+        return f"StatusClient({strip_credentials(self.api_url)!r}, token=****)"
 
     def headers(self) -> dict[str, str]:
         out = {
@@ -118,7 +119,8 @@ class StatusClient:
         except requests.RequestException as err:
             # A read timeout may hide a status GitHub did store; posting the same state again
             # is harmless, so it is retried like any other network failure.
-            reason = self._clean(f"cannot reach {self.api_url}: {type(err).__name__}: {err}")
+            where = strip_credentials(self.api_url)
+            reason = self._clean(f"cannot reach {where}: {type(err).__name__}: {err}")
             return PostOutcome.retry(backoff(attempt), now, reason)
         if resp.status_code == 201 or (resp.ok and resp.request.method == "POST"):
             return PostOutcome.ok(resp.status_code)
@@ -128,6 +130,12 @@ class StatusClient:
     def _clean(self, text: str) -> str:
         text = self._masker.mask(" ".join(text.split()))
         return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def _userinfo(url: str) -> list[str]:
+    """A password in the api_url (an unusual proxy set-up) is as secret as the token."""
+    password = urlsplit(url).password
+    return [unquote(password)] if password else []
 
 
 def _check_args(repo_full_name: str, sha: str, state: str) -> str:

@@ -356,3 +356,9 @@ def test_push_payload_without_shared_uses_minimal_dict(
     got = parse_delivery(headers(), body_of(payload), JSON)
     assert isinstance(got, PushEvent)
     assert (got.repo_full_name, got.branch, got.sha) == ("acme/app", "main", SHA)
+
+
+def test_absurdly_nested_json_is_400_not_a_crash() -> None:
+    with pytest.raises(WebhookError) as exc:
+        parse_delivery(headers(), b"[" * 200_000 + b"]" * 200_000, JSON)
+    assert exc.value.status == 400

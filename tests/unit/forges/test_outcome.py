@@ -93,3 +93,8 @@ def test_client_errors_are_permanent(status: int, message: str) -> None:
     assert out.http_status == status
     assert message in out.reason
     assert out.retry_at is None
+
+
+def test_old_abuse_wording_counts_as_secondary_limit() -> None:
+    out = classify(403, {}, "You have triggered an abuse detection mechanism.", 1, NOW)
+    assert out.should_retry and out.retry_in == 60.0

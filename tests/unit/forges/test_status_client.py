@@ -239,3 +239,11 @@ def test_bad_arguments_fail_without_a_request(
     assert out.permanent
     assert needle in out.reason
     assert github_fake.requests == []
+
+
+def test_credentials_in_api_url_never_reach_a_reason() -> None:
+    client = StatusClient("http://proxyuser:proxy-pass-123@127.0.0.1:9", TOKEN)
+    out = post(client)
+    assert out.should_retry
+    assert "proxy-pass-123" not in out.reason
+    assert "proxy-pass-123" not in repr(client)
