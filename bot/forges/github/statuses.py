@@ -51,6 +51,7 @@ class StatusClient:
         self._clock = clock
         self._timeout = timeout
         self._user_agent = user_agent
+        self._streak = 0  # consecutive retryable answers; see post()
         # Every reason passes through this, whatever GitHub or a proxy chose to echo back.
         self._masker = Masker([token, *_userinfo(api_url)])
 
@@ -90,11 +91,14 @@ class StatusClient:
         description: str,
         target_url: str,
         *,
-        attempt: int = 1,
+        attempt: int | None = None,
     ) -> PostOutcome:
         """One attempt at ``POST /repos/{owner}/{repo}/statuses/{sha}``.
 
-        ``attempt`` (1-based) only scales the backoff for 5xx and connection errors. The
+        ``attempt`` (1-based) only scales the backoff for 5xx, connection errors and
+        header-less secondary limits. When the caller does not track attempts, the client's
+        own run of consecutive retryable answers stands in for it: during an outage every
+        post fails, so the streak grows the delay just as per-row counts would. The
         description is truncated to GitHub's 140 characters here, so callers need not care.
         Bad arguments fail permanently without a request: GitHub would only answer 422.
         """
@@ -108,6 +112,8 @@ class StatusClient:
         }
         if target_url:
             body["target_url"] = target_url
+        if attempt is None:
+            attempt = self._streak + 1
         now = self._clock()
         try:
             resp = self._session.post(
@@ -121,11 +127,15 @@ class StatusClient:
             # is harmless, so it is retried like any other network failure.
             where = strip_credentials(self.api_url)
             reason = self._clean(f"cannot reach {where}: {type(err).__name__}: {err}")
+            self._streak += 1
             return PostOutcome.retry(backoff(attempt), now, reason)
         if resp.status_code == 201 or (resp.ok and resp.request.method == "POST"):
+            self._streak = 0
             return PostOutcome.ok(resp.status_code)
         message = self._clean(_error_message(resp))
-        return classify(resp.status_code, resp.headers, message, attempt, self._clock())
+        outcome = classify(resp.status_code, resp.headers, message, attempt, self._clock())
+        self._streak = self._streak + 1 if outcome.should_retry else 0
+        return outcome
 
     def _clean(self, text: str) -> str:
         text = self._masker.mask(" ".join(text.split()))

@@ -247,3 +247,14 @@ def test_credentials_in_api_url_never_reach_a_reason() -> None:
     assert out.should_retry
     assert "proxy-pass-123" not in out.reason
     assert "proxy-pass-123" not in repr(client)
+
+
+def test_without_attempt_the_backoff_grows_over_an_outage(
+    client: StatusClient, github_fake: GitHubFake
+) -> None:
+    github_fake.fail_next(3, status=502)
+    delays = [post(client).retry_in for _ in range(3)]
+    assert delays == [2.0, 4.0, 8.0]
+    assert post(client).delivered
+    github_fake.fail_next(1, status=502)
+    assert post(client).retry_in == 2.0  # a success ends the streak
