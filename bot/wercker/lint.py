@@ -23,6 +23,7 @@ from bot.wercker import schema
 from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
 
 _PORT = re.compile(r"([0-9]{1,5})(/(tcp|udp))?")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # distribution/reference tag grammar
 _UNSUPPORTED_HINTS = {
     "internal/docker-run": "use 'services:' for containers the build needs",
     "internal/docker-kill": "use 'services:' for containers the build needs",
@@ -34,11 +35,18 @@ _UNSUPPORTED_HINTS = {
 
 
 def check_file(path: Path, runner_kind: str | None = None) -> list[Problem]:
-    """Every problem in the file at ``path`` (parse, lint and, given a runner kind, the
-    runner-specific lint), sorted by position. Never raises."""
-    from bot.wercker.parse import load_path
+    """Every problem in the file at ``path`` (or in the wercker.yml of the directory
+    ``path``): parse, lint and, given a runner kind, the runner-specific lint, sorted by
+    position. Locations name the path as given, so editors can jump to them. Never raises."""
+    from bot.wercker.parse import find_file, load_path
 
-    wf, problems = load_path(path)
+    if path.is_dir():
+        found = find_file(path)
+        if found is None:
+            return [Problem(Loc(str(path), 1, 1), "error",
+                            f"no wercker.yml or .wercker.yml in {path}")]
+        path = found
+    wf, problems = load_path(path, str(path))
     if wf is not None and runner_kind:
         problems = problems + lint_for_runner(wf, runner_kind)
     return sorted(problems, key=lambda p: (p.loc.line, p.loc.col))
@@ -97,7 +105,36 @@ def lint_file(wf: WerckerFile) -> list[Problem]:
             out.extend(_box(service, pipeline.name))
         for step in _all_steps(pipeline):
             out.extend(_step(step, pipeline.name))
+        out.extend(_built_images(pipeline))
     return out
+
+
+def _built_images(pipeline: PipelineSpec) -> list[Problem]:
+    """A push with ``image-name`` pushes an image an earlier docker-build made; without one
+    the push fails at run time, so say so now (``image:`` read as ``image-name`` lands here).
+    After-steps may use images built by ``steps`` or any deploy target."""
+    out: list[Problem] = []
+    built = _scan_builds(pipeline, pipeline.steps, set(), out)
+    for steps in pipeline.targets.values():
+        built |= _scan_builds(pipeline, steps, set(), out)
+    _scan_builds(pipeline, pipeline.after_steps, built, out)
+    return out
+
+
+def _scan_builds(pipeline: PipelineSpec, steps: list[StepSpec], built: set[str],
+                 out: list[Problem]) -> set[str]:
+    for step in steps:
+        name = step.option("image-name")
+        if step.id == schema.DOCKER_BUILD:
+            built.add(name)
+        elif step.id in schema.PUSH_STEPS and name and name not in built:
+            out.append(Problem(
+                step.option_locs.get("image-name", step.loc), "warning",
+                f"image-name '{name}' is not built by an earlier {schema.DOCKER_BUILD} "
+                f"in pipeline '{pipeline.name}'",
+                "add an internal/docker-build step with the same image-name, or remove "
+                "image-name to push the pipeline's container", pipeline.name))
+    return built
 
 
 def _all_steps(pipeline: PipelineSpec) -> Iterator[StepSpec]:
@@ -186,6 +223,8 @@ def _options(check: _Checker, step: StepSpec) -> None:
             check.add(step.loc, "error", f"{step.id} needs 'repository'",
                       "name the image to push, e.g. 'repository: myorg/myapp'")
         _credentials(check, opts, locs, step.loc, step.id)
+        if "tag" in opts:
+            _tags(check, opts["tag"], at("tag"))
     if step.id == schema.DOCKER_BUILD and not opts.get("image-name", "").strip():
         check.add(step.loc, "error", f"{step.id} needs 'image-name'")
     if "ports" in opts:
@@ -209,6 +248,13 @@ def _credentials(check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fa
                       f"{what} has some {service} options but is missing "
                       f"{', '.join(missing)}",
                       f"{service} needs all of {', '.join(keys)}")
+
+
+def _tags(check: _Checker, value: str, loc: Loc) -> None:
+    for piece in filter(None, re.split(r"[\s,]+", value)):
+        if "$" not in piece and not _TAG.fullmatch(piece):  # with $VAR: known at run time
+            check.add(loc, "error", f"invalid tag '{piece}' in 'tag'",
+                      "a tag is letters, digits, '_', '.' and '-' (not first), at most 128")
 
 
 def _ports(check: _Checker, value: str, loc: Loc) -> None:

@@ -147,7 +147,7 @@ def test_check_file_and_json(tmp_path: Path) -> None:
     data = problems_to_json(problems)
     json.dumps(data)
     assert data[1] == {
-        "file": "wercker.yml", "line": 4, "col": 7, "severity": "error",
+        "file": str(path), "line": 4, "col": 7, "severity": "error",
         "message": "internal/docker-build needs a Docker Engine (runner kind docker)",
         "hint": "build the image in a script step or push with internal/docker-scratch-push",
         "pipeline": "build",
@@ -163,3 +163,31 @@ def test_clean_push_has_no_problems() -> None:
         "disable-sync: true",
     ))
     assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "bad"),
+    [("v1, latest", None), ("1.10", None), ("$WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT", None),
+     ("feature/x", "feature/x"), ("-x", "-x"), ("a" * 129, "a" * 129)],
+)
+def test_tag_syntax(tag: str, bad: str | None) -> None:
+    _, problems = loaded(push("repository: app", f"tag: '{tag}'"))
+    found = [p for p in problems if "invalid tag" in p.message]
+    assert [p.message for p in found] == ([] if bad is None else [f"invalid tag '{bad}' in 'tag'"])
+
+
+def test_image_name_without_docker_build_warns() -> None:
+    _, problems = loaded(
+        "build:\n  steps:\n    - internal/docker-build: {image-name: a}\n"
+        "    - internal/docker-push: {repository: r, image-name: a}\n"
+        "    - internal/docker-push: {repository: r, image-name: b}\n"
+        "  after-steps:\n    - internal/docker-push: {repository: r, image-name: a}\n"
+    )
+    assert only(problems, "image-name 'b' is not built").loc.line == 5
+
+
+def test_check_file_on_a_directory(tmp_path: Path) -> None:
+    assert "no wercker.yml" in check_file(tmp_path)[0].message
+    (tmp_path / ".wercker.yml").write_text("build:\n  steps: [npm-install]\n")
+    (problem,) = check_file(tmp_path)
+    assert problem.loc.file == str(tmp_path / ".wercker.yml")
