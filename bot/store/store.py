@@ -241,7 +241,7 @@ class Store:
     def _newer_push(self, conn: Connection, push: NewPush) -> str | None:
         """The sha of a stored push on the same branch that came after ``push.sha`` in git
         history (its ``before`` is our sha), if any: GitHub may deliver out of order."""
-        if not push.branch:
+        if not push.branch or set(push.sha) == {"0"}:
             return None
         row = conn.execute(
             select(builds.c.sha).where(

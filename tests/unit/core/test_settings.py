@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import PipelineChoice, load_settings, parse_settings
+
+BASE = Path("/srv")
+
+
+def test_env_references_are_expanded_and_defaults_apply() -> None:
+    s = parse_settings(
+        {
+            "github": {"webhook_secret": "${SECRET}", "token": "${TOKEN}"},
+            "repos": {"Acme/App": {"secrets": {"PASSWORD": "${PW}"}}},
+        },
+        {"SECRET": "s3cret-value", "TOKEN": "tok-123", "PW": "hunter22"},
+        base_dir=BASE,
+    )
+    assert s.github.webhook_secret == "s3cret-value"
+    assert s.data_dir == BASE / "var"
+    repo = s.repos["acme/app"]
+    assert repo.clone_url == "https://github.com/Acme/App.git"
+    assert repo.pipelines == (PipelineChoice("build"), PipelineChoice("deploy"))
+    assert repo.secrets == {"PASSWORD": "hunter22"}
+    assert set(s.secret_values()) == {"s3cret-value", "tok-123", "hunter22"}
+
+
+def test_unset_env_reference_names_variable_and_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"github": {"token": "${NOPE}"}}, {}, base_dir=BASE)
+    assert "NOPE" in str(err.value) and "github.token" in str(err.value)
+
+
+def test_pipeline_entries_with_branch_globs() -> None:
+    s = parse_settings(
+        {"repos": {"a/b": {"pipelines": ["build", {"name": "push", "branches": ["main"]}]}}},
+        {},
+        base_dir=BASE,
+    )
+    assert s.repos["a/b"].pipelines == (PipelineChoice("build"), PipelineChoice("push", ("main",)))
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"wrkers": 2}, "wrkers"),
+        ({"runner": {"kind": "k8s"}}, "runner.kind"),
+        ({"repos": {"noslash": {}}}, "repos"),
+        ({"repos": {"a/b": {"pipelines": [3]}}}, "pipelines[0]"),
+        ({"registries": {"r.io": {"insecur": True}}}, "insecur"),
+    ],
+)
+def test_bad_config_names_the_key(raw: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, {}, base_dir=BASE)
+    assert key in str(err.value)
+
+
+def test_load_settings_reports_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "none.toml", {})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("data_dir = \n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(bad, {})
+
+
+def test_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[3] / "config.example.toml"
+    s = load_settings(example, {"GITHUB_WEBHOOK_SECRET": "x" * 10, "GITHUB_TOKEN": ""})
+    assert s.runner_kind == "auto" and "owner/name" in s.repos

@@ -1,0 +1,160 @@
+import multiprocessing
+import queue
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.models import Result
+from bot.store.store import NewPush, Store
+
+URL = "http://bot/builds/{id}"
+
+
+def push(sha: str, *, delivery: str | None = None, branch: str = "main", before: str = "0" * 40,
+         repo: str = "acme/app") -> NewPush:
+    return NewPush(
+        hook_id="7", delivery_id=delivery or f"d-{sha}", repo=repo, ref=f"refs/heads/{branch}",
+        branch=branch, git_tag="", sha=sha, before_sha=before, message="m", pusher="p",
+        html_url="https://github.com/acme/app", pipelines=["build", "deploy"],
+        contexts=["wb/build", "wb/deploy"],
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "db.sqlite3")
+
+
+def latest(store: Store, sha: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for row in store.statuses_for("acme/app", sha):
+        out[row["context"]] = f"{row['state']}:{row['description']}"
+    return out
+
+
+def test_push_is_stored_queued_with_pending_statuses(store: Store) -> None:
+    intake = store.record_push(push("a" * 40), URL)
+    assert intake.ignored is None and intake.attempt == 1
+    assert store.attempt_state(intake.build_id or 0, 1) == "queued"
+    assert latest(store, "a" * 40) == {"wb/build": "pending:Queued", "wb/deploy": "pending:Queued"}
+    rows = store.statuses_for("acme/app", "a" * 40)
+    assert rows[0]["target_url"] == f"http://bot/builds/{intake.build_id}"
+
+
+def test_redelivery_ignored_while_in_progress_then_starts_next_attempt(store: Store) -> None:
+    first = store.record_push(push("a" * 40, delivery="g1"), URL)
+    again = store.record_push(push("a" * 40, delivery="g1"), URL)
+    assert again.ignored == "already in progress" and again.build_id == first.build_id
+    claim = store.claim_next("w")
+    assert claim is not None
+    assert store.record_push(push("a" * 40, delivery="g1"), URL).ignored == "already in progress"
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    rerun = store.record_push(push("a" * 40, delivery="g1"), URL)
+    assert rerun.ignored is None and rerun.build_id == first.build_id and rerun.attempt == 2
+    claim2 = store.claim_next("w")
+    assert claim2 is not None and claim2.attempt_number == 2 and claim2.explicit
+
+
+def test_same_guid_from_another_hook_is_a_new_build(store: Store) -> None:
+    a = store.record_push(push("a" * 40, delivery="g1"), URL)
+    other = push("a" * 40, delivery="g1")
+    other = NewPush(**{**other.__dict__, "hook_id": "8"})
+    b = store.record_push(other, URL)
+    assert a.build_id != b.build_id and b.ignored is None
+
+
+def test_new_push_supersedes_queued_build_of_same_branch(store: Store) -> None:
+    old = store.record_push(push("a" * 40), URL)
+    store.record_push(push("b" * 40, before="a" * 40), URL)
+    store.record_push(push("c" * 40, branch="other"), URL)
+    assert store.attempt_state(old.build_id or 0, 1) == "canceled"
+    assert latest(store, "a" * 40) == {
+        "wb/build": "error:Superseded by bbbbbbb",
+        "wb/deploy": "error:Superseded by bbbbbbb",
+    }
+
+
+def test_running_build_is_not_superseded_and_branch_runs_serially(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    running = store.claim_next("w1")
+    assert running is not None
+    store.record_push(push("b" * 40, before="a" * 40), URL)
+    other = store.record_push(push("c" * 40, branch="dev"), URL)
+    nxt = store.claim_next("w2")
+    # main is busy, so the dev build is claimed even though it arrived later.
+    assert nxt is not None and nxt.build["id"] == other.build_id
+    assert store.claim_next("w3") is None
+    store.finish_attempt(running.attempt_id, Result.PASSED, "ok")
+    third = store.claim_next("w3")
+    assert third is not None and third.build["sha"] == "b" * 40
+
+
+def test_out_of_order_older_push_never_runs(store: Store) -> None:
+    store.record_push(push("b" * 40, before="a" * 40), URL)
+    late = store.record_push(push("a" * 40), URL)
+    assert store.attempt_state(late.build_id or 0, 1) == "canceled"
+    assert latest(store, "a" * 40)["wb/build"] == "error:Superseded by bbbbbbb"
+
+
+def test_dead_worker_attempts_are_errored_and_statuses_resolved(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    claim = store.claim_next(f"{os.uname().nodename}:{proc.pid}:w0")
+    assert claim is not None
+    assert store.recover_dead() == [claim.attempt_id]
+    assert store.attempt_state(claim.build["id"], 1) == "errored"
+    assert latest(store, "a" * 40)["wb/build"] == "error:Worker died"
+
+
+def test_live_worker_attempts_are_left_alone(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:w0")
+    assert claim is not None
+    assert store.recover_dead() == []
+
+
+def test_outbox_collapses_older_rows_of_a_context(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    store.enqueue_status("acme/app", "a" * 40, "wb/build", "success", "done", "u")
+    due = store.claim_statuses()
+    assert sorted((r["context"], r["state"]) for r in due) == [
+        ("wb/build", "success"), ("wb/deploy", "pending"),
+    ]
+    outcomes = {r["description"]: r["outcome"] for r in store.statuses_for("acme/app", "a" * 40)}
+    assert outcomes["Queued"] in ("superseded", "queued")
+    # Leased rows are not handed out twice.
+    assert store.claim_statuses() == []
+
+
+def _claimer(db: str, n: int, out: "multiprocessing.Queue[int]") -> None:
+    s = Store(Path(db))
+    for _ in range(n):
+        c = s.claim_next(f"proc-{os.getpid()}")
+        if c is not None:
+            out.put(c.attempt_id)
+            s.finish_attempt(c.attempt_id, Result.PASSED, "ok")
+
+
+def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    store = Store(db)
+    for i in range(30):
+        store.record_push(push(f"{i + 1:040x}", branch=f"b{i}"), URL)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[int] = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(str(db), 20, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    claimed = []
+    while True:
+        try:
+            claimed.append(out.get(timeout=2))
+        except queue.Empty:
+            break
+    assert len(claimed) == 30 and len(set(claimed)) == 30
