@@ -95,7 +95,7 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, content_type: str) -
     hook_id = (header(headers, "X-GitHub-Hook-ID") or "").strip()
     if event not in ("push", "ping"):
         # Decided before reading the body: an event we never handle needs no parsing.
-        return Ignored(f"event {event} is not handled")
+        return Ignored(f"event {event[:64]} is not handled")
     payload = decode_body(body, content_type)
     if event == "ping":
         zen = payload.get("zen")
@@ -151,7 +151,9 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
     repo = _obj(payload, "repository")
     full_name = _str(repo, "full_name", "repository.")
     if full_name.count("/") != 1:
-        raise WebhookError(400, f"field repository.full_name must be owner/name, not {full_name!r}")
+        raise WebhookError(
+            400, f"field repository.full_name must be owner/name, not {_show(full_name)}"
+        )
     html_url = _str(repo, "html_url", "repository.")
     private = _bool(repo, "private", "repository.")
     deleted = _bool(payload, "deleted")
@@ -164,9 +166,9 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
     elif ref.startswith(_TAG_PREFIX):
         branch, tag, kind = "", ref[len(_TAG_PREFIX) :], "tag"
     else:
-        return Ignored(f"ref {ref} is not a branch or tag", full_name)
+        return Ignored(f"ref {ref[:200]} is not a branch or tag", full_name)
     if not (branch or tag):
-        raise WebhookError(400, f"field ref has no name after the prefix: {ref!r}")
+        raise WebhookError(400, f"field ref has no name after the prefix: {_show(ref)}")
     if deleted or after == ZERO_SHA:
         # Nothing to build and no commit to post a status on.
         return Ignored(f"{kind} deleted", full_name)
@@ -178,7 +180,9 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
             # For an annotated tag ``after`` is the tag object; statuses need the commit.
             sha, sha_field = _str(head, "id", "head_commit."), "head_commit.id"
     if not _SHA.match(sha):
-        raise WebhookError(400, f"field {sha_field} must be a 40-character hex SHA, not {sha!r}")
+        raise WebhookError(
+            400, f"field {sha_field} must be a 40-character hex SHA, not {_show(sha)}"
+        )
     lowered = message.lower()
     if any(marker in lowered for marker in _SKIP):
         return Ignored("skip ci", full_name)
@@ -216,6 +220,12 @@ def strip_credentials(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _show(value: str) -> str:
+    """An untrusted value for a reason: quoted, escaped onto one line, and short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _utf8(body: bytes, what: str) -> str:

@@ -362,3 +362,9 @@ def test_absurdly_nested_json_is_400_not_a_crash() -> None:
     with pytest.raises(WebhookError) as exc:
         parse_delivery(headers(), b"[" * 200_000 + b"]" * 200_000, JSON)
     assert exc.value.status == 400
+
+
+def test_reasons_stay_short_whatever_the_payload_holds() -> None:
+    with pytest.raises(WebhookError) as exc:
+        parse_delivery(headers(), _with("after", "x\n" * 50_000), JSON)
+    assert len(reason_of(exc)) < 200
