@@ -55,6 +55,9 @@ Helpers for webhook tests (no server involved):
   content_type="application/json") -> dict``: the headers GitHub sends with ``body``.
 - ``form_body(payload) -> bytes``: the ``application/x-www-form-urlencoded`` body GitHub
   sends for ``payload``.
+- ``example_path(kind, name) -> Path``: one of GitHub's example payloads, read in place.
+- ``status_response_schema()``: OpenAPI ``components/schemas/status`` as JSON Schema (or None
+  without ``../shared``), to check a response.
 """
 
 from __future__ import annotations
