@@ -97,6 +97,10 @@ class _Loader(yaml.SafeLoader):
 def _yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    if isinstance(err, yaml.reader.ReaderError) and isinstance(err.position, int):
+        # A bad character: the reader gives an offset, not a mark.
+        line = text.count("\n", 0, err.position) + 1
+        col = err.position - text.rfind("\n", 0, err.position)
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
     context = getattr(err, "context", None)
     context_mark = getattr(err, "context_mark", None)
@@ -127,6 +131,7 @@ class _Reader:
         self.file = filename
         self.problems: list[Problem] = []
         self.pipeline: str | None = None  # tags problems with the pipeline they lie in
+        self.seen_pairs: dict[int, list[tuple[ScalarNode, Node]]] = {}
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -163,11 +168,20 @@ class _Reader:
         return wf, self.problems
 
     def pairs(self, node: MappingNode) -> list[tuple[ScalarNode, Node]]:
-        """Mapping entries with scalar keys; duplicate keys warn (PyYAML keeps the last)."""
+        """Mapping entries with scalar keys; duplicate keys warn (PyYAML keeps the last).
+        Keys merged in with ``<<`` are overridden silently, as YAML intends. A node reached
+        again through an alias is answered from the cache, so its problems are told once."""
+        cached = self.seen_pairs.get(id(node))
+        if cached is not None:
+            return cached
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         try:
             yaml.constructor.SafeConstructor().flatten_mapping(node)  # apply '<<' merges
         except yaml.YAMLError as err:
             self.error(node, f"invalid merge ('<<'): {getattr(err, 'problem', err)}")
+        except RecursionError:  # '&a {<<: *a}' merges itself
+            self.error(node, "invalid merge ('<<'): a mapping merges itself")
+            node.value = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
         seen: dict[str, ScalarNode] = {}
         out: list[tuple[ScalarNode, Node]] = []
         for key, value in node.value:
@@ -177,11 +191,13 @@ class _Reader:
             name = key.value
             if name in seen:
                 first = seen[name]
-                self.warn(key, f"duplicate key '{name}' (first at line "
-                          f"{first.start_mark.line + 1}); this one wins")
+                if id(first) in own:
+                    self.warn(key, f"duplicate key '{name}' (first at line "
+                              f"{first.start_mark.line + 1}); this one wins")
                 out = [(k, v) for k, v in out if k.value != name]
             seen[name] = key
             out.append((key, value))
+        self.seen_pairs[id(node)] = out
         return out
 
     def top_level(self, wf: WerckerFile, key: str, key_node: Node, value: Node) -> None:

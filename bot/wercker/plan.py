@@ -35,7 +35,7 @@ def select_pipelines(
     selected: list[PipelineSpec] = []
     for choice in choices:
         pipeline = wf.pipelines.get(choice.name)
-        if pipeline is None or pipeline in selected:
+        if pipeline is None or any(p.name == choice.name for p in selected):
             continue
         if choice.branches and not any(fnmatchcase(branch, g) for g in choice.branches):
             continue

@@ -154,3 +154,34 @@ def test_stray_top_level_list_is_not_a_pipeline() -> None:
     assert wf is not None and "ports" not in wf.pipelines
     stray = [p for p in problems if "'ports'" in p.message]
     assert [(p.loc.line, p.severity) for p in stray] == [(5, "warning")]
+
+
+def pushes(wf: WerckerFile | None) -> list:
+    assert wf is not None
+    return [s for p in wf.pipelines.values() for s in [*p.steps, *p.after_steps]
+            if s.id.startswith("internal/docker-")]
+
+
+def test_name_is_taken_out_of_push_options_kubermatic() -> None:
+    wf, _ = load("kubermatic__kubermatic__wercker.yml")
+    first = pushes(wf)[0]
+    assert first.name == "push to docker hub as $WERCKER_GIT_COMMIT"
+    assert "name" not in first.options
+    assert first.options["author"].startswith("Dr. Stefan") and first.options["email"]
+
+
+def test_sibling_options_wodby() -> None:
+    wf, _ = load("wodby__docs__.wercker.yml")
+    (push,) = pushes(wf)
+    assert push.options["tag"] == "latest, $WERCKER_GIT_BRANCH"
+    assert push.options["cmd"] == "nginx -g 'daemon off;'"
+
+
+def test_tags_and_image_aliases() -> None:
+    wf, problems = load("wercker__wercker__tests__projects__sync-env-alpine__wercker.yml")
+    assert [s.options.get("tag") for s in pushes(wf)] == ["anytag"]
+    assert any(p.loc.line == 16 and "'tags' is read as 'tag'" in p.message for p in problems)
+    wf, problems = load("Akshaykapoor__appdev-sample__wercker.yml")
+    push = pushes(wf)[-1]
+    assert push.options["image-name"] == "sample-webapp" and push.options["ports"] == "80/tcp"
+    assert not any("is not built" in p.message for p in problems)

@@ -340,3 +340,31 @@ def test_load_dir_reports_bad_bytes(tmp_path: Path) -> None:
     (tmp_path / "wercker.yml").write_bytes(b"build: \xff\n")
     wf, problems, _ = load_dir(tmp_path)
     assert wf is None and "not UTF-8" in problems[0].message
+
+
+def test_merge_keys_override_silently() -> None:
+    wf, problems = loaded(
+        """
+        .defaults: &defaults
+          box: golang
+          steps:
+            - script: {code: base}
+        build:
+          <<: *defaults
+          steps:
+            - script: {code: own}
+        deploy:
+          <<: *defaults
+        """
+    )
+    build, deploy = wf.pipelines["build"], wf.pipelines["deploy"]
+    assert build.box and build.box.id == "golang"
+    assert [s.options["code"] for s in build.steps] == ["own"]
+    assert [s.options["code"] for s in deploy.steps] == ["base"]
+    assert problems == []
+
+
+def test_bad_characters_are_located() -> None:
+    wf, problems = load_text("build:\n  steps:\n    - script: {code: \"a\x01\"}\n", "wercker.yml")
+    assert wf is None
+    assert (problems[0].loc.line, problems[0].loc.col) == (3, 24)
