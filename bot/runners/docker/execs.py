@@ -1,0 +1,168 @@
+"""Running one command in the box container: output streamed as it arrives, the real exit
+code, and both Wercker timeouts."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from docker import APIClient
+from docker.errors import DockerException
+
+from bot.errors import InfrastructureError
+from bot.logs import Log
+from bot.runners.base import Timeouts
+
+# How long to wait for the output stream to end after the step's processes were killed,
+# before killing the whole container.
+_DRAIN_SECONDS = 10.0
+_END = object()
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    """``exit_code`` is the process's status (-1 when the engine could not tell, e.g. the
+    container died under it); ``timed_out`` names the timeout that killed it."""
+
+    exit_code: int
+    timed_out: str | None = None
+
+
+def run_exec(
+    control: APIClient,
+    stream: APIClient,
+    container_id: str,
+    cmd: list[str],
+    env: dict[str, str],
+    timeouts: Timeouts,
+    log: Log,
+) -> ExecOutcome:
+    """Runs ``cmd`` with ``env`` in the container, streaming to ``log.output``.
+
+    ``control`` and ``stream`` are docker ``APIClient``s: ``stream`` has no read timeout
+    (a step may be silent for minutes), ``control`` does. On a timeout every process in the
+    container except its keepalive (pid 1) is killed: a step's background children would
+    otherwise hold the stream open. Only one step runs at a time in a session, so nothing
+    else is hit.
+    """
+    try:
+        exec_id = control.exec_create(
+            container_id, cmd, stdout=True, stderr=True, stdin=False, tty=False, environment=env
+        )["Id"]
+        chunks = stream.exec_start(exec_id, stream=True, tty=False)
+    except DockerException as err:
+        raise InfrastructureError(f"cannot run the step in the box container: {err}") from None
+
+    items: queue.Queue[object] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                items.put(chunk)
+        except Exception as err:  # the stream dies with the container; report, don't crash
+            items.put(err)
+        items.put(_END)
+
+    reader = threading.Thread(target=pump, name=f"exec-{exec_id[:12]}", daemon=True)
+    reader.start()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    timed_out = _follow(items, decoder, timeouts, log)
+    if timed_out:
+        _kill_step(control, container_id, items, decoder, log)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        log.output(tail)
+    return ExecOutcome(_exit_code(control, exec_id), timed_out)
+
+
+def _follow(
+    items: queue.Queue[object],
+    decoder: codecs.IncrementalDecoder,
+    timeouts: Timeouts,
+    log: Log,
+) -> str | None:
+    """Relays output until the stream ends (``None``) or a timeout passes (its name)."""
+    started = last_output = time.monotonic()
+    while True:
+        now = time.monotonic()
+        waits = [3600.0]
+        if timeouts.command is not None:
+            waits.append(started + timeouts.command - now)
+        if timeouts.no_response is not None:
+            waits.append(last_output + timeouts.no_response - now)
+        try:
+            item = items.get(timeout=max(0.01, min(waits)))
+        except queue.Empty:
+            now = time.monotonic()
+            if timeouts.command is not None and now - started >= timeouts.command:
+                return "command-timeout"
+            if timeouts.no_response is not None and now - last_output >= timeouts.no_response:
+                return "no-response-timeout"
+            continue
+        if item is _END:
+            return None
+        if isinstance(item, bytes):
+            last_output = time.monotonic()
+            text = decoder.decode(item)
+            if text:
+                log.output(text)
+        elif isinstance(item, Exception):
+            log.warn(f"lost the step's output stream: {type(item).__name__}")
+
+
+def _kill_step(
+    control: APIClient,
+    container_id: str,
+    items: queue.Queue[object],
+    decoder: codecs.IncrementalDecoder,
+    log: Log,
+) -> None:
+    """Kills the step's processes, then the container if the stream still does not end."""
+    try:
+        kill_id = control.exec_create(
+            container_id, ["sh", "-c", "kill -9 -1"], user="0", stdout=True, stderr=True
+        )["Id"]
+        control.exec_start(kill_id)
+    except DockerException:
+        pass
+    if _drain(items, decoder, log):
+        return
+    log.warn("the step's processes did not stop; killing the box container")
+    with contextlib.suppress(DockerException):
+        control.kill(container_id)
+    _drain(items, decoder, log)
+
+
+def _drain(items: queue.Queue[object], decoder: codecs.IncrementalDecoder, log: Log) -> bool:
+    """Relays what is left of the output; True once the stream has ended."""
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            item = items.get(timeout=left)
+        except queue.Empty:
+            return False
+        if item is _END:
+            return True
+        if isinstance(item, bytes):
+            text = decoder.decode(item)
+            if text:
+                log.output(text)
+    return False
+
+
+def _exit_code(control: APIClient, exec_id: str) -> int:
+    """The exec's real status; the engine may need a moment after the stream closes."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            info = control.exec_inspect(exec_id)
+        except DockerException:
+            return -1
+        if not info.get("Running") or time.monotonic() > deadline:
+            code = info.get("ExitCode")
+            return int(code) if code is not None and not info.get("Running") else -1
+        time.sleep(0.05)

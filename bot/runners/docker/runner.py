@@ -1,0 +1,206 @@
+"""Opening a docker session: pull the box, start its container, copy the source in."""
+
+from __future__ import annotations
+
+import secrets as _random
+from typing import Any
+
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from bot.errors import InfrastructureError, StepConfigError
+from bot.logs import Log
+from bot.pushers.engine import (
+    CredentialResolver,
+    EngineHandle,
+    auth_config,
+    engine_repository,
+)
+from bot.pushers.model import ImageRef
+from bot.runners.base import Workspace
+from bot.runners.docker.archive import tar_directory
+from bot.runners.docker.engine import ClientFactory, engine_url, make_client
+from bot.runners.docker.session import HELPER_GUEST, DockerSession
+
+# PID 1 of the box: it must outlive every step, die on SIGTERM (so a step's ``kill 1``
+# stops the container, as it did under Wercker), and not hold a signal until a long
+# ``sleep`` ends (hence ``sleep & wait``).
+KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+CONTROL_TIMEOUT = 120.0
+
+
+class DockerRunner:
+    """Runs pipelines in box containers on a Docker Engine.
+
+    ``docker_host`` is the engine (``None``: ``DOCKER_HOST`` or the default socket);
+    ``network`` the network mode of box containers and builds (``none`` unless configured);
+    ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
+    credentials for pulls and pushes (ECR login tokens). Bind mounts (cache, helper files)
+    need the engine on this host.
+    """
+
+    kind = "docker"
+
+    def __init__(
+        self,
+        docker_host: str | None = None,
+        network: str = "none",
+        *,
+        client_factory: ClientFactory | None = None,
+        credentials: CredentialResolver | None = None,
+    ) -> None:
+        self.docker_host = docker_host
+        self.network = network or "none"
+        self.credentials = credentials
+        self._factory: ClientFactory = client_factory or (
+            lambda timeout: make_client(docker_host, timeout)
+        )
+
+    def open(
+        self,
+        box: ImageRef | None,
+        box_env: dict[str, str],
+        workspace: Workspace,
+        base_path: str | None,
+        log: Log,
+    ) -> DockerSession:
+        if box is None:
+            raise StepConfigError(
+                "the docker runner needs a box: add `box: <image>` to wercker.yml"
+            )
+        try:
+            engine = EngineHandle(
+                control=self._factory(CONTROL_TIMEOUT),
+                stream=self._factory(None),
+                network=self.network,
+                credentials=self.credentials,
+            )
+        except DockerException as err:
+            raise InfrastructureError(
+                f"no Docker Engine at {engine_url(self.docker_host)}: {err}"
+            ) from None
+        source_path = (base_path or "").rstrip("/") or "/pipeline/source"
+        session = DockerSession(engine, workspace, box_env, source_path)
+        try:
+            image = _pull(engine, box, log)
+            session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
+            session.container_id = _create(engine, image, session, workspace)
+            engine.control.api.start(session.container_id)
+            session.shell = _shell(engine, session.container_id)
+            _prepare(engine, session, workspace, log)
+        except DockerException as err:
+            session.close()
+            raise InfrastructureError(f"cannot start the box {box}: {_text(err)}") from None
+        except BaseException:
+            session.close()
+            raise
+        log.info(f"box {box} running as container {session.container_id[:12]}")
+        return session
+
+
+def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
+    """Pulls the box with its own credentials; returns the local reference. A loopback
+    registry works over plain HTTP: the engine treats 127.0.0.0/8 as insecure."""
+    repo = engine_repository(box.registry, box.repository)
+    auth = auth_config(box.registry, box.auth, engine.credentials)
+    hidden = [*box.auth.secrets(), auth.get("password", "")]
+    log.info(f"pulling box {box}")
+    try:
+        for line in engine.stream.api.pull(
+            repo, tag=box.reference, auth_config=auth, stream=True, decode=True
+        ):
+            if isinstance(line, dict) and ("error" in line or "errorDetail" in line):
+                detail = line.get("errorDetail") or {}
+                raise InfrastructureError(
+                    _scrub(
+                        f"pulling box {box} failed: {detail.get('message') or line.get('error')}",
+                        hidden,
+                    )
+                )
+    except DockerException as err:
+        raise InfrastructureError(
+            _scrub(f"pulling box {box} failed: {_text(err)}", hidden)
+        ) from None
+    sep = "@" if box.reference.startswith("sha256:") else ":"
+    ref = f"{repo}{sep}{box.reference}"
+    try:
+        engine.control.api.inspect_image(ref)
+    except ImageNotFound:
+        raise InfrastructureError(f"pulling box {box} left no image {ref} on the engine") from None
+    return ref
+
+
+def _create(engine: EngineHandle, image: str, session: DockerSession, ws: Workspace) -> str:
+    api = engine.control.api
+    # The helper dir must be writable for whatever user the box runs steps as.
+    ws.helper.chmod(0o777)
+    binds = {
+        str(ws.cache): {"bind": session.paths.cache, "mode": "rw"},
+        str(ws.helper): {"bind": HELPER_GUEST, "mode": "rw"},
+    }
+    host_config = api.create_host_config(network_mode=engine.network, binds=binds)
+    # Only a box with an ENTRYPOINT needs it overridden; leaving it null otherwise keeps
+    # the commit from inheriting an empty one.
+    entrypoint: list[str] | None = [] if session.box_config.get("Entrypoint") else None
+    created: dict[str, Any] = api.create_container(
+        image,
+        command=KEEPALIVE,
+        entrypoint=entrypoint,
+        host_config=host_config,
+        name=f"wercker-bot-{_random.token_hex(6)}",
+        stdin_open=False,
+        tty=False,
+    )
+    return str(created["Id"])
+
+
+def _shell(engine: EngineHandle, container: str) -> str:
+    """bash when the box has it, else sh (decided once: the box does not change)."""
+    api = engine.control.api
+    exec_id = api.exec_create(container, ["sh", "-c", "command -v bash"], stdout=True)["Id"]
+    out = api.exec_start(exec_id)
+    found = out.decode("utf-8", "replace").strip() if isinstance(out, bytes) else ""
+    return "bash" if api.exec_inspect(exec_id).get("ExitCode") == 0 and found else "sh"
+
+
+def _prepare(engine: EngineHandle, session: DockerSession, ws: Workspace, log: Log) -> None:
+    """Creates the guest dirs and copies the source in. The dirs are made as root and
+    handed to the box's user, so a box with a non-root USER can still write its source."""
+    api = engine.control.api
+    paths = session.paths
+    user = str(session.box_config.get("User") or "")
+    script = 'mkdir -p "$WB_SOURCE" "$WB_OUTPUT"'
+    exec_id = api.exec_create(
+        session.container_id,
+        ["sh", "-c", script],
+        user="0",
+        environment={"WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
+    )["Id"]
+    api.exec_start(exec_id)
+    if api.exec_inspect(exec_id).get("ExitCode") != 0:
+        raise InfrastructureError(f"cannot create {paths.source} in the box")
+    with tar_directory(ws.source, ws.root) as tar:
+        if not api.put_archive(session.container_id, paths.source, tar):
+            raise InfrastructureError(f"cannot copy the source into {paths.source}")
+    if user and user not in ("0", "root", "0:0", "root:root"):
+        exec_id = api.exec_create(
+            session.container_id,
+            ["sh", "-c", 'chown -R "$WB_USER" "$WB_SOURCE" "$WB_OUTPUT"'],
+            user="0",
+            environment={"WB_USER": user, "WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
+        )["Id"]
+        api.exec_start(exec_id)
+        if api.exec_inspect(exec_id).get("ExitCode") != 0:
+            log.warn(f"could not hand {paths.source} to the box user {user}")
+
+
+def _text(err: BaseException) -> str:
+    if isinstance(err, APIError) and err.explanation:
+        return str(err.explanation)
+    text = str(err)
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _scrub(text: str, hidden: list[str]) -> str:
+    for value in sorted((v for v in hidden if v and len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, "****")
+    return text

@@ -1,0 +1,96 @@
+"""``internal/docker-build`` (wercker-spec §4): ``docker build`` of a Dockerfile in the source.
+
+The image is kept on the engine under the step's ``image-name`` (``ctx.built_images``), so a
+later ``internal/docker-push`` with ``image-name:`` pushes it instead of committing the box.
+Only the docker runner can build: the local runner has no engine.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from typing import Any
+
+from bot.errors import StepConfigError
+from bot.wercker.expand import expand_options
+from steps.base import StepContext, StepOutcome
+
+NEEDS_ENGINE = 'internal/docker-build needs a Docker Engine ([runner] kind = "docker")'
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool
+
+
+class DockerBuildStep:
+    def run(self, ctx: StepContext) -> StepOutcome:
+        session = ctx.session
+        build = getattr(session, "build_image", None)
+        if session.kind != "docker" or not session.can_commit or build is None:
+            raise StepConfigError(NEEDS_ENGINE)
+        options = expand_options(ctx.step, ctx.lookup, ctx.log)
+        image_name = options.get("image-name", "").strip()
+        if not image_name:
+            raise StepConfigError("internal/docker-build: image-name not set")
+        if options.get("registry-auth-config"):
+            ctx.log.warn(
+                "internal/docker-build: registry-auth-config is not supported; base images "
+                "are pulled with the engine's own credentials"
+            )
+        context = _context_path(session.paths.source, options.get("context", ""))
+        # The context is copied out of the box container rather than taken from the host
+        # checkout: earlier steps ran in the container and their results (a compiled binary
+        # the Dockerfile COPYs, generated files) exist only there, as under Wercker.
+        context_dir = session.collect(context)
+        build_options: dict[str, Any] = {
+            "buildargs": _pairs("build-args", options.get("build-args", "")),
+            "labels": _pairs("labels", options.get("labels", "")),
+            "nocache": options.get("no-cache", "") in _TRUE,
+            "quiet": options.get("q", "") in _TRUE,
+            "pull": False,  # the engine still pulls a FROM image it lacks
+        }
+        if options.get("dockerfile"):
+            build_options["dockerfile"] = options["dockerfile"]
+        if options.get("squash", "") in _TRUE:
+            build_options["squash"] = True
+        hosts = _extra_hosts(options.get("extra-hosts", ""))
+        if hosts:
+            build_options["extra_hosts"] = hosts
+        ctx.log.info(f"building {image_name} from {context}")
+        image_id = build(context_dir, build_options, image_name, ctx.log)
+        ctx.built_images[image_name] = image_id
+        return StepOutcome(message=f"Built {image_name} ({image_id[:19]})")
+
+
+def _context_path(source: str, context: str) -> str:
+    """The guest path of the build context; it must stay inside the source dir."""
+    path = posixpath.normpath(posixpath.join(source, context.strip()))
+    if path != source and not path.startswith(source.rstrip("/") + "/"):
+        raise StepConfigError(f"internal/docker-build: context {context!r} leaves the source dir")
+    return path
+
+
+def _words(option: str, value: str) -> list[str]:
+    try:
+        return shlex.split(value)
+    except ValueError as err:
+        raise StepConfigError(f"option '{option}' is not valid shell words: {err}") from None
+
+
+def _pairs(option: str, value: str) -> dict[str, str]:
+    """``K=V`` words; unlike Wercker a missing ``=`` is an error rather than a crash, and a
+    value may itself contain ``=``."""
+    out: dict[str, str] = {}
+    for word in _words(option, value):
+        key, sep, val = word.partition("=")
+        if not sep or not key:
+            raise StepConfigError(f"option '{option}': {word!r} is not of the form KEY=value")
+        out[key] = val
+    return out
+
+
+def _extra_hosts(value: str) -> dict[str, str]:
+    hosts: dict[str, str] = {}
+    for word in _words("extra-hosts", value):
+        host, sep, ip = word.partition(":")
+        if not sep or not host or not ip:
+            raise StepConfigError(f"option 'extra-hosts': {word!r} is not of the form host:ip")
+        hosts[host] = ip
+    return hosts
