@@ -24,6 +24,11 @@ from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, Ste
 
 _PORT = re.compile(r"([0-9]{1,5})(/(tcp|udp))?")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # distribution/reference tag grammar
+# Options Wercker itself dropped; they get a reason instead of a did-you-mean.
+_RETIRED = {
+    "force-tags": "Wercker removed it; existing tags are always overwritten",
+    "insecure": "configure the registry as insecure in the bot's [registries] table",
+}
 _UNSUPPORTED_HINTS = {
     "internal/docker-run": "use 'services:' for containers the build needs",
     "internal/docker-kill": "use 'services:' for containers the build needs",
@@ -166,7 +171,7 @@ class _Checker:
             if key not in known:
                 self.add(locs.get(key, fallback), "warning",
                          f"unknown option '{key}' in {what}; it is ignored",
-                         did_you_mean(key, known))
+                         _RETIRED.get(key) or did_you_mean(key, known))
 
 
 def _box(box: BoxSpec, pipeline: str | None) -> list[Problem]:

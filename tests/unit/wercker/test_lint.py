@@ -191,3 +191,8 @@ def test_check_file_on_a_directory(tmp_path: Path) -> None:
     (tmp_path / ".wercker.yml").write_text("build:\n  steps: [npm-install]\n")
     (problem,) = check_file(tmp_path)
     assert problem.loc.file == str(tmp_path / ".wercker.yml")
+
+
+def test_retired_options_explain() -> None:
+    _, problems = loaded(push("repository: app", "force-tags: false"))
+    assert "Wercker removed it" in (only(problems, "'force-tags'").hint or "")

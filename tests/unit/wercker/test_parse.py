@@ -368,3 +368,18 @@ def test_bad_characters_are_located() -> None:
     wf, problems = load_text("build:\n  steps:\n    - script: {code: \"a\x01\"}\n", "wercker.yml")
     assert wf is None
     assert (problems[0].loc.line, problems[0].loc.col) == (3, 24)
+
+
+def test_pipeline_services_replace_and_empty_list_disables() -> None:
+    wf, _ = loaded(
+        """
+        services: [mongo]
+        build:
+          services: []
+          steps: [{script: {code: a}}]
+        deploy:
+          steps: [{script: {code: a}}]
+        """
+    )
+    assert [s.id for s in wf.services] == ["mongo"]
+    assert wf.pipelines["build"].services == [] and wf.pipelines["deploy"].services is None
