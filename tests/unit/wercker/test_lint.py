@@ -196,3 +196,10 @@ def test_check_file_on_a_directory(tmp_path: Path) -> None:
 def test_retired_options_explain() -> None:
     _, problems = loaded(push("repository: app", "force-tags: false"))
     assert "Wercker removed it" in (only(problems, "'force-tags'").hint or "")
+
+
+def test_runnable_steps_match_the_step_table() -> None:
+    from bot.wercker import schema
+    from steps import STEP_TYPES
+
+    assert set(STEP_TYPES) == schema.RUNNABLE_STEPS
