@@ -1,0 +1,185 @@
+"""The engine pusher against a real engine and registry: commit, config, push, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import RegistryAuthError, RegistryError
+from bot.logs import MemoryLog
+from bot.pushers.engine import engine_repository, image_conf
+from bot.pushers.model import ImageConfig, ImageRef, RegistryAuth, Target
+from bot.runners.base import Timeouts, Workspace
+from bot.runners.docker import DockerRunner
+from tests.harness.dockerd import Dockerd
+from tests.integration.docker.conftest import Registry
+
+SECRETS = {"DEPLOY_TOKEN": "tok-3f9a8b7c6d", "DB_PASSWORD": "hunter2-hunter2"}
+
+
+def _pull(dockerd: Dockerd, ref: str) -> dict:  # type: ignore[type-arg]
+    client = dockerd.client()
+    repo, _, tag = ref.rpartition(":")
+    client.api.pull(repo, tag=tag, auth_config={})
+    return client.api.inspect_image(ref)  # type: ignore[no-any-return]
+
+
+def test_committed_box_runs_with_cmd_and_ports_and_keeps_secrets_out(
+    runner: DockerRunner,
+    busybox_box: ImageRef,
+    box_registry: Registry,
+    workspace: Workspace,
+    dockerd: Dockerd,
+) -> None:
+    (workspace.source / "app.txt").write_text("from the checkout\n")
+    session = runner.open(busybox_box, {"BOX_ONLY": "1"}, workspace, None, MemoryLog())
+    try:
+        result = session.run_script(
+            'echo "built on $WERCKER_GIT_BRANCH" > built.txt; export LEAK="$DEPLOY_TOKEN"',
+            env={"WERCKER_GIT_BRANCH": "main"},
+            secrets=SECRETS,
+            cwd=session.paths.source,
+            timeouts=Timeouts(),
+            log=MemoryLog(),
+        )
+        assert result.exit_code == 0
+        config = ImageConfig(
+            cmd=["sh", "-c", "cat /pipeline/source/app.txt /pipeline/source/built.txt"],
+            ports=["8080/tcp", "9090/udp"],
+            env={"GREETING": "hello $HOME"},
+            labels={"org.opencontainers.image.revision": "abc123", "team": "a b"},
+            working_dir="/pipeline/source",
+            user="0",
+            stop_signal="SIGINT",
+            author="ci <ci@example.com>",
+            message="built by wercker-bot",
+        )
+        target = Target(box_registry.host, "tests/committed", ("v1", "feature-x"))
+        log = MemoryLog()
+        pushed = session.commit_and_push(config, target, log)
+    finally:
+        session.close()
+    assert pushed.digest.startswith("sha256:")
+    assert pushed.tags == ("v1", "feature-x")
+    assert f"pushed {box_registry.host}/tests/committed:feature-x ({pushed.digest})" in log.text
+
+    ref = f"{box_registry.host}/tests/committed:feature-x"
+    image = _pull(dockerd, ref)
+    assert image["RepoDigests"] == [f"{box_registry.host}/tests/committed@{pushed.digest}"]
+    cfg = image["Config"]
+    assert cfg["Cmd"] == config.cmd
+    assert not cfg["Entrypoint"]
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "9090/udp": {}}
+    assert cfg["WorkingDir"] == "/pipeline/source"
+    assert cfg["User"] == "0"
+    assert cfg["StopSignal"] == "SIGINT"
+    assert cfg["Labels"] == config.labels
+    assert image["Author"] == "ci <ci@example.com>"
+    # Box env plus the env option, literally; nothing from the build, never a secret.
+    env = dict(item.split("=", 1) for item in cfg["Env"])
+    assert env == {"PATH": env["PATH"], "GREETING": "hello $HOME"}
+    for value in SECRETS.values():
+        assert value not in str(image)
+
+    out = dockerd.client().containers.run(ref, network_mode="none", remove=True)
+    assert out == b"from the checkout\nbuilt on main\n"
+    # Bot helper files and the cache stay out of the image (at most empty mount points).
+    listing = dockerd.client().containers.run(
+        ref,
+        ["sh", "-c", "find /pipeline/.wercker-bot /pipeline/cache"],
+        network_mode="none",
+        remove=True,
+    )
+    assert listing.split() == [b"/pipeline/.wercker-bot", b"/pipeline/cache"]
+
+
+def test_an_image_with_no_command_does_not_inherit_the_keepalive(
+    runner: DockerRunner,
+    busybox_box: ImageRef,
+    box_registry: Registry,
+    workspace: Workspace,
+    dockerd: Dockerd,
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        # The box's Cmd is kept when the step sets none; an explicit empty one clears it.
+        kept = session.commit_and_push(
+            ImageConfig(), Target(box_registry.host, "tests/keep", ("v1",)), MemoryLog()
+        )
+        cleared = session.commit_and_push(
+            ImageConfig(cmd=[], entrypoint=[], author="me"),
+            Target(box_registry.host, "tests/cleared", ("v1",)),
+            MemoryLog(),
+        )
+    finally:
+        session.close()
+    assert kept.digest and cleared.digest
+    box_cmd = _pull(dockerd, str(busybox_box))["Config"]["Cmd"]
+    assert _pull(dockerd, f"{box_registry.host}/tests/keep:v1")["Config"]["Cmd"] == box_cmd
+    image = _pull(dockerd, f"{box_registry.host}/tests/cleared:v1")
+    assert not image["Config"]["Cmd"] and not image["Config"]["Entrypoint"]
+    assert image["Author"] == "me"
+
+
+def test_wrong_password_fails_with_the_registrys_message(
+    runner: DockerRunner,
+    busybox_box: ImageRef,
+    auth_registry: Registry,
+    workspace: Workspace,
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        target = Target(
+            auth_registry.host,
+            "tests/refused",
+            ("v1",),
+            auth=RegistryAuth(username="alice", password="not-the-password"),
+        )
+        with pytest.raises(RegistryAuthError) as info:
+            session.commit_and_push(ImageConfig(), target, MemoryLog())
+        message = str(info.value)
+        assert "unauthorized" in message.lower() or "authentication required" in message.lower()
+        assert "not-the-password" not in message
+
+        good = Target(auth_registry.host, "tests/accepted", ("v1",), auth=auth_registry.auth)
+        assert session.commit_and_push(ImageConfig(), good, MemoryLog()).digest
+    finally:
+        session.close()
+
+
+def test_unreachable_registry_is_a_registry_error(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        with pytest.raises(RegistryError, match=r"127\.0\.0\.1:9"):
+            session.commit_and_push(
+                ImageConfig(), Target("127.0.0.1:9", "tests/nowhere", ("v1",)), MemoryLog()
+            )
+    finally:
+        session.close()
+
+
+def test_docker_hub_names_carry_no_host() -> None:
+    assert engine_repository("registry-1.docker.io", "acme/app") == "acme/app"
+    assert engine_repository("docker.io", "library/busybox") == "library/busybox"
+    assert engine_repository("127.0.0.1:5000", "acme/app") == "127.0.0.1:5000/acme/app"
+
+
+def test_image_conf_puts_options_over_the_base() -> None:
+    base = {
+        "Env": ["PATH=/bin", "LANG=C"],
+        "Cmd": ["sh"],
+        "Entrypoint": None,
+        "ExposedPorts": {"80/tcp": {}},
+        "Labels": {"a": "1"},
+        "User": "app",
+        "WorkingDir": "/srv",
+    }
+    conf = image_conf(
+        base, ImageConfig(env={"LANG": "C.UTF-8", "X": "y"}, ports=["8080"], labels={"b": "2"})
+    )
+    assert conf["Env"] == ["PATH=/bin", "LANG=C.UTF-8", "X=y"]
+    assert conf["Cmd"] == ["sh"]
+    assert conf["ExposedPorts"] == {"80/tcp": {}, "8080/tcp": {}}
+    assert conf["Labels"] == {"a": "1", "b": "2"}
+    assert (conf["User"], conf["WorkingDir"]) == ("app", "/srv")

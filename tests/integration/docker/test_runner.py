@@ -1,0 +1,249 @@
+"""The docker runner against a real engine: steps in the box, env sync, failures, restart,
+timeouts, collect, cleanup."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.errors import InfrastructureError
+from bot.logs import MemoryLog
+from bot.pushers.model import ImageRef, RegistryAuth
+from bot.runners.base import Timeouts, Workspace
+from bot.runners.docker import DockerRunner, DockerSession, engine_available
+from tests.harness.dockerd import Dockerd
+from tests.integration.docker.conftest import Registry
+
+NO_LIMITS = Timeouts(command=None, no_response=None)
+
+
+def _run(session: DockerSession, code: str, **kw: object):  # type: ignore[no-untyped-def]
+    log = MemoryLog()
+    result = session.run_script(
+        code,
+        env=kw.get("env", {}),  # type: ignore[arg-type]
+        secrets=kw.get("secrets", {}),  # type: ignore[arg-type]
+        cwd=str(kw.get("cwd", session.paths.source)),
+        timeouts=kw.get("timeouts", NO_LIMITS),  # type: ignore[arg-type]
+        log=log,
+    )
+    return result, log.text
+
+
+def _our_containers(dockerd: Dockerd) -> list[str]:
+    client = dockerd.client()
+    return [c.name for c in client.containers.list(all=True) if c.name.startswith("wercker-bot-")]
+
+
+def test_engine_available_says_which_engine(dockerd: Dockerd, tmp_path: Path) -> None:
+    ok, reason = engine_available(dockerd.host)
+    assert ok
+    assert reason.startswith("runner: docker (engine 20.") or reason.startswith("runner: docker")
+    assert dockerd.host in reason
+    missing = f"unix://{tmp_path}/nothing.sock"
+    ok, reason = engine_available(missing, timeout=1.0)
+    assert not ok
+    assert reason.startswith(f"runner: local (no Docker Engine at {missing}")
+
+
+def test_steps_run_in_the_box_with_source_env_and_exports(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    (workspace.source / "hello.txt").write_text("hello from the checkout\n")
+    (workspace.cache / "cached.txt").write_text("kept between builds\n")
+    log = MemoryLog()
+    session = runner.open(busybox_box, {"BOX_VAR": "from-box"}, workspace, None, log)
+    try:
+        assert session.paths.source == "/pipeline/source"
+        result, out = _run(
+            session,
+            'cat hello.txt; pwd; echo "box=$BOX_VAR step=$STEP_VAR"; cat "$CACHE/cached.txt"\n'
+            "echo made > made.txt; echo more > \"$CACHE/new.txt\"\nexport SYNCED='a b'",
+            env={"STEP_VAR": "from-step", "CACHE": session.paths.cache},
+        )
+        assert result.exit_code == 0, out
+        assert "hello from the checkout\n/pipeline/source\n" in out
+        assert "box=from-box step=from-step" in out
+        assert "kept between builds" in out
+        assert result.env["SYNCED"] == "a b"
+        assert not any(k.startswith("WB_") for k in result.env)
+        # The cache is a bind mount: what a step writes there is on the host at once.
+        assert (workspace.cache / "new.txt").read_text() == "more\n"
+        collected = session.collect(session.paths.source)
+        assert sorted(p.name for p in collected.iterdir()) == ["hello.txt", "made.txt"]
+        assert collected.is_relative_to(workspace.root)
+        assert session.collect(session.paths.output).is_dir()
+    finally:
+        session.close()
+
+
+def test_base_path_and_shell_fallback(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    (workspace.source / "main.go").write_text("package main\n")
+    session = runner.open(busybox_box, {}, workspace, "/go/src/example.com/app/", MemoryLog())
+    try:
+        assert session.paths.source == "/go/src/example.com/app"
+        assert session.shell == "sh"  # busybox has no bash
+        result, out = _run(session, "ls; pwd")
+        assert result.exit_code == 0
+        assert out == "main.go\n/go/src/example.com/app\n"
+    finally:
+        session.close()
+
+
+def test_exit_codes_set_e_and_secrets_stay_out_of_the_container_config(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace, dockerd: Dockerd
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        result, out = _run(session, "echo before; false; echo after")
+        assert result.exit_code == 1
+        assert "before" in out and "after" not in out
+        result, _ = _run(session, "exit 7")
+        assert result.exit_code == 7
+        result, _ = _run(session, "#!/bin/sh\nfalse\necho no set -e here")
+        assert result.exit_code == 0
+        result, out = _run(session, 'echo "len=${#TOKEN}"', secrets={"TOKEN": "s3cret-token"})
+        assert "len=12" in out
+        assert session.container_id is not None
+        config = dockerd.client().api.inspect_container(session.container_id)["Config"]
+        assert not any("s3cret-token" in item for item in config["Env"] or [])
+    finally:
+        session.close()
+
+
+def test_fail_message_file_becomes_the_step_error(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    from bot.errors import StepError
+
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        with pytest.raises(StepError, match="database is down") as info:
+            _run(session, 'fail "database is down"')
+        assert info.value.exit_code == 1
+    finally:
+        session.close()
+
+
+def test_a_step_that_kills_the_box_then_after_steps_run_in_a_restarted_container(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        result, _ = _run(session, "echo kept > kept.txt")
+        assert result.exit_code == 0
+        result, _ = _run(session, "kill 1; sleep 5")
+        assert result.exit_code != 0
+        log = MemoryLog()
+        session.restart(log)
+        assert "restarting the box container" in log.text
+        result, out = _run(
+            session, 'cat kept.txt; echo "result=$WERCKER_RESULT"', env={"WERCKER_RESULT": "failed"}
+        )
+        assert result.exit_code == 0
+        assert out == "kept\nresult=failed\n"
+        quiet = MemoryLog()
+        session.restart(quiet)  # a live box is left alone
+        assert quiet.text == ""
+    finally:
+        session.close()
+
+
+def test_timeouts_kill_a_hanging_step_and_say_which(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        started = time.monotonic()
+        # A background child holds the output stream open: it must die too.
+        result, out = _run(
+            session,
+            "echo started; sleep 300 & while :; do echo tick; sleep 0.2; done",
+            timeouts=Timeouts(command=1.5, no_response=None),
+        )
+        assert result.timed_out == "command-timeout"
+        assert result.exit_code != 0
+        assert "started" in out
+        assert time.monotonic() - started < 15
+        started = time.monotonic()
+        result, out = _run(
+            session, "echo one; sleep 300", timeouts=Timeouts(command=None, no_response=1.0)
+        )
+        assert result.timed_out == "no-response-timeout"
+        assert time.monotonic() - started < 15
+        result, out = _run(session, "ps | grep -c 'sleep 300' || true")
+        assert result.exit_code == 0
+        assert out.strip() in ("0", "1")  # only grep's own line, if any
+    finally:
+        session.close()
+
+
+def test_output_streams_while_the_step_runs(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    seen: list[tuple[float, str]] = []
+
+    class TimedLog(MemoryLog):
+        def output(self, chunk: str) -> None:
+            seen.append((time.monotonic(), chunk))
+            super().output(chunk)
+
+    try:
+        started = time.monotonic()
+        session.run_script(
+            "echo first; sleep 1.5; echo second",
+            env={},
+            secrets={},
+            cwd=session.paths.source,
+            timeouts=NO_LIMITS,
+            log=TimedLog(),
+        )
+        first = next(t for t, chunk in seen if "first" in chunk)
+        assert first - started < 1.2, "the first line arrived only with the last"
+    finally:
+        session.close()
+
+
+def test_close_is_idempotent_and_leaves_no_container(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace, dockerd: Dockerd
+) -> None:
+    before = set(_our_containers(dockerd))
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    assert len(set(_our_containers(dockerd)) - before) == 1
+    session.close()
+    session.close()
+    assert set(_our_containers(dockerd)) <= before
+    with pytest.raises(InfrastructureError):
+        _run(session, "true")
+
+
+def test_a_box_that_cannot_be_pulled_is_an_infrastructure_error_without_credentials(
+    runner: DockerRunner, auth_registry: Registry, workspace: Workspace, dockerd: Dockerd
+) -> None:
+    before = set(_our_containers(dockerd))
+    box = ImageRef(
+        auth_registry.host,
+        "library/nothing-here",
+        "latest",
+        "auto",
+        RegistryAuth(username="alice", password="wrong-password-123"),
+    )
+    with pytest.raises(InfrastructureError) as info:
+        runner.open(box, {}, workspace, None, MemoryLog())
+    message = str(info.value)
+    assert "pulling box" in message and auth_registry.host in message
+    assert "wrong-password-123" not in message
+    assert set(_our_containers(dockerd)) <= before
+
+
+def test_no_engine_is_an_infrastructure_error(
+    busybox_box: ImageRef, workspace: Workspace, tmp_path: Path
+) -> None:
+    runner = DockerRunner(f"unix://{tmp_path}/none.sock")
+    with pytest.raises(InfrastructureError, match="no Docker Engine"):
+        runner.open(busybox_box, {}, workspace, None, MemoryLog())
