@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         settings = settings or load_settings(None)
         check_startable(settings)
         services = build_services(settings)
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["wercker_bot"] = services
 

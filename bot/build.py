@@ -31,9 +31,9 @@ from bot.runners.select import select_runner
 from bot.settings import PipelineChoice, RepoSettings, Settings
 from bot.store.store import Claim, Store
 from bot.wercker.lint import lint_for_runner
-from bot.wercker.model import StepSpec, WerckerFile
+from bot.wercker.model import PipelineSpec, StepSpec, WerckerFile
 from bot.wercker.parse import load_dir
-from bot.wercker.plan import select_pipelines, timeouts_for
+from bot.wercker.plan import blocking_problems, select_pipelines, timeouts_for
 from steps.base import BuildFacts
 
 logger = logging.getLogger(__name__)
@@ -190,12 +190,15 @@ class Attempt:
             run_url=self.url,
             created=created,
         )
-        wf = load_checked(source, runner.kind, self.log)
-        if wf is None:
+        loaded = load_checked(
+            source, runner.kind, self.log, self.repo.pipelines, facts.branch or facts.git_tag
+        )
+        if loaded is None:
             for name in planned:
                 self.status(name, "success", NO_WERCKER_YML)
             self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
             return Result.PASSED
+        wf, selected = loaded
         runs = run_chain(
             wf,
             source,
@@ -207,6 +210,7 @@ class Attempt:
             workdir=self.workdir,
             log=self.log,
             hooks=self,
+            selected=selected,
         )
         return self.conclude(runs, planned)
 
@@ -247,10 +251,17 @@ class Attempt:
         return worst
 
 
-def load_checked(source: Path, runner_kind: str, log: Log) -> WerckerFile | None:
-    """Reads and lints the wercker.yml of ``source``. Returns ``None`` when there is no
-    file; raises ``WerckerFileError`` naming the first error (with its line) when it has
-    errors. Every problem is written to the log."""
+def load_checked(
+    source: Path,
+    runner_kind: str,
+    log: Log,
+    choices: Sequence[PipelineChoice],
+    branch: str,
+) -> tuple[WerckerFile, list[PipelineSpec]] | None:
+    """Reads, lints and plans the wercker.yml of ``source``: the file and the pipelines to
+    run. Returns ``None`` when there is no file. Raises ``WerckerFileError`` naming the first
+    blocking error (with its line): errors in pipelines that will not run do not block.
+    Every problem is written to the log."""
     wf, problems, path = load_dir(source)
     if path is None:
         log.info("no wercker.yml or .wercker.yml in the repository root")
@@ -260,12 +271,16 @@ def load_checked(source: Path, runner_kind: str, log: Log) -> WerckerFile | None
         problems = [*problems, *lint_for_runner(wf, runner_kind)]
     for problem in problems:
         log.info(problem.format())
-    errors = [p for p in problems if p.severity == "error"]
-    if errors or wf is None:
+    if wf is None:
+        errors = [p for p in problems if p.severity == "error"]
         first = errors[0].short() if errors else f"{path.name} could not be read"
+        raise WerckerFileError(first, list(errors))
+    selected = select_pipelines(wf, choices, branch)
+    errors = blocking_problems(problems, selected)
+    if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WerckerFileError(first + more, list(errors))
-    return wf
+        raise WerckerFileError(errors[0].short() + more, list(errors))
+    return wf, selected
 
 
 class ChainHooks(Protocol):
@@ -290,11 +305,10 @@ def run_chain(
     workdir: Path,
     log: Log,
     hooks: ChainHooks,
-    choices: Sequence[PipelineChoice] | None = None,
+    selected: Sequence[PipelineSpec],
 ) -> list[PipelineRun]:
     """Runs the selected pipelines in order; each starts from the previous one's artifact.
     A pipeline starts only if the one before it passed; the rest are reported skipped."""
-    selected = select_pipelines(wf, choices or repo.pipelines, facts.branch)
     log.info("pipelines: " + " → ".join(p.name for p in selected))
     command, no_response = timeouts_for(wf)
     cache = (

@@ -17,6 +17,10 @@ import uuid
 from pathlib import Path
 
 from bot.errors import WerckerBotError
+from bot.models import Result
+from bot.pipeline import PipelineRun, Tracer
+from bot.pushers.model import PushResult
+from bot.wercker.model import StepSpec
 
 EXIT_FAILED = 1
 EXIT_ERRORED = 2
@@ -54,7 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(args.host, args.port, app, threaded=True)
     logging.getLogger("wercker-bot").info(
         "serving on http://%s:%d (%d workers, data in %s)",
-        args.host, server.server_port, settings.workers, settings.data_dir,
+        args.host,
+        server.server_port,
+        settings.workers,
+        settings.data_dir,
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -108,41 +115,36 @@ def cmd_check(args: argparse.Namespace) -> int:
 class _TerminalHooks:
     """``run``'s view of a pipeline chain: progress lines in the terminal."""
 
-    def __init__(self) -> None:
-        self.states: dict[str, str] = {}
-
-    def pipeline_started(self, position: int, name: str) -> object:
-
+    def pipeline_started(self, position: int, name: str) -> Tracer:
         print(f"==> pipeline {name}", flush=True)
         return _TerminalTracer()
 
-    def pipeline_finished(self, run: object) -> None:
-        from bot.pipeline import PipelineRun
-
-        assert isinstance(run, PipelineRun)
-        self.states[run.name] = str(run.state)
+    def pipeline_finished(self, run: PipelineRun) -> None:
         print(f"==> pipeline {run.name}: {run.state} ({run.description})", flush=True)
 
-    def pipeline_skipped(self, position: int, name: str, state: object, reason: str) -> None:
-        self.states[name] = "skipped"
+    def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
         print(f"==> pipeline {name}: {reason}", flush=True)
 
 
 class _TerminalTracer:
-    def step_started(self, phase: str, position: int, step: object) -> object:
-        self.started = time.monotonic()
+    def __init__(self) -> None:
+        self.started: dict[int, float] = {}
+
+    def step_started(self, phase: str, position: int, step: StepSpec) -> object:
+        self.started[id(step)] = time.monotonic()
         return step
 
-    def step_finished(self, token: object, state: object, exit_code: int | None,
-                      message: str) -> None:
-        name = getattr(token, "name", "?")
-        took = time.monotonic() - getattr(self, "started", time.monotonic())
+    def step_finished(
+        self, token: object, state: Result, exit_code: int | None, message: str
+    ) -> None:
+        assert isinstance(token, StepSpec)
+        took = time.monotonic() - self.started.get(id(token), time.monotonic())
         code = f", exit {exit_code}" if exit_code is not None else ""
-        print(f"--> {name}: {state}{code} in {took:.1f}s{' — ' + message if message else ''}",
-              flush=True)
+        detail = f" — {message}" if message else ""
+        print(f"--> {token.name}: {state}{code} in {took:.1f}s{detail}", flush=True)
 
-    def image_pushed(self, result: object) -> None:
-        return None
+    def image_pushed(self, result: PushResult) -> None:
+        print(f"--> pushed {result.registry}/{result.repository} {result.digest}", flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -150,7 +152,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.checkout import local_commit_facts
     from bot.logs import CallbackLog
     from bot.masking import Masker
-    from bot.models import Result
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.runners.select import select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
@@ -181,25 +182,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         deploy_target=args.deploy_target or (configured.deploy_target if configured else None),
     )
     masker = Masker([*settings.secret_values(), *repo.secrets.values()])
+
     def echo(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
     log = CallbackLog(echo, masker)
     runner = select_runner(settings, log)
-    wf = load_checked(directory, runner.kind, log)
-    if wf is None:
-        print("nothing to run: no wercker.yml", file=sys.stderr)
-        return EXIT_ERRORED
     choices = (
         tuple(PipelineChoice(n) for n in args.pipeline)
         if args.pipeline
         else (repo.pipelines or (PipelineChoice("build"), PipelineChoice("deploy")))
     )
+    loaded = load_checked(directory, runner.kind, log, choices, branch)
+    if loaded is None:
+        print("nothing to run: no wercker.yml", file=sys.stderr)
+        return EXIT_ERRORED
+    wf, selected = loaded
     run_id = uuid.uuid4().hex[:24]
     facts = BuildFacts(
-        repo=repo_name, branch=branch, git_tag="", commit=commit, source_url="",
-        run_id=run_id, run_url=f"{settings.base_url}/runs/{run_id}",
+        repo=repo_name,
+        branch=branch,
+        git_tag="",
+        commit=commit,
+        source_url="",
+        run_id=run_id,
+        run_url=f"{settings.base_url}/runs/{run_id}",
         created=created or "1970-01-01T00:00:00Z",
     )
     workdir = settings.data_dir / "work" / f"run-{run_id}"
@@ -207,8 +215,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     hooks = _TerminalHooks()
     try:
         runs = run_chain(
-            wf, directory, repo, facts, runner=runner, settings=settings, pusher=pusher,
-            workdir=workdir, log=log, hooks=hooks, choices=choices,  # type: ignore[arg-type]
+            wf,
+            directory,
+            repo,
+            facts,
+            runner=runner,
+            settings=settings,
+            pusher=pusher,
+            workdir=workdir,
+            log=log,
+            hooks=hooks,
+            selected=selected,
         )
     finally:
         import shutil

@@ -23,7 +23,7 @@ from bot.pushers.target import parse_image_ref
 from bot.runners.base import Runner, Session, Timeouts, Workspace
 from bot.settings import RegistrySettings
 from bot.wercker.expand import disable_sync, expand
-from bot.wercker.model import BoxSpec, PipelineSpec, StepSpec, WerckerFile
+from bot.wercker.model import BoxSpec, PipelineSpec, Problem, StepSpec, WerckerFile
 from bot.wercker.plan import steps_for
 from steps import STEP_TYPES
 from steps.base import BuildFacts, StepContext, StepOutcome
@@ -163,7 +163,10 @@ def run_pipeline(
         env.update(box_env)
         env.update(inputs.env)
         runner = _StepRunner(spec, session, env, inputs, box_ref, tracer)
-        main_steps = steps_for(spec, inputs.deploy_target)
+        plan_notes: list[Problem] = []
+        main_steps = steps_for(spec, inputs.deploy_target, plan_notes)
+        for note in plan_notes:
+            log.warn(note.format())
         failure: tuple[StepSpec, str, Result] | None = None
         for position, step in enumerate(main_steps):
             if failure is not None:

@@ -1,0 +1,328 @@
+"""Assembles and pushes an image over the registry HTTP API: no daemon, no privileges.
+
+Order of work for one push: ping the target (and the base's registry); fetch the base's
+manifest and config with the base's own credentials; in a small thread pool, make every
+base layer exist in the target (HEAD, cross-repository mount on the same registry, else a
+streamed GET → upload) and build + upload one layer per ``LayerDir``; then the config blob;
+then the manifest once per tag. A push is done only when the registry echoed the manifest
+digest we computed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from bot.errors import RegistryError
+from bot.logs import Log
+from bot.pushers.model import ImageRef, ImageSpec, LayerDir, PushResult, Target
+from bot.pushers.registry import ecr
+from bot.pushers.registry.client import (
+    MANIFEST_LIST_V2,
+    OCI_INDEX,
+    RegistryClient,
+    RetryPolicy,
+    pull_scope,
+    push_scope,
+)
+from bot.pushers.registry.endpoint import resolve_endpoint
+from bot.pushers.registry.image import (
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    Descriptor,
+    NewLayer,
+    build_config,
+    build_manifest,
+    digest_of,
+    media_types_for,
+)
+from bot.pushers.registry.layers import LayerCache, LayerSource
+from bot.pushers.target import registry_settings_for
+from bot.settings import RegistrySettings
+
+UPLOAD_THREADS = 4
+CREATED_LABEL = "org.opencontainers.image.created"
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def host_architecture() -> str:
+    return _ARCH.get(platform.machine().lower(), "amd64")
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """A base image as fetched: its manifest's media type and layer descriptors, its config
+    JSON, and the repository the layers can be read (or mounted) from."""
+
+    ref: ImageRef
+    manifest_type: str
+    layers: tuple[Descriptor, ...]
+    config: dict[str, Any]
+
+
+def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> BaseImage:
+    """Reads a base image's manifest (choosing ``linux/<architecture>`` from an index) and
+    its config."""
+    manifest = client.get_manifest(ref.repository, ref.reference)
+    doc = json.loads(manifest.body)
+    media_type = doc.get("mediaType") or manifest.media_type
+    if media_type in (MANIFEST_LIST_V2, OCI_INDEX) or "manifests" in doc:
+        entries = [m for m in doc.get("manifests", []) if isinstance(m, dict)]
+        linux = [m for m in entries if (m.get("platform") or {}).get("os") == "linux"]
+        chosen = next(
+            (m for m in linux if m["platform"].get("architecture") == architecture),
+            next((m for m in linux if m["platform"].get("architecture") == "amd64"), None),
+        )
+        if chosen is None:
+            raise RegistryError(
+                f"base image {ref} has no linux/{architecture} or linux/amd64 variant"
+            )
+        manifest = client.get_manifest(ref.repository, chosen["digest"])
+        doc = json.loads(manifest.body)
+        media_type = doc.get("mediaType") or manifest.media_type
+    if media_type not in (DOCKER_MANIFEST, OCI_MANIFEST):
+        raise RegistryError(
+            f"base image {ref} has a manifest of type {media_type or 'unknown'}; only Docker "
+            "v2 schema 2 and OCI image manifests can be used as a base"
+        )
+    layers = tuple(
+        Descriptor(
+            layer["mediaType"],
+            layer["digest"],
+            int(layer["size"]),
+            {k: v for k, v in layer.items() if k in ("urls", "annotations")},
+        )
+        for layer in doc.get("layers", [])
+    )
+    config = json.loads(client.get_blob(ref.repository, doc["config"]["digest"]))
+    return BaseImage(ref, media_type, layers, config)
+
+
+class DaemonlessPusher:
+    """``Pusher`` over the registry HTTP API. Safe to share between worker threads: every
+    push makes its own clients (and each upload thread its own HTTP session).
+
+    ``registries`` is the bot's ``[registries]`` config (CA files, ``insecure``,
+    ``mirror_of``, ECR endpoint and repository creation); ``cache_dir`` holds the layer cache
+    and temporary compressed layers.
+    """
+
+    def __init__(
+        self,
+        registries: Mapping[str, RegistrySettings],
+        cache_dir: Path,
+        *,
+        retry: RetryPolicy | None = None,
+        threads: int = UPLOAD_THREADS,
+    ) -> None:
+        self.registries = registries
+        self.cache = LayerCache(cache_dir / "layers")
+        self.tmp_dir = cache_dir / "tmp"
+        self.retry = retry
+        self.threads = threads
+
+    def client(self, registry: str, scheme: Any, auth: Any) -> RegistryClient:
+        return RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
+
+    def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
+        started = time.monotonic()
+        self._prepare_ecr(target, log)
+        with self.client(target.registry, target.scheme, target.auth) as client:
+            client.ping()
+            client.auth.want([push_scope(target.repository)])
+            base, source = self._base(image.base, client, target)
+            try:
+                return self._push(image, target, log, client, base, source, started)
+            finally:
+                if source is not client and source is not None:
+                    source.close()
+
+    def _prepare_ecr(self, target: Target, log: Log) -> None:
+        reg = ecr.ecr_registry(target.registry)
+        settings = registry_settings_for(target.registry, self.registries)
+        if reg is None or settings is None or not settings.create_repository:
+            return
+        if ecr.ensure_repository(reg, target.repository, target.auth, settings.aws_endpoint_url):
+            log.info(f"created ECR repository {target.repository} in {reg.region}")
+
+    def _base(
+        self, ref: ImageRef | None, client: RegistryClient, target: Target
+    ) -> tuple[BaseImage | None, RegistryClient | None]:
+        if ref is None:
+            return None, None
+        same_host = (
+            resolve_endpoint(ref.registry, ref.scheme, self.registries).host == client.endpoint.host
+        )
+        if same_host and ref.auth == target.auth:
+            source = client
+        else:
+            source = self.client(ref.registry, ref.scheme, ref.auth)
+            source.ping()
+        if same_host:
+            client.auth.want([pull_scope(ref.repository)])
+        try:
+            return fetch_base(source, ref, host_architecture()), source
+        except BaseException:
+            if source is not client:
+                source.close()
+            raise
+
+    def _push(
+        self,
+        image: ImageSpec,
+        target: Target,
+        log: Log,
+        client: RegistryClient,
+        base: BaseImage | None,
+        source: RegistryClient | None,
+        started: float,
+    ) -> PushResult:
+        repo = target.repository
+        types = media_types_for(base.manifest_type if base else None)
+        same_registry = source is not None and source.endpoint.host == client.endpoint.host
+        jobs: list[Callable[[], tuple[Descriptor, NewLayer | None]]] = []
+        if base is not None:
+            assert source is not None
+            for desc in base.layers:
+                jobs.append(
+                    lambda d=desc: self._copy_base_layer(  # type: ignore[misc]
+                        d, base.ref, client, source, repo, same_registry, log
+                    )
+                )
+        for layer_dir in image.layers:
+            jobs.append(
+                lambda ld=layer_dir: self._push_new_layer(  # type: ignore[misc]
+                    ld, client, repo, types.layer, log
+                )
+            )
+        results = self._run(jobs)
+        descriptors = [d for d, _ in results]
+        new_layers = [n for _, n in results if n is not None]
+
+        config_bytes = build_config(
+            image.config,
+            new_layers,
+            base=base.config if base else None,
+            created=image.config.labels.get(CREATED_LABEL),
+            architecture=str((base.config if base else {}).get("architecture") or "amd64"),
+        )
+        config_digest = digest_of(config_bytes)
+        client.upload_blob(
+            repo,
+            config_digest,
+            len(config_bytes),
+            lambda: nullcontext(BytesIO(config_bytes)),
+        )
+        manifest = build_manifest(
+            types, Descriptor(types.config, config_digest, len(config_bytes)), descriptors
+        )
+        digest = ""
+        for tag in target.tags:
+            digest = client.put_manifest(repo, tag, manifest, types.manifest)
+            log.info(f"pushed {target.registry}/{repo}:{tag}")
+        total = sum(d.size for d in descriptors) + len(config_bytes)
+        log.info(
+            f"image {digest} ({human_size(total)} in {len(descriptors)} layers) pushed in "
+            f"{time.monotonic() - started:.1f} s"
+        )
+        return PushResult(target.registry, repo, target.tags, digest, len(manifest))
+
+    def _run(
+        self, jobs: list[Callable[[], tuple[Descriptor, NewLayer | None]]]
+    ) -> list[tuple[Descriptor, NewLayer | None]]:
+        if not jobs:
+            return []
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="push") as pool:
+            futures: list[Future[tuple[Descriptor, NewLayer | None]]] = [
+                pool.submit(job) for job in jobs
+            ]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                if future.done() and future.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    raise future.exception()  # type: ignore[misc]
+            return [f.result() for f in futures]
+
+    def _copy_base_layer(
+        self,
+        desc: Descriptor,
+        base_ref: ImageRef,
+        client: RegistryClient,
+        source: RegistryClient,
+        repo: str,
+        same_registry: bool,
+        log: Log,
+    ) -> tuple[Descriptor, NewLayer | None]:
+        started = time.monotonic()
+
+        def opener() -> AbstractContextManager[Any]:
+            return source.open_blob(base_ref.repository, desc.digest, desc.size)
+
+        mount = base_ref.repository if same_registry and base_ref.repository != repo else None
+        outcome = client.upload_blob(repo, desc.digest, desc.size, opener, mount_from=mount)
+        short = desc.digest[:19]
+        if outcome == "exists":
+            log.progress(f"Layer {short}… already exists")
+        elif outcome == "mounted":
+            log.progress(f"Layer {short}… mounted from {base_ref.repository}")
+        else:
+            log.progress(
+                f"Layer {short}… copied from {base_ref.registry}/{base_ref.repository} "
+                f"({human_size(desc.size)} in {time.monotonic() - started:.1f} s)"
+            )
+        return desc, None
+
+    def _push_new_layer(
+        self, layer_dir: LayerDir, client: RegistryClient, repo: str, media_type: str, log: Log
+    ) -> tuple[Descriptor, NewLayer | None]:
+        source = LayerSource(layer_dir, self.cache, self.tmp_dir)
+        created_by = f"wercker-bot: layer at {layer_dir.image_path}"
+        known = source.known()
+        if known is not None and client.blob_exists(repo, known.digest):
+            log.progress(f"Layer {known.digest[:19]}… already exists ({layer_dir.image_path})")
+            source.record(known)
+            return (
+                Descriptor(media_type, known.digest, known.size),
+                NewLayer(known.diff_id, created_by),
+            )
+        started = time.monotonic()
+        layer = source.build()
+        assert layer.path is not None
+        path = layer.path
+        try:
+            log.progress(
+                f"Layer {layer.digest[:19]}… built from {layer_dir.image_path}: "
+                f"{human_size(source.total_bytes)} → {human_size(layer.size)} in "
+                f"{time.monotonic() - started:.1f} s"
+            )
+            started = time.monotonic()
+            outcome = client.upload_blob(repo, layer.digest, layer.size, lambda: path.open("rb"))
+            if outcome == "exists":
+                log.progress(f"Layer {layer.digest[:19]}… already exists")
+            else:
+                elapsed = time.monotonic() - started
+                log.progress(
+                    f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
+                    f"{elapsed:.1f} s"
+                )
+        finally:
+            path.unlink(missing_ok=True)
+        source.record(layer)
+        return Descriptor(media_type, layer.digest, layer.size), NewLayer(layer.diff_id, created_by)

@@ -1,0 +1,554 @@
+"""A thin Docker Registry HTTP API V2 client on ``requests`` (registry-push.md §1).
+
+One ``RegistryClient`` talks to one registry for one push and may be shared by worker
+threads: each thread gets its own ``requests.Session``; the authenticator is shared.
+
+Blob upload: ``HEAD`` (skip when present) → optional ``POST ?mount=&from=`` → ``POST`` →
+one streamed ``PUT ?digest=`` with ``Content-Length``. A registry that refuses a body on
+``PUT`` is switched to ``PATCH`` (whole blob, no ``Content-Range``) + empty ``PUT``. Any
+failure while the body is in flight (dropped connection, 5xx, lost upload session, expired
+token) restarts the blob from ``POST`` with a freshly opened body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import requests
+
+from bot.errors import RegistryError, RegistryUnavailable
+from bot.masking import Masker
+from bot.pushers.model import RegistryAuth, Scheme
+from bot.pushers.registry.auth import Authenticator, credentials_for
+from bot.pushers.registry.endpoint import Endpoint, resolve_endpoint
+from bot.pushers.registry.errors import error_for_response, registry_codes, unreachable
+from bot.settings import RegistrySettings
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = (MANIFEST_V2, OCI_MANIFEST, MANIFEST_LIST_V2, OCI_INDEX)
+
+RETRY_STATUSES = frozenset({408, 429, 499, 500, 502, 503, 504, 522})
+UPLOAD_LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
+# Statuses with which a registry says "not a body on PUT": switch to PATCH + PUT.
+PUT_UNSUPPORTED = frozenset({405, 415, 501})
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 300.0
+
+BodyOpener = Callable[[], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``attempts`` tries per request (and per blob upload); sleeps ``backoff * factor**n``
+    seconds, or ``Retry-After`` when the registry sends one (capped at ``max_wait``)."""
+
+    attempts: int = 4
+    backoff: float = 1.0
+    factor: float = 3.0
+    max_wait: float = 60.0
+
+    def wait(self, attempt: int, resp: requests.Response | None = None) -> float:
+        if resp is not None:
+            after = retry_after(resp)
+            if after is not None:
+                return min(after, self.max_wait)
+        return min(self.backoff * self.factor**attempt, self.max_wait)
+
+
+def retry_after(resp: requests.Response) -> float | None:
+    """``Retry-After`` in seconds (delta or HTTP date), or None."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class SizedStream:
+    """A read-once body of known length: ``requests`` sends it with ``Content-Length``
+    instead of chunked encoding. Used to pipe a blob GET into an upload."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self.len = length
+
+    def __len__(self) -> int:
+        return self.len
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            block = self.read(1 << 20)
+            if not block:
+                return
+            yield block
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest as the registry stores it: exact ``body`` bytes, ``media_type`` and
+    ``digest`` (sha256 of the bytes)."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+
+class _Restart(Exception):
+    """The blob upload must start again from POST (after ``wait`` seconds)."""
+
+    def __init__(self, why: str, wait: float = 0.0, fatal: RegistryError | None = None) -> None:
+        super().__init__(why)
+        self.wait = wait
+        self.fatal = fatal
+
+
+def pull_scope(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def push_scope(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
+
+
+class RegistryClient:
+    """Speaks to the registry ``name`` (as images name it; ``mirror_of`` may send requests
+    elsewhere). Methods raise ``RegistryAuthError``/``RegistryUnavailable``/``RegistryError``
+    with user-facing, credential-free messages."""
+
+    def __init__(
+        self,
+        name: str,
+        scheme: Scheme,
+        auth: RegistryAuth,
+        registries: Mapping[str, RegistrySettings],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.endpoint: Endpoint = resolve_endpoint(name, scheme, registries)
+        self.name = name
+        self.retry = retry or RetryPolicy()
+        self._registry_auth = auth
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self.auth = Authenticator(
+            self.endpoint,
+            lambda: credentials_for(self.endpoint, auth),
+            session=self._session,
+            secrets=auth.secrets(),
+        )
+        self._base_url = ""
+        self._ping_lock = threading.Lock()
+        self.upload_mode = "put"
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # verify is passed on every request: REQUESTS_CA_BUNDLE would override
+            # session.verify (requests#3829).
+            session.headers["User-Agent"] = "wercker-bot"
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def secrets(self) -> list[str]:
+        return self.auth.secrets
+
+    def ping(self) -> str:
+        """``GET /v2/`` once per client: picks http(s) for ``auto`` and reads the challenge.
+        Returns the base URL (``https://host``)."""
+        with self._ping_lock:
+            if self._base_url:
+                return self._base_url
+            last: Exception | None = None
+            for scheme in self.endpoint.schemes:
+                base = f"{scheme}://{self.endpoint.host}"
+                for attempt in range(self.retry.attempts):
+                    try:
+                        resp = self._session().get(
+                            f"{base}/v2/",
+                            timeout=(CONNECT_TIMEOUT, 60),
+                            verify=self.endpoint.verify,
+                        )
+                    except requests.exceptions.SSLError as err:
+                        last = err
+                        break  # a plain-HTTP server, or a certificate problem: next scheme
+                    except TRANSPORT_ERRORS as err:
+                        last = err
+                        if len(self.endpoint.schemes) > 1:
+                            break
+                        time.sleep(self.retry.wait(attempt))
+                        continue
+                    if resp.status_code in RETRY_STATUSES and attempt + 1 < self.retry.attempts:
+                        time.sleep(self.retry.wait(attempt, resp))
+                        continue
+                    if resp.status_code not in (200, 401):
+                        raise error_for_response(
+                            resp,
+                            registry=self.name,
+                            action="answer",
+                            repository="/v2/",
+                            secrets=self.secrets,
+                        )
+                    self.auth.start(base, resp)
+                    self._base_url = base
+                    return base
+            assert last is not None
+            raise unreachable(self.name, "connect", None, last, self.secrets)
+
+    def url(self, path: str) -> str:
+        return f"{self.ping()}/v2/{path}"
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        scopes: list[str],
+        action: str,
+        repository: str,
+        body: BodyOpener | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        stream: bool = False,
+        retry: bool = True,
+    ) -> requests.Response:
+        """One registry request with auth, re-auth on 401 (once) and, when ``retry``,
+        backoff on transport errors and 408/429/5xx. ``body`` may be an opener so every
+        attempt sends a fresh stream. Returns whatever response came last; with ``retry``
+        false, transport errors propagate as ``requests`` exceptions."""
+        reauthed = False
+        attempt = 0
+        while True:
+            send = dict(headers or {})
+            send.update(self.auth.header(scopes))
+            with contextlib.ExitStack() as stack:
+                data = stack.enter_context(body()) if callable(body) else body
+                try:
+                    resp = self._session().request(
+                        method,
+                        url,
+                        data=data,
+                        headers=send,
+                        params=params,
+                        stream=stream,
+                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                        verify=self.endpoint.verify,
+                    )
+                except TRANSPORT_ERRORS as err:
+                    if not retry:
+                        raise
+                    attempt += 1
+                    if attempt >= self.retry.attempts:
+                        raise unreachable(
+                            self.name, action, repository, err, self.secrets
+                        ) from None
+                    time.sleep(self.retry.wait(attempt - 1))
+                    continue
+            if resp.status_code == 401 and not reauthed:
+                reauthed = True
+                if self.auth.unauthorized(resp):
+                    resp.close()
+                    continue
+            if retry and resp.status_code in RETRY_STATUSES:
+                attempt += 1
+                if attempt < self.retry.attempts:
+                    resp.close()
+                    time.sleep(self.retry.wait(attempt - 1, resp))
+                    continue
+            return resp
+
+    def fail(self, resp: requests.Response, action: str, repository: str) -> RegistryError:
+        return error_for_response(
+            resp, registry=self.name, action=action, repository=repository, secrets=self.secrets
+        )
+
+    # --- blobs ----------------------------------------------------------------------------
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        resp = self.request(
+            "HEAD",
+            self.url(f"{repository}/blobs/{digest}"),
+            scopes=[push_scope(repository)],
+            action="push to",
+            repository=repository,
+        )
+        if resp.status_code == 200:
+            return True
+        if resp.status_code == 404:
+            return False
+        raise self.fail(resp, "push to", repository)
+
+    def _location(self, resp: requests.Response) -> str:
+        loc = resp.headers.get("Location")
+        if not loc:
+            raise RegistryError(f"{self.name} opened an upload without a Location header")
+        return urljoin(resp.url, loc)
+
+    def _start_upload(self, repository: str, mount: str | None, source: str | None) -> str | None:
+        """Opens an upload session; returns its URL, or None when the blob was mounted."""
+        params = {"mount": mount, "from": source} if mount and source else None
+        scopes = [push_scope(repository)] + ([pull_scope(source)] if source else [])
+        resp = self.request(
+            "POST",
+            self.url(f"{repository}/blobs/uploads/"),
+            scopes=scopes,
+            action="push to",
+            repository=repository,
+            params=params,
+        )
+        if resp.status_code == 201 and params:
+            return None
+        if resp.status_code == 202:
+            return self._location(resp)
+        if params and resp.status_code not in (401, 403):
+            # A mount the registry will not do is no reason to fail: upload instead.
+            return self._start_upload(repository, None, None)
+        raise self.fail(resp, "push to", repository)
+
+    @staticmethod
+    def _with_digest(location: str, digest: str) -> str:
+        return f"{location}{'&' if '?' in location else '?'}digest={quote(digest)}"
+
+    def _send_body(
+        self, method: str, url: str, repository: str, opener: BodyOpener, headers: dict[str, str]
+    ) -> requests.Response:
+        try:
+            resp = self.request(
+                method,
+                url,
+                scopes=[push_scope(repository)],
+                action="push to",
+                repository=repository,
+                body=opener,
+                headers=headers,
+                retry=False,
+            )
+        except TRANSPORT_ERRORS as err:
+            raise _Restart(f"connection lost: {type(err).__name__}") from err
+        return resp
+
+    def _check_upload_answer(
+        self, resp: requests.Response, repository: str, ok: tuple[int, ...], attempt: int
+    ) -> None:
+        if resp.status_code in ok:
+            return
+        codes = registry_codes(resp)
+        if resp.status_code in RETRY_STATUSES:
+            raise _Restart(f"HTTP {resp.status_code}", self.retry.wait(attempt, resp))
+        if resp.status_code == 404 and (UPLOAD_LOST_CODES & set(codes) or not codes):
+            raise _Restart("the upload session was lost")
+        # The body is spent: a new session with a fresh token and a reopened body.
+        if resp.status_code == 401 and self.auth.unauthorized(resp):
+            raise _Restart("token expired during the upload")
+        if resp.status_code in PUT_UNSUPPORTED and self.upload_mode == "put":
+            self.upload_mode = "patch"
+            raise _Restart(f"PUT with a body refused (HTTP {resp.status_code}); using PATCH")
+        raise _Restart("fatal", fatal=self.fail(resp, "push to", repository))
+
+    def upload_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        opener: BodyOpener,
+        *,
+        mount_from: str | None = None,
+    ) -> str:
+        """Makes blob ``digest`` (``size`` bytes) exist in ``repository``.
+
+        ``opener()`` must return a context manager yielding a fresh body (a binary file or a
+        ``SizedStream``) each time; it is called again for every retry. ``mount_from`` names a
+        repository on this registry that has the blob. Returns ``exists``, ``mounted`` or
+        ``uploaded``.
+        """
+        if self.blob_exists(repository, digest):
+            return "exists"
+        mount = mount_from
+        last = "no attempt"
+        for attempt in range(self.retry.attempts):
+            location = None
+            try:
+                location = self._start_upload(repository, digest if mount else None, mount)
+                if location is None:
+                    return "mounted"
+                mount = None
+                headers = {"Content-Type": "application/octet-stream"}
+                if self.upload_mode == "put":
+                    resp = self._send_body(
+                        "PUT", self._with_digest(location, digest), repository, opener, headers
+                    )
+                    self._check_upload_answer(resp, repository, (201,), attempt)
+                else:
+                    resp = self._send_body("PATCH", location, repository, opener, headers)
+                    self._check_upload_answer(resp, repository, (201, 202, 204), attempt)
+                    location = self._location(resp)
+                    resp = self.request(
+                        "PUT",
+                        self._with_digest(location, digest),
+                        scopes=[push_scope(repository)],
+                        action="push to",
+                        repository=repository,
+                        body=b"",
+                        headers={"Content-Length": "0"},
+                    )
+                    self._check_upload_answer(resp, repository, (201,), attempt)
+                return "uploaded"
+            except _Restart as restart:
+                if location:
+                    self._cancel(location, repository)
+                if restart.fatal is not None:
+                    raise restart.fatal from None
+                last = str(restart)
+                time.sleep(restart.wait or self.retry.wait(attempt))
+        if self.blob_exists(repository, digest):
+            return "uploaded"  # a failed answer to a request that did get through
+        raise RegistryUnavailable(
+            Masker(self.secrets).mask(
+                f"{self.name} failed to push to {repository}: blob {digest[:19]}… did not "
+                f"upload after {self.retry.attempts} tries ({last})"
+            )
+        )
+
+    def _cancel(self, location: str, repository: str) -> None:
+        with contextlib.suppress(Exception):
+            self._session().delete(
+                location,
+                headers=self.auth.header([push_scope(repository)]),
+                timeout=10,
+                verify=self.endpoint.verify,
+            ).close()
+
+    def get_blob(self, repository: str, digest: str, limit: int = 64 << 20) -> bytes:
+        """A small blob (a config), read whole and checked against ``digest``."""
+        resp = self.request(
+            "GET",
+            self.url(f"{repository}/blobs/{digest}"),
+            scopes=[pull_scope(repository)],
+            action="pull from",
+            repository=repository,
+            stream=True,
+        )
+        if resp.status_code != 200:
+            raise self.fail(resp, "pull from", repository)
+        data = resp.raw.read(limit + 1, decode_content=True)
+        resp.close()
+        if len(data) > limit:
+            raise RegistryError(f"{self.name}: blob {digest} in {repository} is too large")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(f"{self.name}: blob {digest} in {repository} is corrupt")
+        return data
+
+    @contextlib.contextmanager
+    def open_blob(self, repository: str, digest: str, size: int) -> Iterator[SizedStream]:
+        """Streams a blob (constant memory) as a ``SizedStream`` of ``size`` bytes."""
+        resp = self.request(
+            "GET",
+            self.url(f"{repository}/blobs/{digest}"),
+            scopes=[pull_scope(repository)],
+            action="pull from",
+            repository=repository,
+            stream=True,
+        )
+        try:
+            if resp.status_code != 200:
+                raise self.fail(resp, "pull from", repository)
+            yield SizedStream(resp.iter_content(1 << 20), size)
+        finally:
+            resp.close()
+
+    # --- manifests ------------------------------------------------------------------------
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        resp = self.request(
+            "GET",
+            self.url(f"{repository}/manifests/{reference}"),
+            scopes=[pull_scope(repository)],
+            action="pull from",
+            repository=repository,
+            headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        )
+        if resp.status_code != 200:
+            raise self.fail(resp, f"pull {reference} from", repository)
+        body = resp.content
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(f"{self.name}: manifest {reference} of {repository} is corrupt")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(body, media_type, digest)
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """Stores the exact ``body`` under ``reference``; returns its digest after checking
+        the registry's ``Docker-Content-Digest`` against our own sha256 of the bytes."""
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        resp = self.request(
+            "PUT",
+            self.url(f"{repository}/manifests/{reference}"),
+            scopes=[push_scope(repository)],
+            action="push to",
+            repository=repository,
+            body=body,
+            headers={"Content-Type": media_type},
+        )
+        if resp.status_code not in (200, 201):
+            raise self.fail(resp, f"push {reference} to", repository)
+        echoed = resp.headers.get("Docker-Content-Digest")
+        if echoed and echoed != digest:
+            raise RegistryError(
+                f"{self.name} stored {repository}:{reference} as {echoed}, but the manifest we "
+                f"sent is {digest}; the registry or a proxy changed it"
+            )
+        return digest

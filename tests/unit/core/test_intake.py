@@ -1,0 +1,176 @@
+"""``POST /hooks/github`` through Flask's test client, on a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from bot.app import create_app
+from bot.build import Services
+from bot.errors import ConfigError
+from bot.settings import parse_settings
+from bot.wiring import build_services
+from tests.harness.github_fake import form_body, push_payload, sign, webhook_headers
+
+SECRET = "It's a Secret to Everybody"
+SHA = "a" * 40
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Services:
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path),
+            "base_url": "http://bot.test",
+            "github": {"webhook_secret": SECRET},
+            "repos": {
+                "Acme/App": {"clone_url": "file:///nowhere"},
+                "acme/tagged": {"pipelines": [{"name": "release", "branches": ["v*"]}]},
+            },
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    return build_services(settings)
+
+
+@pytest.fixture
+def client(services: Services) -> FlaskClient:
+    return create_app(services=services).test_client()
+
+
+def post(client: FlaskClient, payload: dict | bytes, *, secret: str | None = SECRET,
+         event: str = "push", delivery: str = "guid-1", content_type: str = "application/json"):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = webhook_headers(body, secret, event=event, delivery=delivery,
+                              content_type=content_type)
+    return client.post("/hooks/github", data=body, headers=headers)
+
+
+def build_count(services: Services) -> int:
+    return len(services.store.list_builds(1000))
+
+
+def test_signed_push_is_stored_before_202(client: FlaskClient, services: Services) -> None:
+    resp = post(client, push_payload("acme/app", "refs/heads/feature/x", SHA))
+    assert resp.status_code == 202, resp.json
+    assert resp.json["url"] == f"http://bot.test/builds/{resp.json['build']}"
+    builds = services.store.list_builds()
+    assert builds[0]["branch"] == "feature/x" and builds[0]["attempt"]["state"] == "queued"
+    contexts = {s["context"]: s["state"] for s in services.store.statuses_for("Acme/App", SHA)}
+    assert contexts == {"wercker-bot/build": "pending", "wercker-bot/deploy": "pending"}
+
+
+def test_form_encoded_body(client: FlaskClient, services: Services) -> None:
+    body = form_body(push_payload("acme/app", "refs/heads/main", SHA))
+    resp = post(client, body, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 202 and build_count(services) == 1
+
+
+@pytest.mark.parametrize("secret", [None, "wrong secret"])
+def test_unsigned_or_wrong_signature_is_401_and_stores_nothing(
+    client: FlaskClient, services: Services, secret: str | None
+) -> None:
+    resp = post(client, push_payload("acme/app", "refs/heads/main", SHA), secret=secret)
+    assert resp.status_code == 401 and "Signature" in resp.json["error"]
+    assert build_count(services) == 0
+
+
+def test_tampered_body_is_401(client: FlaskClient, services: Services) -> None:
+    body = json.dumps(push_payload("acme/app", "refs/heads/main", SHA)).encode()
+    headers = webhook_headers(body, SECRET)
+    resp = client.post("/hooks/github", data=body.replace(b"main", b"evil"), headers=headers)
+    assert resp.status_code == 401 and build_count(services) == 0
+
+
+def test_oversized_body_is_413(client: FlaskClient, services: Services) -> None:
+    body = b"{" + b" " * (25 * 1024 * 1024 + 10) + b"}"
+    headers = {**webhook_headers(b"", SECRET), "X-Hub-Signature-256": sign(SECRET, body)}
+    resp = client.post("/hooks/github", data=body, headers=headers)
+    assert resp.status_code == 413 and "25 MB" in resp.json["error"]
+    assert build_count(services) == 0
+
+
+def test_malformed_json_is_400_with_reason(client: FlaskClient, services: Services) -> None:
+    resp = post(client, b'{"ref": ')
+    assert resp.status_code == 400 and resp.json["error"]
+    assert "\n" not in resp.json["error"] and build_count(services) == 0
+
+
+def test_missing_field_is_400_naming_it(client: FlaskClient) -> None:
+    payload = push_payload("acme/app", "refs/heads/main", SHA)
+    del payload["after"]
+    resp = post(client, payload)
+    assert resp.status_code == 400 and "after" in resp.json["error"]
+
+
+def test_ping_is_200(client: FlaskClient, services: Services) -> None:
+    resp = post(client, {"zen": "Keep it logically awesome.", "hook_id": 1}, event="ping")
+    assert resp.status_code == 200 and build_count(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "event", "reason"),
+    [
+        (push_payload("acme/app", "refs/heads/main", SHA, deleted=True), "push", "deleted"),
+        (push_payload("someone/else", "refs/heads/main", SHA), "push", "not configured"),
+        (push_payload("acme/app", "refs/heads/main", SHA, message="wip [skip ci]"), "push",
+         "skip ci"),
+        ({"action": "opened"}, "issues", "not handled"),
+        (push_payload("acme/tagged", "refs/heads/main", SHA), "push", "no pipeline"),
+    ],
+)
+def test_ignored_deliveries_are_202_and_store_nothing(
+    client: FlaskClient, services: Services, payload: dict, event: str, reason: str
+) -> None:
+    resp = post(client, payload, event=event)
+    assert resp.status_code == 202 and reason in resp.json["ignored"]
+    assert build_count(services) == 0
+
+
+def test_tag_push_matches_branch_globs(client: FlaskClient, services: Services) -> None:
+    resp = post(client, push_payload("acme/tagged", "refs/tags/v1.2", SHA))
+    assert resp.status_code == 202 and "build" in resp.json
+    assert services.store.list_builds()[0]["git_tag"] == "v1.2"
+
+
+def test_redelivery_while_queued_is_ignored(client: FlaskClient, services: Services) -> None:
+    payload = push_payload("acme/app", "refs/heads/main", SHA)
+    first = post(client, payload, delivery="same")
+    again = post(client, payload, delivery="same")
+    assert again.status_code == 202 and again.json["ignored"] == "already in progress"
+    assert again.json["build"] == first.json["build"] and build_count(services) == 1
+
+
+def test_server_refuses_to_start_without_secret(tmp_path: Path) -> None:
+    settings = parse_settings({"data_dir": str(tmp_path)}, {}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="webhook_secret"):
+        create_app(settings)
+
+
+def test_pages_and_api_mask_secrets(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path),
+            "github": {"webhook_secret": SECRET},
+            "repos": {"acme/app": {"secrets": {"PW": "hunter2-secret"}}},
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    services = build_services(settings)
+    client = create_app(services=services).test_client()
+    resp = post(client, push_payload("acme/app", "refs/heads/main", SHA, message="pw hunter2-secret"))
+    build_id = resp.json["build"]
+    claim = services.store.claim_next("t")
+    assert claim is not None
+    services.store.append_log(claim.attempt_id, "leaked hunter2-secret here\n")
+    for url in (f"/builds/{build_id}", f"/api/builds/{build_id}", "/api/builds", "/builds"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert b"hunter2-secret" not in page.data, url
+    assert client.get("/api/builds/999").status_code == 404
+    assert client.get("/healthz").json["ok"] is True
