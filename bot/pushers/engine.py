@@ -37,6 +37,7 @@ from bot.errors import (
     RegistryError,
     RegistryUnavailable,
     StepConfigError,
+    StepError,
 )
 from bot.logs import Log
 from bot.pushers.model import ImageConfig, PushResult, RegistryAuth, Target
@@ -225,7 +226,6 @@ def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) ->
             pushed.append(tag)
             tag_digest, tag_size = _push_tag(api, repo, tag, auth, secrets, log)
             digest, size = digest or tag_digest, size or tag_size
-            log.info(f"pushed {repo}:{tag} ({tag_digest})")
     except DockerException as err:
         raise RegistryError(
             _scrub(f"pushing {repo} failed: {_engine_text(err)}", secrets)
@@ -329,7 +329,7 @@ def build_image(
 ) -> str:
     """Runs a build on the engine and returns the image id. ``context`` is a directory
     path or a tar; ``options`` are extra ``APIClient.build`` keyword arguments. Build output
-    goes to ``log``; an error line fails with the builder's message."""
+    goes to ``log``; an error line fails the step (``StepError``) with the builder's message."""
     kwargs: dict[str, Any] = {
         "rm": True,
         "forcerm": True,
@@ -346,14 +346,14 @@ def build_image(
     for line in _lines(engine.stream.api.build(**kwargs)):
         if "error" in line or "errorDetail" in line:
             detail = line.get("errorDetail") or {}
-            raise PushError(f"docker build failed: {detail.get('message') or line.get('error')}")
+            raise StepError(f"docker build failed: {detail.get('message') or line.get('error')}")
         aux = line.get("aux")
         if isinstance(aux, dict) and aux.get("ID"):
             image_id = str(aux["ID"])
         if "stream" in line and not quiet:
             log.output(str(line["stream"]))
     if not image_id:
-        raise PushError("docker build finished without an image id")
+        raise StepError("docker build finished without an image id")
     return image_id
 
 
