@@ -572,27 +572,32 @@ class Store:
         return str(row.target_url) if row else ""
 
     def claim_statuses(self, limit: int = 20, lease: float = 60.0) -> list[dict[str, Any]]:
-        """Leases due outbox rows for delivery. Older undelivered rows of a (repo, sha,
-        context) that has a newer row are marked ``superseded``: GitHub only shows the
-        latest state per context, so only the newest needs to go out, in order."""
+        """Leases due outbox rows for delivery, at most one per (repo, sha, context) and
+        oldest first, so GitHub sees each context's states in order (pending, then final).
+        While GitHub is failing, a row that has already been tried and has a newer row
+        behind it is marked ``superseded``: GitHub only shows the latest state per context,
+        so a backlog after an outage collapses to what still matters."""
         now = time.time()
         with self.tx() as conn:
             rows = conn.execute(
                 select(outbox).where(outbox.c.outcome == "queued").order_by(outbox.c.id)
             ).all()
-            newest: dict[tuple[str, str, str], Row[Any]] = {}
+            queues: dict[tuple[str, str, str], list[Row[Any]]] = {}
             for row in rows:
-                key = (row.repo, row.sha, row.context)
-                if key in newest:
+                queues.setdefault((row.repo, row.sha, row.context), []).append(row)
+            due: list[Row[Any]] = []
+            for queue in queues.values():
+                while len(queue) > 1 and queue[0].tries > 0:
                     conn.execute(
                         update(outbox)
-                        .where(outbox.c.id == newest[key].id)
+                        .where(outbox.c.id == queue[0].id)
                         .values(outcome="superseded")
                     )
-                newest[key] = row
-            due = [r for r in newest.values() if r.next_try_at <= now and r.locked_until <= now][
-                :limit
-            ]
+                    queue.pop(0)
+                head = queue[0]
+                if head.next_try_at <= now and head.locked_until <= now:
+                    due.append(head)
+            due = sorted(due, key=lambda r: r.id)[:limit]
             for row in due:
                 conn.execute(
                     update(outbox).where(outbox.c.id == row.id).values(locked_until=now + lease)

@@ -117,17 +117,30 @@ def test_live_worker_attempts_are_left_alone(store: Store) -> None:
     assert store.recover_dead() == []
 
 
-def test_outbox_collapses_older_rows_of_a_context(store: Store) -> None:
+def test_outbox_delivers_each_context_in_order(store: Store) -> None:
     store.record_push(push("a" * 40), URL)
     store.enqueue_status("acme/app", "a" * 40, "wb/build", "success", "done", "u")
-    due = store.claim_statuses()
-    assert sorted((r["context"], r["state"]) for r in due) == [
-        ("wb/build", "success"), ("wb/deploy", "pending"),
+    first = store.claim_statuses()
+    assert sorted((r["context"], r["state"]) for r in first) == [
+        ("wb/build", "pending"), ("wb/deploy", "pending"),
     ]
-    outcomes = {r["description"]: r["outcome"] for r in store.statuses_for("acme/app", "a" * 40)}
-    assert outcomes["Queued"] in ("superseded", "queued")
-    # Leased rows are not handed out twice.
+    # Leased rows are not handed out twice, and the next row of a context waits its turn.
     assert store.claim_statuses() == []
+    for row in first:
+        store.status_delivered(row["id"])
+    assert [(r["context"], r["state"]) for r in store.claim_statuses()] == [("wb/build", "success")]
+
+
+def test_outbox_backlog_collapses_after_failures(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    rows = store.claim_statuses()
+    for row in rows:
+        store.status_retry(row["id"], 0.0, "503 from GitHub")
+    store.enqueue_status("acme/app", "a" * 40, "wb/build", "success", "done", "u")
+    due = {(r["context"], r["state"]) for r in store.claim_statuses()}
+    assert due == {("wb/build", "success"), ("wb/deploy", "pending")}
+    outcomes = [r["outcome"] for r in store.statuses_for("acme/app", "a" * 40)]
+    assert outcomes.count("superseded") == 1
 
 
 def _claimer(db: str, n: int, out: "multiprocessing.Queue[int]") -> None:
