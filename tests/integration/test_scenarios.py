@@ -21,6 +21,7 @@ from bot.settings import parse_settings
 from bot.store.store import NewPush
 from bot.wiring import build_services
 from tests.harness.gitrepo import make_remote
+from tests.harness.registry import RegistryServer
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yml"))
 
@@ -79,8 +80,9 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_scenario(tmp_path: Path, path: Path) -> None:
-    spec = yaml.safe_load(path.read_text())
+def test_scenario(tmp_path: Path, path: Path, registry_plain: RegistryServer) -> None:
+    # "{registry}" in a scenario is the test registry (plain HTTP on loopback).
+    spec = yaml.safe_load(path.read_text().replace("{registry}", registry_plain.host))
     got = run_scenario(tmp_path, spec)
     expect = spec["expect"]
     assert got["result"] == expect["result"], got["log"]

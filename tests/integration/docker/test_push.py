@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import RegistryAuthError, RegistryError
 from bot.logs import MemoryLog
-from bot.pushers.engine import engine_repository, image_conf
+from bot.pushers.engine import auth_config, engine_repository, image_conf, registry_credentials
 from bot.pushers.model import ImageConfig, ImageRef, RegistryAuth, Target
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner
@@ -183,3 +183,20 @@ def test_image_conf_puts_options_over_the_base() -> None:
     assert conf["ExposedPorts"] == {"80/tcp": {}, "8080/tcp": {}}
     assert conf["Labels"] == {"a": "1", "b": "2"}
     assert (conf["User"], conf["WorkingDir"]) == ("app", "/srv")
+
+
+def test_default_credentials_follow_the_daemonless_rules() -> None:
+    resolve = registry_credentials({})
+    assert resolve("127.0.0.1:5000", RegistryAuth()) == ("", "")
+    assert auth_config("127.0.0.1:5000", RegistryAuth(), resolve) == {}
+    assert resolve("quay.io", RegistryAuth(username="u", password="p")) == ("u", "p")
+    assert resolve("gcr.io", RegistryAuth(username="_json_key", password='{"k":"a\\nb"}')) == (
+        "_json_key",
+        '{"k":"a\nb"}',
+    )
+    azure = RegistryAuth(azure_client_id="app-id", azure_client_secret="app-secret")
+    assert resolve("acme.azurecr.io", azure) == ("app-id", "app-secret")
+    assert auth_config("registry-1.docker.io", RegistryAuth(username="u", password="p")) == {
+        "username": "u",
+        "password": "p",
+    }

@@ -247,3 +247,12 @@ def test_no_engine_is_an_infrastructure_error(
     runner = DockerRunner(f"unix://{tmp_path}/none.sock")
     with pytest.raises(InfrastructureError, match="no Docker Engine"):
         runner.open(busybox_box, {}, workspace, None, MemoryLog())
+
+
+def test_no_box_is_a_wercker_yml_error_never_a_run_on_the_host(
+    runner: DockerRunner, workspace: Workspace
+) -> None:
+    from bot.errors import WerckerFileError
+
+    with pytest.raises(WerckerFileError, match="names no box"):
+        runner.open(None, {}, workspace, None, MemoryLog())

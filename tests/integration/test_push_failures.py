@@ -1,0 +1,83 @@
+"""Bad input at push time ends as a clear commit status, through the real orchestration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness.registry import RegistryServer, free_port
+from tests.integration.test_scenarios import run_scenario
+
+
+def _registries(server: RegistryServer) -> dict:
+    return {
+        host: {"ca_file": s.ca_file} for host, s in server.registries.items() if s.ca_file
+    }
+
+
+def test_wrong_password_is_failure_naming_the_registry(
+    tmp_path: Path, registry_htpasswd_tls: RegistryServer
+) -> None:
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {registry_htpasswd_tls.host}/acme/app
+        username: {registry_htpasswd_tls.username}
+        password: $PASSWORD
+"""
+    got = run_scenario(
+        tmp_path,
+        {"wercker.yml": yml, "config": {"secrets": {"PASSWORD": "not-the-password"}}},
+        registries=_registries(registry_htpasswd_tls),
+    )
+    assert got["result"] == "failed"
+    status = got["statuses"]["build"]
+    assert status.startswith("failure: ") and registry_htpasswd_tls.host in status, status
+    assert "not-the-password" not in status and "not-the-password" not in got["log"]
+
+
+def test_undefined_password_fails_the_step_naming_the_variable(
+    tmp_path: Path, registry_htpasswd_tls: RegistryServer
+) -> None:
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {registry_htpasswd_tls.host}/acme/app
+        username: someone
+        password: $PASSWORD
+"""
+    got = run_scenario(tmp_path, {"wercker.yml": yml})
+    assert got["result"] == "failed"
+    status = got["statuses"]["build"]
+    assert "$PASSWORD" in status and "password" in status, status
+
+
+def test_registry_down_is_failure_with_a_clear_description(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {host}/acme/app
+"""
+    got = run_scenario(tmp_path, {"wercker.yml": yml})
+    assert got["result"] == "failed"
+    status = got["statuses"]["build"]
+    assert status.startswith("failure: ") and host in status, status
+
+
+def test_pushed_image_never_carries_a_secret(tmp_path: Path, registry_plain: RegistryServer) -> None:
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {registry_plain.host}/acme/leak
+        env: "TOKEN=$API_TOKEN"
+"""
+    got = run_scenario(
+        tmp_path, {"wercker.yml": yml, "config": {"secrets": {"API_TOKEN": "tok-very-secret"}}}
+    )
+    assert got["result"] == "failed"
+    assert "secret API_TOKEN" in got["statuses"]["build"]
+    assert "tok-very-secret" not in got["log"]
