@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from bot.errors import (
 )
 from bot.logs import Log
 from bot.pushers.model import ImageConfig, PushResult, RegistryAuth, Target
+from bot.settings import RegistrySettings
 
 DOCKER_HUB_HOSTS = frozenset(
     {
@@ -54,9 +55,8 @@ DOCKER_HUB_HOSTS = frozenset(
 )
 
 CredentialResolver = Callable[[str, RegistryAuth], tuple[str, str]]
-"""``(registry host, auth) -> (username, password)`` for the engine to present. The
-composition root passes one that knows ECR (boto3 login tokens); the default handles
-username/password and Azure service principals."""
+"""``(registry host, auth) -> (username, password)`` for the engine to present; see
+``registry_credentials`` (the docker runner's default) and ``basic_credentials``."""
 
 _AUTH_WORDS = (
     "unauthorized",
@@ -87,6 +87,22 @@ class EngineHandle:
     stream: docker.DockerClient
     network: str = "none"
     credentials: CredentialResolver | None = None
+
+
+def registry_credentials(registries: Mapping[str, RegistrySettings]) -> CredentialResolver:
+    """The resolver the daemonless pusher's rules give (``credentials_for``): ECR login
+    tokens through boto3, Azure service principals, gcr.io ``_json_key`` newlines, else the
+    username/password as written. ``registries`` supplies per-host settings (the ECR
+    endpoint URL)."""
+
+    def resolve(registry: str, auth: RegistryAuth) -> tuple[str, str]:
+        from bot.pushers.registry.auth import credentials_for
+        from bot.pushers.registry.endpoint import resolve_endpoint
+
+        creds = credentials_for(resolve_endpoint(registry, "https", registries), auth)
+        return creds.username, creds.password
+
+    return resolve
 
 
 def basic_credentials(registry: str, auth: RegistryAuth) -> tuple[str, str]:

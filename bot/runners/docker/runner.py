@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import secrets as _random
+from collections.abc import Mapping
 from typing import Any
 
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from bot.errors import InfrastructureError, StepConfigError
+from bot.errors import InfrastructureError, WerckerFileError
 from bot.logs import Log
 from bot.pushers.engine import (
     CredentialResolver,
     EngineHandle,
     auth_config,
     engine_repository,
+    registry_credentials,
 )
 from bot.pushers.model import ImageRef
 from bot.runners.base import Workspace
 from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
 from bot.runners.docker.session import HELPER_GUEST, DockerSession
+from bot.settings import RegistrySettings
 
 # PID 1 of the box: it must outlive every step, die on SIGTERM (so a step's ``kill 1``
 # stops the container, as it did under Wercker), and not hold a signal until a long
@@ -34,8 +37,9 @@ class DockerRunner:
     ``docker_host`` is the engine (``None``: ``DOCKER_HOST`` or the default socket);
     ``network`` the network mode of box containers and builds (``none`` unless configured);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
-    credentials for pulls and pushes (ECR login tokens). Bind mounts (cache, helper files)
-    need the engine on this host.
+    credentials for pulls and pushes, by default with the daemonless pusher's rules
+    (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). Bind mounts
+    (cache, helper files) need the engine on this host.
     """
 
     kind = "docker"
@@ -47,10 +51,11 @@ class DockerRunner:
         *,
         client_factory: ClientFactory | None = None,
         credentials: CredentialResolver | None = None,
+        registries: Mapping[str, RegistrySettings] | None = None,
     ) -> None:
         self.docker_host = docker_host
         self.network = network or "none"
-        self.credentials = credentials
+        self.credentials = credentials or registry_credentials(registries or {})
         self._factory: ClientFactory = client_factory or (
             lambda timeout: make_client(docker_host, timeout)
         )
@@ -64,8 +69,11 @@ class DockerRunner:
         log: Log,
     ) -> DockerSession:
         if box is None:
-            raise StepConfigError(
-                "the docker runner needs a box: add `box: <image>` to wercker.yml"
+            # Never fall back to running on the host: an operator who chose the docker
+            # runner chose to keep builds off it.
+            raise WerckerFileError(
+                "wercker.yml names no box; the docker runner runs steps in a box container: "
+                "add `box: <image>`"
             )
         try:
             engine = EngineHandle(
