@@ -20,6 +20,9 @@ from bot.runners.base import Timeouts
 # How long to wait for the output stream to end after the step's processes were killed,
 # before killing the whole container.
 _DRAIN_SECONDS = 10.0
+# A partial line (no newline yet) is shown after this pause, or once it grows this long.
+_PARTIAL_SECONDS = 0.3
+_MAX_PARTIAL = 64 * 1024
 _END = object()
 
 
@@ -69,22 +72,54 @@ def run_exec(
 
     reader = threading.Thread(target=pump, name=f"exec-{exec_id[:12]}", daemon=True)
     reader.start()
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    timed_out = _follow(items, decoder, timeouts, log)
+    relay = OutputRelay(log)
+    timed_out = _follow(items, relay, timeouts)
     if timed_out:
-        _kill_step(control, container_id, items, decoder, log)
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        log.output(tail)
+        _kill_step(control, container_id, items, relay, log)
+    relay.close()
     return ExecOutcome(_exit_code(control, exec_id), timed_out)
 
 
-def _follow(
-    items: queue.Queue[object],
-    decoder: codecs.IncrementalDecoder,
-    timeouts: Timeouts,
-    log: Log,
-) -> str | None:
+class OutputRelay:
+    """Hands a step's output to the log in whole lines, so that masking (done per chunk by
+    the log) sees a secret in one piece even when the engine split it across frames. A
+    partial line is still shown once the step pauses (a prompt, a progress dot)."""
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._partial = ""
+        self.partial_since: float | None = None
+
+    def feed(self, data: bytes) -> None:
+        text = self._partial + self._decoder.decode(data)
+        head, newline, tail = text.rpartition("\n")
+        if newline:
+            self._log.output(head + newline)
+        self._partial = tail
+        if len(self._partial) > _MAX_PARTIAL:
+            self.flush()
+        elif self._partial and self.partial_since is None:
+            self.partial_since = time.monotonic()
+        elif not self._partial:
+            self.partial_since = None
+
+    def flush(self) -> None:
+        if self._partial:
+            self._log.output(self._partial)
+        self._partial = ""
+        self.partial_since = None
+
+    def warn(self, message: str) -> None:
+        self.flush()
+        self._log.warn(message)
+
+    def close(self) -> None:
+        self._partial += self._decoder.decode(b"", final=True)
+        self.flush()
+
+
+def _follow(items: queue.Queue[object], relay: OutputRelay, timeouts: Timeouts) -> str | None:
     """Relays output until the stream ends (``None``) or a timeout passes (its name)."""
     started = last_output = time.monotonic()
     while True:
@@ -94,10 +129,14 @@ def _follow(
             waits.append(started + timeouts.command - now)
         if timeouts.no_response is not None:
             waits.append(last_output + timeouts.no_response - now)
+        if relay.partial_since is not None:
+            waits.append(relay.partial_since + _PARTIAL_SECONDS - now)
         try:
             item = items.get(timeout=max(0.01, min(waits)))
         except queue.Empty:
             now = time.monotonic()
+            if relay.partial_since is not None and now - relay.partial_since >= _PARTIAL_SECONDS:
+                relay.flush()
             if timeouts.command is not None and now - started >= timeouts.command:
                 return "command-timeout"
             if timeouts.no_response is not None and now - last_output >= timeouts.no_response:
@@ -107,18 +146,16 @@ def _follow(
             return None
         if isinstance(item, bytes):
             last_output = time.monotonic()
-            text = decoder.decode(item)
-            if text:
-                log.output(text)
+            relay.feed(item)
         elif isinstance(item, Exception):
-            log.warn(f"lost the step's output stream: {type(item).__name__}")
+            relay.warn(f"lost the step's output stream: {type(item).__name__}")
 
 
 def _kill_step(
     control: APIClient,
     container_id: str,
     items: queue.Queue[object],
-    decoder: codecs.IncrementalDecoder,
+    relay: OutputRelay,
     log: Log,
 ) -> None:
     """Kills the step's processes, then the container if the stream still does not end."""
@@ -129,15 +166,15 @@ def _kill_step(
         control.exec_start(kill_id)
     except DockerException:
         pass
-    if _drain(items, decoder, log):
+    if _drain(items, relay):
         return
     log.warn("the step's processes did not stop; killing the box container")
     with contextlib.suppress(DockerException):
         control.kill(container_id)
-    _drain(items, decoder, log)
+    _drain(items, relay)
 
 
-def _drain(items: queue.Queue[object], decoder: codecs.IncrementalDecoder, log: Log) -> bool:
+def _drain(items: queue.Queue[object], relay: OutputRelay) -> bool:
     """Relays what is left of the output; True once the stream has ended."""
     deadline = time.monotonic() + _DRAIN_SECONDS
     while (left := deadline - time.monotonic()) > 0:
@@ -148,9 +185,7 @@ def _drain(items: queue.Queue[object], decoder: codecs.IncrementalDecoder, log: 
         if item is _END:
             return True
         if isinstance(item, bytes):
-            text = decoder.decode(item)
-            if text:
-                log.output(text)
+            relay.feed(item)
     return False
 
 

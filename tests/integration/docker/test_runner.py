@@ -256,3 +256,57 @@ def test_no_box_is_a_wercker_yml_error_never_a_run_on_the_host(
 
     with pytest.raises(WerckerFileError, match="names no box"):
         runner.open(None, {}, workspace, None, MemoryLog())
+
+
+def test_a_box_with_a_non_root_user_owns_its_source(
+    runner: DockerRunner, busybox_box: ImageRef, box_registry: Registry, tmp_path: Path
+) -> None:
+    from bot.pushers.model import ImageConfig, Target
+
+    # Make a box whose USER is nobody, through the runner itself.
+    maker = runner.open(
+        busybox_box, {}, Workspace.create(tmp_path / "a", tmp_path / "c"), None, MemoryLog()
+    )
+    try:
+        target = Target(box_registry.host, "tests/nobody-box", ("v1",))
+        maker.commit_and_push(ImageConfig(user="65534"), target, MemoryLog())
+    finally:
+        maker.close()
+    workspace = Workspace.create(tmp_path / "b", tmp_path / "c")
+    (workspace.source / "in.txt").write_text("x\n")
+    box = ImageRef(box_registry.host, "tests/nobody-box", "v1", "auto")
+    session = runner.open(box, {}, workspace, None, MemoryLog())
+    try:
+        result, out = _run(session, "id -u; echo y >> in.txt; echo z > new.txt; export OK=1")
+        assert result.exit_code == 0, out
+        assert out.startswith("65534\n")
+        assert result.env["OK"] == "1"
+    finally:
+        session.close()
+
+
+def test_output_reaches_the_log_in_whole_lines_and_partial_lines_still_show(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    from bot.masking import Masker
+
+    secret = "split-secret-value-42"
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        log = MemoryLog(Masker([secret]))
+        # The secret is written in two pieces, with a pause between them; then a prompt
+        # without a newline.
+        code = (
+            'printf "token=%s" "${S%%value-42}"; sleep 0.1; printf "value-42\\n"\n'
+            'printf "Continue? "; sleep 1; echo yes'
+        )
+        result = session.run_script(
+            code, env={}, secrets={"S": secret}, cwd=session.paths.source,
+            timeouts=NO_LIMITS, log=log,
+        )  # fmt: skip
+        assert result.exit_code == 0
+        assert secret not in log.text
+        assert "token=****\n" in log.text
+        assert "Continue? " in log.chunks and "yes\n" in log.chunks
+    finally:
+        session.close()
