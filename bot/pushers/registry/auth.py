@@ -133,7 +133,9 @@ class Authenticator:
         self._creds: Credentials | None = None
         self._session = session
         self._secrets = list(secrets)
-        self._lock = threading.Lock()
+        # Re-entrant: a token fetch (under the lock, so threads share one exchange) reads
+        # the credentials, which also take it.
+        self._lock = threading.RLock()
         self._challenge: Challenge | None = None
         self._scopes: list[str] = []
         self._token: _Token | None = None
