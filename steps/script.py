@@ -29,7 +29,7 @@ class ScriptStep:
                 f"Step '{ctx.step.name}' killed by {result.timed_out} "
                 f"(no {'completion' if result.timed_out == 'command-timeout' else 'output'} "
                 f"in {_human(limit)})",
-                exit_code=result.exit_code or 124,
+                exit_code=124,  # GNU timeout's convention, the same on every runner
             )
         if result.exit_code != 0:
             raise StepError(
