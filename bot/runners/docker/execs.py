@@ -20,6 +20,7 @@ from bot.runners.base import Timeouts
 # How long to wait for the output stream to end after the step's processes were killed,
 # before killing the whole container.
 _DRAIN_SECONDS = 10.0
+TIMEOUT_EXIT_CODE = 124
 # A partial line (no newline yet) is shown after this pause, or once it grows this long.
 _PARTIAL_SECONDS = 0.3
 _MAX_PARTIAL = 64 * 1024
@@ -77,6 +78,10 @@ def run_exec(
     if timed_out:
         _kill_step(control, container_id, items, relay, log)
     relay.close()
+    if timed_out:
+        # What was killed says nothing; report it the way timeout(1) does, as the step
+        # layer expects for both runners.
+        return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
     return ExecOutcome(_exit_code(control, exec_id), timed_out)
 
 
