@@ -1,0 +1,328 @@
+"""Daemonless pushes against real registries (distribution 2.8), read back with skopeo and
+with plain HTTP requests."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.errors import RegistryAuthError, RegistryUnavailable
+from bot.logs import MemoryLog
+from bot.masking import Masker
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, PushResult, RegistryAuth, Target
+from bot.pushers.registry.client import RegistryClient, RetryPolicy
+from bot.pushers.registry.image import DOCKER_MANIFEST, OCI_MANIFEST
+from bot.pushers.target import parse_image_ref
+from tests.harness.registry import RegistryServer, free_port
+
+FAST = RetryPolicy(attempts=3, backoff=0.05, factor=2)
+FLAVOURS = ["registry_plain", "registry_htpasswd_tls", "registry_token_tls"]
+
+
+def target_for(
+    server: RegistryServer, repository: str, *tags: str, auth: RegistryAuth | None = None
+) -> Target:
+    return Target(
+        server.host,
+        repository,
+        tags or ("latest",),
+        "http" if server.scheme == "http" else "https",
+        server.auth if auth is None else auth,
+    )
+
+
+def source_dir(tmp_path: Path, text: str = "hello") -> Path:
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    (src / "hello.txt").write_text(text)
+    (src / "bin" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (src / "bin" / "run.sh").chmod(0o755)
+    return src
+
+
+def push(
+    server: RegistryServer,
+    tmp_path: Path,
+    image: ImageSpec,
+    target: Target,
+    cache: Path | None = None,
+) -> tuple[PushResult, str]:
+    log = MemoryLog(Masker(target.auth.secrets()))
+    pusher = DaemonlessPusher(server.registries, cache or tmp_path / "cache", retry=FAST)
+    return pusher.push(image, target, log), log.text
+
+
+def read(server: RegistryServer, path: str, accept: str = "") -> requests.Response:
+    """A registry GET with the server's credentials (Basic or a token), for read-back."""
+    client = RegistryClient(
+        server.host, "http" if server.scheme == "http" else "https", server.auth, server.registries
+    )
+    repo = path.split("/manifests/")[0].split("/blobs/")[0]
+    resp = client.request(
+        "GET",
+        client.url(path),
+        scopes=[f"repository:{repo}:pull"],
+        action="pull from",
+        repository=repo,
+        headers={"Accept": accept} if accept else None,
+    )
+    resp.raise_for_status()
+    return resp
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_scratch_push_reads_back(
+    flavour: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    server: RegistryServer = request.getfixturevalue(flavour)
+    config = ImageConfig(
+        cmd=["/bin/run.sh"],
+        env={"A": "1"},
+        ports=["8080"],
+        labels={"org.example": "x"},
+        working_dir="/",
+    )
+    result, log = push(
+        server,
+        tmp_path,
+        ImageSpec([LayerDir(source_dir(tmp_path), "/")], config),
+        target_for(server, "acme/scratch", "v1", "main"),
+    )
+
+    inspected = server.inspect("acme/scratch", "v1")
+    assert inspected["Digest"] == result.digest
+    assert set(inspected["RepoTags"]) >= {"v1", "main"}
+    assert inspected["Labels"] == {"org.example": "x"}
+    assert server.inspect("acme/scratch", "main")["Digest"] == result.digest
+
+    manifest_resp = read(server, "acme/scratch/manifests/v1", DOCKER_MANIFEST)
+    body = manifest_resp.content
+    assert "sha256:" + hashlib.sha256(body).hexdigest() == result.digest
+    manifest = json.loads(body)
+    assert manifest["mediaType"] == DOCKER_MANIFEST and len(manifest["layers"]) == 1
+    config_doc = json.loads(
+        read(server, f"acme/scratch/blobs/{manifest['config']['digest']}").content
+    )
+    assert config_doc["config"]["Cmd"] == ["/bin/run.sh"]
+    assert config_doc["config"]["ExposedPorts"] == {"8080/tcp": {}}
+    blob = read(server, f"acme/scratch/blobs/{manifest['layers'][0]['digest']}").content
+    plain = gzip.decompress(blob)
+    assert config_doc["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(plain).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+        assert tar.extractfile("hello.txt").read() == b"hello"  # type: ignore[union-attr]
+        assert tar.getmember("bin/run.sh").mode == 0o755
+    assert "uploaded" in log and server.password not in log if server.password else True
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_push_on_busybox_base_mounts_base_layers(
+    flavour: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    server: RegistryServer = request.getfixturevalue(flavour)
+    base_ref = parse_image_ref(
+        busybox_image(server), auth=server.auth, registries=server.registries
+    )
+    before = len(server.issuer.requests) if server.issuer else 0
+    image = ImageSpec(
+        [LayerDir(source_dir(tmp_path), "/pipeline/source")],
+        ImageConfig(cmd=["cat", "/pipeline/source/hello.txt"]),
+        base=base_ref,
+    )
+    result, log = push(server, tmp_path, image, target_for(server, "acme/onbase", "v1"))
+    exchanges = server.issuer.requests[before:] if server.issuer else []
+
+    base = server.inspect("library/busybox")
+    mine = server.inspect("acme/onbase", "v1")
+    assert mine["Digest"] == result.digest
+    assert mine["Layers"][: len(base["Layers"])] == base["Layers"]
+    assert len(mine["Layers"]) == len(base["Layers"]) + 1
+    assert "PATH=" in " ".join(mine["Env"])  # base Env kept
+    assert "mounted from library/busybox" in log
+    if server.issuer is not None:
+        # one token exchange asked for the target push and the mount source pull up front
+        assert len(exchanges) == 1, exchanges
+        assert set(exchanges[0][1]) == {
+            "repository:acme/onbase:pull,push",
+            "repository:library/busybox:pull",
+        }
+
+
+def test_base_from_another_registry_is_streamed(
+    registry_plain: RegistryServer,
+    registry_htpasswd_tls: RegistryServer,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    base_ref = parse_image_ref(
+        busybox_image(registry_plain), auth=RegistryAuth(), registries=registry_plain.registries
+    )
+    registries = {**registry_plain.registries, **registry_htpasswd_tls.registries}
+    log = MemoryLog()
+    DaemonlessPusher(registries, tmp_path / "cache", retry=FAST).push(
+        ImageSpec([LayerDir(source_dir(tmp_path), "/app")], ImageConfig(), base=base_ref),
+        target_for(registry_htpasswd_tls, "acme/copied", "v1"),
+        log,
+    )
+    base = registry_plain.inspect("library/busybox")
+    mine = registry_htpasswd_tls.inspect("acme/copied", "v1")
+    assert mine["Layers"][:-1] == base["Layers"]
+    assert f"copied from {registry_plain.host}/library/busybox" in log.text
+
+
+def test_oci_base_gives_an_oci_manifest(
+    registry_plain: RegistryServer,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    busybox_image(registry_plain)
+    done = registry_plain.skopeo(
+        "copy",
+        "--format",
+        "oci",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        f"docker://{registry_plain.ref('library/busybox')}",
+        f"docker://{registry_plain.ref('library/busybox-oci')}",
+    )
+    assert done.returncode == 0, done.stderr
+    base_ref = parse_image_ref(
+        registry_plain.ref("library/busybox-oci"),
+        auth=RegistryAuth(),
+        registries=registry_plain.registries,
+    )
+    push(
+        registry_plain,
+        tmp_path,
+        ImageSpec([LayerDir(source_dir(tmp_path), "/x")], ImageConfig(), base=base_ref),
+        target_for(registry_plain, "acme/oci", "v1"),
+    )
+    raw = registry_plain.inspect("acme/oci", "v1", raw=True)
+    assert raw["mediaType"] == OCI_MANIFEST
+    assert {layer["mediaType"] for layer in raw["layers"]} == {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    }
+
+
+def test_repush_uploads_nothing(registry_plain: RegistryServer, tmp_path: Path) -> None:
+    image = ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig(cmd=["/x"]))
+    target = target_for(registry_plain, "acme/again", "v1")
+    first, log1 = push(registry_plain, tmp_path, image, target)
+    second, log2 = push(registry_plain, tmp_path, image, target)
+    assert first.digest == second.digest
+    assert "built" in log1 and "uploaded" in log1
+    assert "built" not in log2 and "uploaded" not in log2 and "already exists" in log2
+
+
+@pytest.mark.parametrize("flavour", ["registry_htpasswd_tls", "registry_token_tls"])
+def test_wrong_password_is_a_clear_auth_error(
+    flavour: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    server: RegistryServer = request.getfixturevalue(flavour)
+    bad = "wrong-Passw0rd-xyz"
+    target = target_for(server, "acme/denied", auth=RegistryAuth(server.username, bad))
+    with pytest.raises(RegistryAuthError) as info:
+        push(
+            server,
+            tmp_path,
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
+            target,
+        )
+    message = str(info.value)
+    assert server.host in message and bad not in message
+    assert "username and password" in message
+
+
+def test_pull_only_token_user_is_denied_push(
+    registry_token_tls: RegistryServer, tmp_path: Path
+) -> None:
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    issuer.users["reader"] = "reader-Pa55"
+    issuer.readers.add("reader")
+    try:
+        with pytest.raises(RegistryAuthError) as info:
+            push(
+                registry_token_tls,
+                tmp_path,
+                ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
+                target_for(
+                    registry_token_tls, "acme/ro", auth=RegistryAuth("reader", "reader-Pa55")
+                ),
+            )
+        assert "acme/ro" in str(info.value) and "reader-Pa55" not in str(info.value)
+    finally:
+        issuer.users.pop("reader")
+        issuer.readers.discard("reader")
+
+
+def test_registry_down_is_unavailable(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    target = Target(host, "acme/app", ("v1",), "auto")
+    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    with pytest.raises(RegistryUnavailable) as info:
+        pusher.push(
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
+        )
+    assert host in str(info.value)
+
+
+def test_token_expiring_mid_push_is_renewed(
+    registry_token_tls: RegistryServer, tmp_path: Path
+) -> None:
+    """A token the registry stops accepting between the blob upload and the manifest PUT:
+    the 401 makes the client fetch a new token and retry once."""
+    import time
+
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    # distribution accepts a token ~60 s past exp: ttl -57 → dead ~3 s after issue, while
+    # expires_in tells the client it is good for 300 s.
+    issuer.ttl, issuer.advertised_ttl = -57.0, 300.0
+    try:
+        client = RegistryClient(
+            registry_token_tls.host,
+            "https",
+            registry_token_tls.auth,
+            registry_token_tls.registries,
+            retry=FAST,
+        )
+        blob = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        before = len(issuer.requests)
+        assert (
+            client.upload_blob(
+                "acme/expiry", digest, len(blob), lambda: __import__("contextlib").nullcontext(blob)
+            )
+            == "uploaded"
+        )
+        assert len(issuer.requests) == before + 1
+        time.sleep(4)
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "digest": digest,
+                    "size": len(blob),
+                },
+                "layers": [],
+            }
+        ).encode()
+        got = client.put_manifest("acme/expiry", "v1", manifest, DOCKER_MANIFEST)
+        assert got == "sha256:" + hashlib.sha256(manifest).hexdigest()
+        assert len(issuer.requests) == before + 2
+    finally:
+        issuer.ttl, issuer.advertised_ttl = 300.0, None
