@@ -132,3 +132,45 @@ def test_same_wercker_yml_gives_equivalent_images_on_both_runners(
             f"\n[e2e] wercker-bot run, same wercker.yml: docker runner {docker_s:.2f}s, "
             f"local runner {local_s:.2f}s ({docker_s / max(local_s, 1e-3):.1f}x)"
         )
+
+
+AFTER_STEPS_YML = """\
+box: {box}
+command-timeout: 1
+build:
+  steps:
+    - script:
+        name: kills the box
+        code: |
+          echo precious > kept.txt
+          kill 1
+          sleep 5
+    - script:
+        name: never runs
+        code: echo should-not-run
+  after-steps:
+    - script:
+        name: notify
+        code: |
+          echo "after-step sees $WERCKER_RESULT and $(cat kept.txt)"
+"""
+
+
+def test_after_steps_run_in_a_restarted_box_through_the_orchestration(
+    tmp_path: Path, busybox_box: Any, dockerd: Dockerd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "wercker.yml").write_text(AFTER_STEPS_YML.format(box=busybox_box))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG.format(data=tmp_path / "data", kind="docker", docker_host=dockerd.host, secret="x")
+    )
+    code = main(["run", str(src), "--config", str(config), "--branch", "main"])
+    out = capsys.readouterr().out
+    assert code != 0, out
+    assert "restarting the box container" in out
+    assert "after-step sees failed and precious" in out
+    assert "should-not-run" not in out
+    client = dockerd.client()
+    assert not [c for c in client.containers.list(all=True) if c.name.startswith("wercker-bot-")]

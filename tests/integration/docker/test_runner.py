@@ -310,3 +310,23 @@ def test_output_reaches_the_log_in_whole_lines_and_partial_lines_still_show(
         assert "Continue? " in log.chunks and "yes\n" in log.chunks
     finally:
         session.close()
+
+
+def test_parallel_sessions_do_not_see_each_other(
+    runner: DockerRunner, busybox_box: ImageRef, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(name: str) -> tuple[int, str, str]:
+        ws = Workspace.create(tmp_path / name, tmp_path / f"cache-{name}")
+        (ws.source / "who.txt").write_text(name)
+        session = runner.open(busybox_box, {}, ws, None, MemoryLog())
+        try:
+            result, out = _run(session, "sleep 0.5; cat who.txt; export WHO=$(cat who.txt)")
+            return result.exit_code, out, result.env.get("WHO", "")
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(one, ["a", "b", "c"]))
+    assert results == [(0, "a", "a"), (0, "b", "b"), (0, "c", "c")]
