@@ -137,3 +137,6 @@ outbox = Table(
     Column("last_error", Text, nullable=False, default=""),
 )
 Index("ix_outbox_pending", outbox.c.outcome, outbox.c.next_try_at)
+Index("ix_outbox_commit", outbox.c.repo, outbox.c.sha, outbox.c.context)
+Index("ix_attempts_build", attempts.c.build_id, attempts.c.number)
+Index("ix_builds_before", builds.c.repo, builds.c.branch, builds.c.before_sha)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -93,6 +94,7 @@ class Store:
 
     def __init__(self, db_path: Path) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
         self.engine: Engine = create_engine(
             f"sqlite:///{db_path}",
             connect_args={"check_same_thread": False, "timeout": 60},
@@ -118,7 +120,10 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        # Threads of one process queue on a lock instead of on SQLite's busy handler, whose
+        # sleep-and-retry polling turns a burst of webhooks into multi-second tail latency.
+        # Other processes still wait on the database lock (busy_timeout).
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     # -- intake ----------------------------------------------------------------------------
@@ -163,17 +168,16 @@ class Store:
                     )
                 )
                 build = conn.execute(select(builds).where(builds.c.id == build_id)).one()
-                for context in push.contexts:
-                    self._enqueue_status(
-                        conn,
-                        build.repo,
-                        build.sha,
-                        context,
-                        "pending",
-                        f"Queued (attempt {number})",
-                        target_url.format(id=build_id),
-                        now,
-                    )
+                self._enqueue_status(
+                    conn,
+                    build.repo,
+                    build.sha,
+                    push.contexts,
+                    "pending",
+                    f"Queued (attempt {number})",
+                    target_url.format(id=build_id),
+                    now,
+                )
                 return Intake(build_id, number)
 
             build_id = int(
@@ -216,10 +220,9 @@ class Store:
                         description=desc,
                     )
                 )
-                for context in push.contexts:
-                    self._enqueue_status(
-                        conn, push.repo, push.sha, context, "error", desc, url, now
-                    )
+                self._enqueue_status(
+                    conn, push.repo, push.sha, push.contexts, "error", desc, url, now
+                )
                 return Intake(build_id, 1)
             self._supersede_queued(conn, push.repo, push.branch, push.sha, build_id, now)
             conn.execute(
@@ -232,10 +235,9 @@ class Store:
                     description="Queued",
                 )
             )
-            for context in push.contexts:
-                self._enqueue_status(
-                    conn, push.repo, push.sha, context, "pending", "Queued", url, now
-                )
+            self._enqueue_status(
+                conn, push.repo, push.sha, push.contexts, "pending", "Queued", url, now
+            )
             return Intake(build_id, 1)
 
     def _newer_push(self, conn: Connection, push: NewPush) -> str | None:
@@ -523,27 +525,35 @@ class Store:
         conn: Connection,
         repo: str,
         sha: str,
-        context: str,
+        contexts: str | Sequence[str],
         state: str,
         description: str,
         target_url: str,
         now: float,
     ) -> None:
+        """Appends one outbox row per context, in one statement."""
+        names = [contexts] if isinstance(contexts, str) else list(contexts)
+        if not names:
+            return
         conn.execute(
-            outbox.insert().values(
-                repo=repo,
-                sha=sha,
-                context=context,
-                state=state,
-                description=description,
-                target_url=target_url,
-                created_at=now,
-                tries=0,
-                next_try_at=now,
-                locked_until=0.0,
-                outcome="queued",
-                last_error="",
-            )
+            outbox.insert(),
+            [
+                {
+                    "repo": repo,
+                    "sha": sha,
+                    "context": c,
+                    "state": state,
+                    "description": description,
+                    "target_url": target_url,
+                    "created_at": now,
+                    "tries": 0,
+                    "next_try_at": now,
+                    "locked_until": 0.0,
+                    "outcome": "queued",
+                    "last_error": "",
+                }
+                for c in names
+            ],
         )
 
     def _latest_status(
