@@ -54,12 +54,15 @@ class Bot:
     proc: subprocess.Popen[bytes]
     log_path: Path
 
-    def send(self, payload: dict[str, Any], *, delivery: str, secret: str | None = SECRET
-             ) -> requests.Response:
+    def send(
+        self, payload: dict[str, Any], *, delivery: str, secret: str | None = SECRET
+    ) -> requests.Response:
         body = json.dumps(payload).encode()
         return requests.post(
-            f"{self.url}/hooks/github", data=body,
-            headers=webhook_headers(body, secret, delivery=delivery), timeout=10,
+            f"{self.url}/hooks/github",
+            data=body,
+            headers=webhook_headers(body, secret, delivery=delivery),
+            timeout=10,
         )
 
     def build(self, build_id: int) -> dict[str, Any]:
@@ -83,7 +86,7 @@ def start_bot(tmp: Path, github: GitHubFake, clone_url: str) -> Iterator[Bot]:
     config = tmp / "bot.toml"
     config.write_text(
         f"""
-data_dir = "{tmp / 'data'}"
+data_dir = "{tmp / "data"}"
 base_url = "http://127.0.0.1:{port}"
 workers = 2
 [github]
@@ -101,9 +104,19 @@ clone_url = "{clone_url}"
     env = {**os.environ, "E2E_SECRET": SECRET, "E2E_TOKEN": TOKEN}
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--config", str(config), "--port",
-             str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     bot = Bot(f"http://127.0.0.1:{port}", proc, log_path)
 
@@ -147,7 +160,9 @@ def flow(
             build_id = resp.json()["build"]
             final = _wait_final(github, sha, bot)
             assert final == {"wercker-bot/build": "success", "wercker-bot/deploy": "success"}, (
-                final, bot.build(build_id), bot.log_path.read_text()[-3000:]
+                final,
+                bot.build(build_id),
+                bot.log_path.read_text()[-3000:],
             )
             yield Flow(bot, registry_plain, sha, build_id, github)
     finally:
@@ -223,17 +238,18 @@ def test_docker_pull_and_run(flow: Flow, dockerd: Any) -> None:
     host = ["docker", "-H", dockerd.host]
     subprocess.run([*host, "pull", ref], check=True, capture_output=True, timeout=120)
     out = subprocess.run(
-        [*host, "run", "--rm", "--network", "none", ref], check=True, capture_output=True,
-        timeout=120, text=True,
+        [*host, "run", "--rm", "--network", "none", ref],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        text=True,
     )
     assert out.stdout.strip() == f"hello from {BRANCH}"
 
 
 def test_redelivery_runs_attempt_two(flow: Flow) -> None:
     before = len(flow.github.statuses("acme/app", flow.sha))
-    resp = flow.bot.send(
-        push_payload("acme/app", f"refs/heads/{BRANCH}", flow.sha), delivery="d-1"
-    )
+    resp = flow.bot.send(push_payload("acme/app", f"refs/heads/{BRANCH}", flow.sha), delivery="d-1")
     assert resp.status_code == 202 and resp.json()["attempt"] == 2
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -9,9 +9,7 @@ from tests.integration.test_scenarios import run_scenario
 
 
 def _registries(server: RegistryServer) -> dict:
-    return {
-        host: {"ca_file": s.ca_file} for host, s in server.registries.items() if s.ca_file
-    }
+    return {host: {"ca_file": s.ca_file} for host, s in server.registries.items() if s.ca_file}
 
 
 def test_wrong_password_is_failure_naming_the_registry(
@@ -67,7 +65,9 @@ build:
     assert status.startswith("failure: ") and host in status, status
 
 
-def test_pushed_image_never_carries_a_secret(tmp_path: Path, registry_plain: RegistryServer) -> None:
+def test_pushed_image_never_carries_a_secret(
+    tmp_path: Path, registry_plain: RegistryServer
+) -> None:
     yml = f"""
 build:
   steps:

@@ -49,9 +49,18 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
     names = planned_pipelines(repo.pipelines, branch)
     intake = services.store.record_push(
         NewPush(
-            hook_id="1", delivery_id="d1", repo="acme/app", ref=f"refs/heads/{branch}",
-            branch=branch, git_tag="", sha=sha, before_sha="0" * 40, message="m",
-            pusher="p", html_url="https://github.com/acme/app", pipelines=names,
+            hook_id="1",
+            delivery_id="d1",
+            repo="acme/app",
+            ref=f"refs/heads/{branch}",
+            branch=branch,
+            git_tag="",
+            sha=sha,
+            before_sha="0" * 40,
+            message="m",
+            pusher="p",
+            html_url="https://github.com/acme/app",
+            pipelines=names,
             contexts=[context_for(settings, n) for n in names],
         ),
         "http://bot.test/builds/{id}",
@@ -66,16 +75,20 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
     statuses: dict[str, str] = {}
     for row in services.store.statuses_for("acme/app", sha):
         statuses[row["context"].split("/", 1)[1]] = f"{row['state']}: {row['description']}"
-    steps = {
-        p["name"]: [
-            f"{s['phase']} {s['name']} {s['state']} {s['exit_code'] if s['exit_code'] is not None else '-'}"
-            for s in p["steps"]
-        ]
-        for p in attempt["pipelines"]
-    }
+
+    def row(s: dict[str, Any]) -> str:
+        code = "-" if s["exit_code"] is None else s["exit_code"]
+        return f"{s['phase']} {s['name']} {s['state']} {code}"
+
+    steps = {p["name"]: [row(s) for s in p["steps"]] for p in attempt["pipelines"]}
     return {
-        "result": str(result), "statuses": statuses, "steps": steps, "log": log,
-        "detail": detail, "sha": sha, "services": services,
+        "result": str(result),
+        "statuses": statuses,
+        "steps": steps,
+        "log": log,
+        "detail": detail,
+        "sha": sha,
+        "services": services,
     }
 
 

@@ -42,11 +42,19 @@ def client(services: Services) -> FlaskClient:
     return create_app(services=services).test_client()
 
 
-def post(client: FlaskClient, payload: dict | bytes, *, secret: str | None = SECRET,
-         event: str = "push", delivery: str = "guid-1", content_type: str = "application/json"):
+def post(
+    client: FlaskClient,
+    payload: dict | bytes,
+    *,
+    secret: str | None = SECRET,
+    event: str = "push",
+    delivery: str = "guid-1",
+    content_type: str = "application/json",
+):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = webhook_headers(body, secret, event=event, delivery=delivery,
-                              content_type=content_type)
+    headers = webhook_headers(
+        body, secret, event=event, delivery=delivery, content_type=content_type
+    )
     return client.post("/hooks/github", data=body, headers=headers)
 
 
@@ -117,8 +125,11 @@ def test_ping_is_200(client: FlaskClient, services: Services) -> None:
     [
         (push_payload("acme/app", "refs/heads/main", SHA, deleted=True), "push", "deleted"),
         (push_payload("someone/else", "refs/heads/main", SHA), "push", "not configured"),
-        (push_payload("acme/app", "refs/heads/main", SHA, message="wip [skip ci]"), "push",
-         "skip ci"),
+        (
+            push_payload("acme/app", "refs/heads/main", SHA, message="wip [skip ci]"),
+            "push",
+            "skip ci",
+        ),
         ({"action": "opened"}, "issues", "not handled"),
         (push_payload("acme/tagged", "refs/heads/main", SHA), "push", "no pipeline"),
     ],
@@ -163,7 +174,9 @@ def test_pages_and_api_mask_secrets(tmp_path: Path) -> None:
     )
     services = build_services(settings)
     client = create_app(services=services).test_client()
-    resp = post(client, push_payload("acme/app", "refs/heads/main", SHA, message="pw hunter2-secret"))
+    resp = post(
+        client, push_payload("acme/app", "refs/heads/main", SHA, message="pw hunter2-secret")
+    )
     build_id = resp.json["build"]
     claim = services.store.claim_next("t")
     assert claim is not None

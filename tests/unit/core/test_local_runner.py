@@ -59,7 +59,9 @@ def test_exports_are_returned_for_env_sync(session: LocalSession) -> None:
     assert env["NEW_THING"] == "42"
 
 
-def test_bot_environment_does_not_leak(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bot_environment_does_not_leak(
+    session: LocalSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_should_not_leak")
     _, _, env, out = run(session, "env")
     assert "ghp_should_not_leak" not in out and "GITHUB_TOKEN" not in env

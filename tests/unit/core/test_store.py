@@ -1,6 +1,6 @@
 import multiprocessing
-import queue
 import os
+import queue
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +13,27 @@ from bot.store.store import NewPush, Store
 URL = "http://bot/builds/{id}"
 
 
-def push(sha: str, *, delivery: str | None = None, branch: str = "main", before: str = "0" * 40,
-         repo: str = "acme/app") -> NewPush:
+def push(
+    sha: str,
+    *,
+    delivery: str | None = None,
+    branch: str = "main",
+    before: str = "0" * 40,
+    repo: str = "acme/app",
+) -> NewPush:
     return NewPush(
-        hook_id="7", delivery_id=delivery or f"d-{sha}", repo=repo, ref=f"refs/heads/{branch}",
-        branch=branch, git_tag="", sha=sha, before_sha=before, message="m", pusher="p",
-        html_url="https://github.com/acme/app", pipelines=["build", "deploy"],
+        hook_id="7",
+        delivery_id=delivery or f"d-{sha}",
+        repo=repo,
+        ref=f"refs/heads/{branch}",
+        branch=branch,
+        git_tag="",
+        sha=sha,
+        before_sha=before,
+        message="m",
+        pusher="p",
+        html_url="https://github.com/acme/app",
+        pipelines=["build", "deploy"],
         contexts=["wb/build", "wb/deploy"],
     )
 
@@ -122,7 +137,8 @@ def test_outbox_delivers_each_context_in_order(store: Store) -> None:
     store.enqueue_status("acme/app", "a" * 40, "wb/build", "success", "done", "u")
     first = store.claim_statuses()
     assert sorted((r["context"], r["state"]) for r in first) == [
-        ("wb/build", "pending"), ("wb/deploy", "pending"),
+        ("wb/build", "pending"),
+        ("wb/deploy", "pending"),
     ]
     # Leased rows are not handed out twice, and the next row of a context waits its turn.
     assert store.claim_statuses() == []
