@@ -198,7 +198,11 @@ deploy:
 
 def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+
+    def line(r: tuple[str, ...]) -> str:
+        cells = (str(c).ljust(w) for c, w in zip(r, widths, strict=True))
+        return "| " + " | ".join(cells) + " |"
+
     out = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(r) for r in rows)
     return "\n".join(out)
