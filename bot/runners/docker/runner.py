@@ -76,16 +76,19 @@ class DockerRunner:
                 "add `box: <image>`"
             )
         try:
-            engine = EngineHandle(
-                control=self._factory(CONTROL_TIMEOUT),
-                stream=self._factory(None),
-                network=self.network,
-                credentials=self.credentials,
-            )
+            control = self._factory(CONTROL_TIMEOUT)
         except DockerException as err:
             raise InfrastructureError(
                 f"no Docker Engine at {engine_url(self.docker_host)}: {err}"
             ) from None
+        try:
+            stream = self._factory(None)
+        except DockerException as err:
+            control.close()
+            raise InfrastructureError(
+                f"no Docker Engine at {engine_url(self.docker_host)}: {err}"
+            ) from None
+        engine = EngineHandle(control, stream, self.network, self.credentials)
         source_path = (base_path or "").rstrip("/") or "/pipeline/source"
         session = DockerSession(engine, workspace, box_env, source_path)
         try:
@@ -116,7 +119,11 @@ def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
         for line in engine.stream.api.pull(
             repo, tag=box.reference, auth_config=auth, stream=True, decode=True
         ):
-            if isinstance(line, dict) and ("error" in line or "errorDetail" in line):
+            if not isinstance(line, dict):
+                continue
+            if line.get("id") and line.get("status") and not line.get("progressDetail"):
+                log.progress(f"{line['id']}: {line['status']}")
+            if "error" in line or "errorDetail" in line:
                 detail = line.get("errorDetail") or {}
                 raise InfrastructureError(
                     _scrub(
