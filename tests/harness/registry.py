@@ -8,6 +8,8 @@ Fixtures (all session-scoped; servers are killed by pid at session end):
     ``tests.harness.token_issuer.TokenIssuer`` behind it (TTL knobs, recorded exchanges).
 ``registry_factory`` → ``start(flavour, users=None) -> RegistryServer`` for a private server
     (``flavour``: ``plain``, ``htpasswd``, ``token``); ``server.stop()`` takes it down early.
+``fault_proxy`` (function-scoped) → ``tests.harness.fault_proxy.FaultProxy`` in front of
+    ``registry_plain``: queue faults with ``add(...)``, read ``seen``.
 ``test_ca`` → ``TestCA`` (``ca_file``, ``cert_file``, ``key_file``; SANs 127.0.0.1, localhost).
 ``moto_ecr`` → ``MotoServer`` (``endpoint_url``): ``moto_server`` on loopback for the ECR
     control plane (no registry data plane: map the ECR host onto a local registry with
@@ -45,6 +47,7 @@ from cryptography.x509.oid import NameOID
 
 from bot.pushers.model import RegistryAuth
 from bot.settings import RegistrySettings
+from tests.harness.fault_proxy import FaultProxy
 from tests.harness.token_issuer import TokenIssuer
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -403,6 +406,15 @@ def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fault_proxy(registry_plain: RegistryServer) -> Iterator[FaultProxy]:
+    """A fresh ``FaultProxy`` in front of ``registry_plain`` (``proxy.host``)."""
+    proxy = FaultProxy(registry_plain.host)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 # Re-exported so that the plugin list in tests/conftest.py needs no new entry.

@@ -1,0 +1,117 @@
+"""Retries and restarts, through a fault-injecting proxy in front of a real registry."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.errors import RegistryUnavailable
+from bot.logs import MemoryLog
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
+from bot.pushers.registry.client import RetryPolicy
+from tests.harness.fault_proxy import FaultProxy
+from tests.harness.registry import RegistryServer
+
+FAST = RetryPolicy(attempts=4, backoff=0.05, factor=2)
+UPLOAD = r"/blobs/uploads/"
+
+
+def push_through(proxy: FaultProxy, tmp_path: Path, repository: str, size: int = 300_000) -> str:
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "data.bin").write_bytes(bytes(range(256)) * (size // 256))
+    (src / "random.bin").write_bytes(__import__("os").urandom(size))
+    target = Target(proxy.host, repository, ("v1",), "http")
+    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    return pusher.push(
+        ImageSpec([LayerDir(src, "/")], ImageConfig(cmd=["/x"])), target, MemoryLog()
+    ).digest
+
+
+def assert_stored(registry: RegistryServer, repository: str, digest: str) -> None:
+    assert registry.inspect(repository, "v1")["Digest"] == digest
+
+
+def test_connection_dropped_mid_upload_restarts_from_post(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", UPLOAD, "drop", only_with_body=True)
+    digest = push_through(fault_proxy, tmp_path, "faults/drop")
+    assert fault_proxy.count("PUT", UPLOAD, 0) == 1
+    # layer: POST, dropped PUT, POST again, PUT; config: POST, PUT
+    assert fault_proxy.count("POST", UPLOAD) == 3
+    assert_stored(registry_plain, "faults/drop", digest)
+
+
+def test_503_then_200_is_retried(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", r"/manifests/", "status", status=503)
+    fault_proxy.add("HEAD", r"/blobs/", "status", status=502)
+    digest = push_through(fault_proxy, tmp_path, "faults/busy")
+    assert fault_proxy.count("PUT", r"/manifests/", 503) == 1
+    assert fault_proxy.count("PUT", r"/manifests/", 201) == 1
+    assert fault_proxy.count("HEAD", r"/blobs/", 502) == 1
+    assert_stored(registry_plain, "faults/busy", digest)
+
+
+def test_429_waits_for_retry_after(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add(
+        "PUT",
+        r"/manifests/",
+        "status",
+        status=429,
+        headers={"Retry-After": "1"},
+        body=b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+    )
+    started = time.monotonic()
+    digest = push_through(fault_proxy, tmp_path, "faults/ratelimited")
+    assert time.monotonic() - started >= 1.0  # FAST backoff alone would be 0.05 s
+    assert fault_proxy.count("PUT", r"/manifests/", 429) == 1
+    assert_stored(registry_plain, "faults/ratelimited", digest)
+
+
+def test_lost_upload_session_restarts_the_blob(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", UPLOAD, "lose_upload", only_with_body=True)
+    digest = push_through(fault_proxy, tmp_path, "faults/lost")
+    assert fault_proxy.count("PUT", UPLOAD, 404) == 1
+    assert fault_proxy.count("POST", UPLOAD) == 3
+    assert_stored(registry_plain, "faults/lost", digest)
+
+
+def test_put_with_body_refused_falls_back_to_patch(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", UPLOAD, "status", times=99, status=405, only_with_body=True)
+    digest = push_through(fault_proxy, tmp_path, "faults/patch")
+    assert fault_proxy.count("PATCH", UPLOAD, 202) == 2  # layer and config
+    assert fault_proxy.count("PUT", UPLOAD, 405) == 1  # the mode sticks for the push
+    assert_stored(registry_plain, "faults/patch", digest)
+
+
+def test_answer_lost_after_the_manifest_landed_is_fine(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", r"/manifests/", "after", status=502)
+    digest = push_through(fault_proxy, tmp_path, "faults/landed")
+    assert_stored(registry_plain, "faults/landed", digest)
+
+
+def test_registry_that_keeps_failing_is_unavailable(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    fault_proxy.add(
+        "PUT", r"/manifests/", "status", times=99, status=503, body=b"upstream overloaded"
+    )
+    with pytest.raises(RegistryUnavailable) as info:
+        push_through(fault_proxy, tmp_path, "faults/down")
+    assert fault_proxy.host in str(info.value) and "faults/down" in str(info.value)
+    assert "upstream overloaded" in str(info.value)
+    assert fault_proxy.count("PUT", r"/manifests/", 503) == FAST.attempts
