@@ -105,12 +105,15 @@ class DockerSession:
             log,
         )
         exported = parse_env_dump(dump.read_bytes()) if dump.exists() else {}
-        if outcome.exit_code == -1 and not outcome.timed_out and not self._running():
+        text = message.read_text("utf-8", errors="replace").strip() if message.exists() else ""
+        # The dump holds every value the step saw, secrets included: keep it on disk no
+        # longer than needed.
+        for path in (dump, message, helper / f"step-{n}.sh"):
+            path.unlink(missing_ok=True)
+        if outcome.exit_code != 0 and not outcome.timed_out and not self._running():
             log.warn("the box container stopped during the step")
-        if message.exists():
-            text = message.read_text(encoding="utf-8", errors="replace").strip()
-            if text and outcome.exit_code != 0 and not outcome.timed_out:
-                raise StepError(text, outcome.exit_code)
+        if text and outcome.exit_code != 0 and not outcome.timed_out:
+            raise StepError(text, outcome.exit_code)
         return ScriptResult(outcome.exit_code, outcome.timed_out, exported)
 
     def collect(self, guest_dir: str) -> Path:

@@ -330,3 +330,16 @@ def test_parallel_sessions_do_not_see_each_other(
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(one, ["a", "b", "c"]))
     assert results == [(0, "a", "a"), (0, "b", "b"), (0, "c", "c")]
+
+
+def test_no_step_file_or_env_dump_is_left_in_the_helper_dir(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        _run(session, "export A=1", secrets={"TOKEN": "helper-secret-1"})
+        _run(session, "exit 2")
+        left = sorted(p.name for p in workspace.helper.iterdir())
+        assert left == ["wrapper.sh"]
+    finally:
+        session.close()
