@@ -30,6 +30,7 @@ class StatusDelivery:
             outcome = self.client.post(
                 row["repo"], row["sha"], row["state"], row["context"], row["description"],
                 row["target_url"],
+                attempt=int(row["tries"]) + 1,
             )
             if outcome.delivered:
                 self.store.status_delivered(row["id"])
