@@ -29,8 +29,10 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -199,22 +201,12 @@ class RegistryServer:
             self.issuer.stop()
 
     def skopeo(self, *args: str, creds: bool = True) -> subprocess.CompletedProcess[str]:
-        """Runs skopeo with a private HOME (no host blob-info cache or auth file)."""
-        home = self.directory / "skopeo-home"
-        home.mkdir(exist_ok=True)
-        authfile = home / "auth.json"
-        authfile.write_text("{}")
-        env = {
-            "HOME": str(home),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "XDG_RUNTIME_DIR": str(home),
-            "REGISTRY_AUTH_FILE": str(authfile),
-        }
+        """Runs skopeo with a private HOME and authfile; as root, it runs as ``nobody`` so
+        that its blob-info cache goes to that HOME, not /var/lib/containers."""
         extra: list[str] = []
         if creds and self.username:
             extra = ["--creds", f"{self.username}:{self.password}"]
-        cmd = ["skopeo", "--tmpdir", str(home), *args[:1], *extra, *args[1:]]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        return run_skopeo([args[0], *extra, *args[1:]])
 
     def inspect(self, repository: str, tag: str = "latest", raw: bool = False) -> Any:
         """``skopeo inspect`` of an image here; JSON (``raw``: the manifest as stored)."""
@@ -223,6 +215,34 @@ class RegistryServer:
         if done.returncode != 0:
             raise AssertionError(f"skopeo inspect failed: {done.stderr.strip()}")
         return json.loads(done.stdout)
+
+
+def run_skopeo(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``skopeo <args>`` in a throwaway HOME with an empty authfile, touching nothing else.
+
+    skopeo as root keeps a blob-info cache in /var/lib/containers whatever HOME says, so
+    root drops to ``nobody``: paths it must read have to be world-readable, which pytest's
+    own tmp dirs are not (this is why HOME lives directly under the system temp dir).
+    """
+    home = Path(tempfile.mkdtemp(prefix="wb-skopeo-"))
+    try:
+        home.chmod(0o777)
+        authfile = home / "auth.json"
+        authfile.write_text("{}")
+        authfile.chmod(0o666)
+        env = {
+            "HOME": str(home),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "XDG_RUNTIME_DIR": str(home),
+            "REGISTRY_AUTH_FILE": str(authfile),
+        }
+        prefix: list[str] = []
+        if os.geteuid() == 0:
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        cmd = [*prefix, "skopeo", "--tmpdir", str(home), *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _config(
