@@ -1,0 +1,249 @@
+"""Push benchmark, printed as a table (not a test):
+
+1. cold push of an image with one 200 MB layer of random files: ours (tar + gzip + upload),
+   ours with the layer already built (upload only), ``skopeo copy dir:… docker://…`` of the
+   same blobs, and ``docker push`` when a ``DOCKER_HOST`` engine answers;
+2. warm re-push of the same image (target < 0.3 s);
+3. peak RSS of a child process pushing a 1 GiB layer (target < 120 MB).
+
+Everything runs against a local distribution registry (plain HTTP) started for the run.
+Ratios are against skopeo measured in the same run.
+
+Run: ``.venv/bin/python bench/push.py [--layer-mb 200] [--big-mb 1024]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from contextlib import nullcontext
+from io import BytesIO
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.logs import MemoryLog
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
+from bot.pushers.registry.client import RegistryClient
+from bot.pushers.registry.image import (
+    DOCKER,
+    Descriptor,
+    NewLayer,
+    build_config,
+    build_manifest,
+    digest_of,
+)
+from bot.pushers.registry.layers import LayerCache, LayerSource
+from tests.harness.registry import run_skopeo, start_registry
+
+CHILD = textwrap.dedent(
+    """
+    import resource, sys, time
+    sys.path.insert(0, {root!r})
+    from pathlib import Path
+    from bot.logs import MemoryLog
+    from bot.pushers.daemonless import DaemonlessPusher
+    from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    DaemonlessPusher({{}}, Path({cache!r})).push(
+        ImageSpec([LayerDir(Path({src!r}), "/data")], ImageConfig()),
+        Target({host!r}, "bench/big", ("v1",), "http"), MemoryLog())
+    print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic() - started)
+    """
+)
+
+
+def random_tree(root: Path, total_mb: int, file_mb: int) -> Path:
+    root.mkdir(parents=True)
+    chunk = 1 << 20
+    for i in range(max(1, total_mb // file_mb)):
+        with open(root / f"f{i:04d}.bin", "wb") as fh:
+            for _ in range(file_mb):
+                fh.write(os.urandom(chunk))
+    return root
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    result = fn()
+    return time.monotonic() - started, result
+
+
+def skopeo_dir_layout(work: Path, layer_path: Path, layer_digest: str, diff_id: str) -> Path:
+    """A ``dir:`` image (skopeo's directory transport) holding our compressed layer."""
+    out = work / "skopeo-dir"
+    out.mkdir()
+    size = layer_path.stat().st_size
+    os.link(layer_path, out / layer_digest.removeprefix("sha256:"))
+    config = build_config(ImageConfig(cmd=["/x"]), [NewLayer(diff_id, "bench")])
+    config_digest = digest_of(config)
+    (out / config_digest.removeprefix("sha256:")).write_bytes(config)
+    manifest = build_manifest(
+        DOCKER,
+        Descriptor(DOCKER.config, config_digest, len(config)),
+        [Descriptor(DOCKER.layer, layer_digest, size)],
+    )
+    (out / "manifest.json").write_bytes(manifest)
+    (out / "version").write_text("Directory Transport Version: 1.1\n")
+    for path in [out, *out.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return out
+
+
+def upload_only(host: str, repo: str, layer_path: Path, digest: str, diff_id: str) -> None:
+    client = RegistryClient(host, "http", Target(host, repo, ("v1",)).auth, {})
+    size = layer_path.stat().st_size
+    client.upload_blob(repo, digest, size, lambda: layer_path.open("rb"))
+    config = build_config(ImageConfig(cmd=["/x"]), [NewLayer(diff_id, "bench")])
+    cdigest = digest_of(config)
+    client.upload_blob(repo, cdigest, len(config), lambda: nullcontext(BytesIO(config)))
+    manifest = build_manifest(
+        DOCKER,
+        Descriptor(DOCKER.config, cdigest, len(config)),
+        [Descriptor(DOCKER.layer, digest, size)],
+    )
+    client.put_manifest(repo, "v1", manifest, DOCKER.manifest)
+    client.close()
+
+
+def docker_push(host: str, src: Path) -> float | None:
+    """``docker import`` + ``docker push`` through an engine, or None when none answers."""
+    if not os.environ.get("DOCKER_HOST"):
+        return None
+    try:
+        import docker
+
+        engine = docker.from_env()
+        engine.ping()
+    except Exception:
+        return None
+    tar = src.parent / "docker-layer.tar"
+    subprocess.run(["tar", "-C", str(src), "-cf", str(tar), "."], check=True)
+    repo = f"{host}/bench/docker-cold"
+    with open(tar, "rb") as fh:
+        engine.api.import_image(src=fh, repository=repo, tag="v1")
+    started = time.monotonic()
+    for line in engine.api.push(repo, tag="v1", stream=True, decode=True, auth_config={}):
+        if "error" in line:
+            raise RuntimeError(line["error"])
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layer-mb", type=int, default=200)
+    parser.add_argument("--big-mb", type=int, default=1024)
+    args = parser.parse_args()
+
+    # world-readable work dir: skopeo runs as nobody when we are root (see run_skopeo)
+    work = Path(tempfile.mkdtemp(prefix="wb-bench-push-"))
+    work.chmod(0o755)
+    registry = start_registry(work / "registry", "plain")
+    rows: list[tuple[str, str, str]] = []
+    try:
+        host = registry.host
+        src = random_tree(work / "src", args.layer_mb, 1)
+        image = ImageSpec([LayerDir(src, "/data")], ImageConfig(cmd=["/x"]))
+
+        # 1. cold: fresh cache, fresh repository
+        pusher = DaemonlessPusher({}, work / "cache")
+        cold, _ = timed(
+            lambda: pusher.push(image, Target(host, "bench/ours", ("v1",), "http"), MemoryLog())
+        )
+        # the same layer, built once, then upload-only (what skopeo does)
+        source = LayerSource(LayerDir(src, "/data"), LayerCache(work / "cache2"), work / "tmp")
+        build_s, layer = timed(source.build)
+        assert layer.path is not None
+        upload_s, _ = timed(
+            lambda: upload_only(host, "bench/upload", layer.path, layer.digest, layer.diff_id)
+        )
+        layout = skopeo_dir_layout(work, layer.path, layer.digest, layer.diff_id)
+        skopeo_s, done = timed(
+            lambda: run_skopeo(
+                [
+                    "copy",
+                    "--dest-tls-verify=false",
+                    f"dir:{layout}",
+                    f"docker://{host}/bench/skopeo:v1",
+                ]
+            )
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"skopeo failed: {done.stderr}")
+        docker_s = docker_push(host, src)
+
+        # 2. warm: the same image again, same cache
+        warm, _ = timed(
+            lambda: pusher.push(image, Target(host, "bench/ours", ("v1",), "http"), MemoryLog())
+        )
+
+        # 3. peak RSS pushing a big layer, in a child process
+        big = random_tree(work / "big", args.big_mb, 16)
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD.format(
+                    root=str(Path(__file__).resolve().parents[1]),
+                    cache=str(work / "cache-big"),
+                    src=str(big),
+                    host=host,
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        base_kb, peak_kb, big_s = child.stdout.split()
+
+        mb = args.layer_mb
+        rows += [
+            (
+                f"cold push {mb} MB layer: ours, tar+gzip+upload",
+                f"{cold:.2f} s",
+                f"{cold / skopeo_s:.2f}x skopeo",
+            ),
+            ("  of which layer build (tar+gzip, one pass)", f"{build_s:.2f} s", ""),
+            (
+                "cold push, layer prebuilt: ours, upload only",
+                f"{upload_s:.2f} s",
+                f"{upload_s / skopeo_s:.2f}x skopeo",
+            ),
+            ("cold push, same blobs: skopeo copy dir: → docker://", f"{skopeo_s:.2f} s", "1.00x"),
+            (
+                "cold push: docker push",
+                f"{docker_s:.2f} s" if docker_s is not None else "skipped (no DOCKER_HOST engine)",
+                f"{docker_s / skopeo_s:.2f}x skopeo" if docker_s is not None else "",
+            ),
+            ("warm re-push (target < 0.3 s)", f"{warm:.3f} s", "ok" if warm < 0.3 else "MISSED"),
+            (
+                f"peak RSS pushing a {args.big_mb} MB layer (target < 120 MB)",
+                f"{int(peak_kb) / 1024:.0f} MB",
+                "ok" if int(peak_kb) < 120 * 1024 else "MISSED",
+            ),
+            ("  of which interpreter + imports", f"{int(base_kb) / 1024:.0f} MB", ""),
+            (f"  time for that {args.big_mb} MB push", f"{float(big_s):.1f} s", ""),
+        ]
+    finally:
+        registry.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>12}  ratio / verdict")
+    print("-" * (width + 34))
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>12}  {note}")
+    print(json.dumps({"layer_mb": args.layer_mb, "big_mb": args.big_mb}))
+
+
+if __name__ == "__main__":
+    main()
