@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bot.errors import RegistryError
 from bot.logs import Log
@@ -112,6 +112,39 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
     )
     config = json.loads(client.get_blob(ref.repository, doc["config"]["digest"]))
     return BaseImage(ref, media_type, layers, config)
+
+
+class ProgressReader:
+    """A binary file that reports upload progress at most every ``every`` seconds. It has a
+    length, so ``requests`` still sends ``Content-Length``."""
+
+    def __init__(
+        self, fh: BinaryIO, size: int, report: Callable[[int], None], every: float = 5.0
+    ) -> None:
+        self._fh = fh
+        self._size = size
+        self._report = report
+        self._every = every
+        self._sent = 0
+        self._last = time.monotonic()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._sent += len(data)
+        now = time.monotonic()
+        if data and now - self._last >= self._every:
+            self._last = now
+            self._report(self._sent)
+        return data
+
+    def __enter__(self) -> ProgressReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
 
 
 class DaemonlessPusher:
@@ -313,7 +346,14 @@ class DaemonlessPusher:
                 f"{time.monotonic() - started:.1f} s"
             )
             started = time.monotonic()
-            outcome = client.upload_blob(repo, layer.digest, layer.size, lambda: path.open("rb"))
+            short, size = layer.digest[:19], layer.size
+
+            def report(sent: int) -> None:
+                log.progress(f"Layer {short}… uploading: {human_size(sent)} / {human_size(size)}")
+
+            outcome = client.upload_blob(
+                repo, layer.digest, size, lambda: ProgressReader(path.open("rb"), size, report)
+            )
             if outcome == "exists":
                 log.progress(f"Layer {layer.digest[:19]}… already exists")
             else:

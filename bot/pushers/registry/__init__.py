@@ -1,0 +1,16 @@
+"""Our own thin Docker Registry HTTP API V2 client and image assembly (registry-push.md §7).
+
+Modules, one job each:
+
+- ``client``: ``RegistryClient`` — requests, retries, blob upload/mount/copy, manifests;
+- ``auth``: which credentials apply, Basic/Bearer challenge answering, token cache, realm check;
+- ``challenge``: ``WWW-Authenticate`` parsing;
+- ``ecr``: ECR login tokens and repository creation through boto3;
+- ``endpoint``: where a named registry is really reached (``mirror_of``, TLS, http fallback);
+- ``errors``: registry answers → ``RegistryError``/``RegistryAuthError``/``RegistryUnavailable``;
+- ``layers``: deterministic layer tar+gzip and the on-disk layer cache;
+- ``image``: config JSON and manifest bytes.
+
+Callers outside this package use ``bot.pushers.daemonless.DaemonlessPusher`` and
+``bot.pushers.target``; ``RegistryClient`` is for tools and tests that speak to a registry.
+"""

@@ -312,9 +312,15 @@ class RegistryClient:
             return resp
 
     def fail(self, resp: requests.Response, action: str, repository: str) -> RegistryError:
-        return error_for_response(
+        err = error_for_response(
             resp, registry=self.name, action=action, repository=repository, secrets=self.secrets
         )
+        if resp.status_code == 401 and not self.auth.creds():
+            return type(err)(
+                f"{err}; no credentials were given: set username and password on the step "
+                f'or under [registries."{self.name}"]'
+            )
+        return err
 
     # --- blobs ----------------------------------------------------------------------------
 

@@ -115,3 +115,24 @@ def test_registry_that_keeps_failing_is_unavailable(
     assert fault_proxy.host in str(info.value) and "faults/down" in str(info.value)
     assert "upstream overloaded" in str(info.value)
     assert fault_proxy.count("PUT", r"/manifests/", 503) == FAST.attempts
+
+
+def test_401_on_the_body_put_resends_a_reopened_body(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    """A token refused while the body is in flight: after re-auth the PUT goes again to the
+    same upload session with a freshly opened file, not the spent stream (dxf's bug: an empty
+    retry and DIGEST_INVALID); the registry checks the digest of what arrived."""
+    fault_proxy.add(
+        "PUT",
+        UPLOAD,
+        "status",
+        status=401,
+        only_with_body=True,
+        headers={"WWW-Authenticate": 'Basic realm="proxy"'},
+    )
+    digest = push_through(fault_proxy, tmp_path, "faults/reauth")
+    assert fault_proxy.count("PUT", UPLOAD, 401) == 1
+    assert fault_proxy.count("PUT", UPLOAD, 201) == 2  # layer + config
+    assert fault_proxy.count("POST", UPLOAD) == 2  # the session survived the 401
+    assert_stored(registry_plain, "faults/reauth", digest)

@@ -326,3 +326,15 @@ def test_token_expiring_mid_push_is_renewed(
         assert len(issuer.requests) == before + 2
     finally:
         issuer.ttl, issuer.advertised_ttl = 300.0, None
+
+
+def test_no_credentials_for_a_protected_registry_says_so(
+    registry_htpasswd_tls: RegistryServer, tmp_path: Path
+) -> None:
+    with pytest.raises(RegistryAuthError, match="no credentials were given"):
+        push(
+            registry_htpasswd_tls,
+            tmp_path,
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
+            target_for(registry_htpasswd_tls, "acme/anon", auth=RegistryAuth()),
+        )
