@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
 from sqlalchemy.engine import Row
 
 from bot.models import Result, short_sha
@@ -125,6 +125,12 @@ class Store:
         # Other processes still wait on the database lock (busy_timeout).
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    def _insert(self, table: Table, **values: Any) -> int:
+        """Inserts one row in its own transaction and returns its primary key."""
+        with self.tx() as conn:
+            result = conn.execute(table.insert().values(**values))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     # -- intake ----------------------------------------------------------------------------
 
@@ -405,32 +411,26 @@ class Store:
     # -- pipelines, steps, images, logs ----------------------------------------------------
 
     def start_pipeline(self, attempt_id: int, position: int, name: str) -> int:
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    pipelines.insert().values(
-                        attempt_id=attempt_id,
-                        position=position,
-                        name=name,
-                        state=Result.RUNNING,
-                        started_at=time.time(),
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
-            )
+        return self._insert(
+            pipelines,
+            attempt_id=attempt_id,
+            position=position,
+            name=name,
+            state=Result.RUNNING,
+            started_at=time.time(),
+        )
 
     def add_pipeline(
         self, attempt_id: int, position: int, name: str, state: Result, desc: str
     ) -> None:
-        with self.tx() as conn:
-            conn.execute(
-                pipelines.insert().values(
-                    attempt_id=attempt_id,
-                    position=position,
-                    name=name,
-                    state=state,
-                    description=desc,
-                )
-            )
+        self._insert(
+            pipelines,
+            attempt_id=attempt_id,
+            position=position,
+            name=name,
+            state=state,
+            description=desc,
+        )
 
     def finish_pipeline(self, pipeline_id: int, state: Result, description: str) -> None:
         with self.tx() as conn:
@@ -443,20 +443,16 @@ class Store:
     def start_step(
         self, pipeline_id: int, position: int, phase: str, step_id: str, name: str
     ) -> int:
-        with self.tx() as conn:
-            return int(
-                conn.execute(
-                    steps.insert().values(
-                        pipeline_id=pipeline_id,
-                        position=position,
-                        phase=phase,
-                        step_id=step_id,
-                        name=name,
-                        state=Result.RUNNING,
-                        started_at=time.time(),
-                    )
-                ).inserted_primary_key[0]  # type: ignore[index]
-            )
+        return self._insert(
+            steps,
+            pipeline_id=pipeline_id,
+            position=position,
+            phase=phase,
+            step_id=step_id,
+            name=name,
+            state=Result.RUNNING,
+            started_at=time.time(),
+        )
 
     def finish_step(
         self, step_row: int, state: Result, exit_code: int | None, message: str
@@ -477,18 +473,16 @@ class Store:
         tags: Sequence[str],
         digest: str,
     ) -> None:
-        with self.tx() as conn:
-            conn.execute(
-                images.insert().values(
-                    attempt_id=attempt_id,
-                    pipeline=pipeline,
-                    registry=registry,
-                    repository=repository,
-                    tags=",".join(tags),
-                    digest=digest,
-                    created_at=time.time(),
-                )
-            )
+        self._insert(
+            images,
+            attempt_id=attempt_id,
+            pipeline=pipeline,
+            registry=registry,
+            repository=repository,
+            tags=",".join(tags),
+            digest=digest,
+            created_at=time.time(),
+        )
 
     def append_log(self, attempt_id: int, text: str) -> None:
         if not text:

@@ -248,11 +248,16 @@ def _credentials(check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fa
     for keys, service in ((schema.AWS_KEYS, "Amazon ECR"), (schema.AZURE_KEYS, "Azure ACR")):
         given = [k for k in keys if opts.get(k, "").strip()]
         missing = [k for k in keys if k not in given]
-        if given and missing:
-            check.add(locs.get(given[0], fallback), "error",
-                      f"{what} has some {service} options but is missing "
-                      f"{', '.join(missing)}",
-                      f"{service} needs all of {', '.join(keys)}")
+        if not given or not missing:
+            continue
+        if service == "Amazon ECR" and set(missing) == {"aws-access-key", "aws-secret-key"}:
+            continue  # no keys at all: boto3's own credential chain (instance roles) is used
+        hint = f"{service} needs all of {', '.join(keys)}"
+        if service == "Amazon ECR":
+            hint += ", or only aws-region and aws-registry-id to use boto3's credential chain"
+        check.add(locs.get(given[0], fallback), "error",
+                  f"{what} has some {service} options but is missing {', '.join(missing)}",
+                  hint)
 
 
 def _tags(check: _Checker, value: str, loc: Loc) -> None:

@@ -664,16 +664,6 @@ build:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug in bot/wercker/lint.py _credentials: it requires all four aws-* options "
-        "(schema.AWS_KEYS) and reports 'has some Amazon ECR options but is missing "
-        "aws-access-key, aws-secret-key' as an ERROR, which blocks the build "
-        "(plan.blocking_problems); behaviour.md §7 says omitted keys mean boto3's own "
-        "credential chain, and resolve_target accepts this form"
-    ),
-)
 def test_ecr_without_keys_is_not_a_lint_error() -> None:
     wf, problems = load_text(ECR_INSTANCE_ROLE_YML, "wercker.yml")
     assert wf is not None
