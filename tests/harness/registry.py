@@ -25,6 +25,7 @@ touched.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -61,6 +62,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGTERM when the test process dies, even by SIGKILL
+    (Linux ``PR_SET_PDEATHSIG``), so no server outlives a crashed or killed pytest."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -313,7 +324,11 @@ def start_registry(
     cfg = _config(directory, port, flavour, ca if flavour != "plain" else None, issuer)
     log = open(directory / "registry.log", "ab")  # noqa: SIM115 - owned by the process
     process = subprocess.Popen(
-        [REGISTRY_BIN, "serve", cfg], stdout=log, stderr=subprocess.STDOUT, cwd=directory
+        [REGISTRY_BIN, "serve", cfg],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=directory,
+        preexec_fn=die_with_parent,
     )
     log.close()
     tls = flavour != "plain"
@@ -412,6 +427,7 @@ def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=directory,
+        preexec_fn=die_with_parent,
     )
     log.close()
     server = MotoServer(f"http://127.0.0.1:{port}", process)

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
+import urllib3
 
 from bot.errors import RegistryError, RegistryUnavailable
 from bot.masking import Masker
@@ -173,6 +175,9 @@ class RegistryClient:
             session=self._session,
             secrets=auth.secrets(),
         )
+        if self.endpoint.verify is False:
+            # Unverified TLS is a decision (loopback, or `insecure = true`), not news to log.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._base_url = ""
         self._ping_lock = threading.Lock()
         self.upload_mode = "put"

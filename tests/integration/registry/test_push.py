@@ -338,3 +338,78 @@ def test_no_credentials_for_a_protected_registry_says_so(
             ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
             target_for(registry_htpasswd_tls, "acme/anon", auth=RegistryAuth()),
         )
+
+
+def test_token_scope_escalates_from_pull_to_push(
+    registry_token_tls: RegistryServer,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    busybox_image(registry_token_tls)
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    client = RegistryClient(
+        registry_token_tls.host,
+        "https",
+        registry_token_tls.auth,
+        registry_token_tls.registries,
+        retry=FAST,
+    )
+    before = len(issuer.requests)
+    manifest = client.get_manifest("library/busybox", "latest")
+    assert len(issuer.requests) == before + 1
+    assert issuer.requests[-1][1] == ["repository:library/busybox:pull"]
+    config = json.loads(manifest.body)["config"]
+    blob = client.get_blob("library/busybox", config["digest"])
+    assert len(issuer.requests) == before + 1  # the pull token is reused
+    from contextlib import nullcontext
+    from io import BytesIO
+
+    outcome = client.upload_blob(
+        "acme/escalated",
+        config["digest"],
+        len(blob),
+        lambda: nullcontext(BytesIO(blob)),
+        mount_from="library/busybox",
+    )
+    assert outcome == "mounted"
+    assert len(issuer.requests) == before + 2
+    assert issuer.requests[-1][1][0] == "repository:acme/escalated:pull,push"  # new scope first
+    assert "repository:library/busybox:pull" in issuer.requests[-1][1]
+
+
+def test_one_pusher_shared_by_threads(registry_plain: RegistryServer, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pusher = DaemonlessPusher(registry_plain.registries, tmp_path / "cache", retry=FAST)
+
+    def one(i: int) -> tuple[str, str]:
+        src = tmp_path / f"src{i}"
+        src.mkdir()
+        (src / "n.txt").write_text(str(i % 3))  # some pushes share layers
+        result = pusher.push(
+            ImageSpec([LayerDir(src, "/")], ImageConfig(cmd=[str(i)])),
+            target_for(registry_plain, f"acme/par{i}", "v1"),
+            MemoryLog(),
+        )
+        return f"acme/par{i}", result.digest
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert len({d for _, d in results}) == 8
+    for repo, digest in results:
+        assert registry_plain.inspect(repo, "v1")["Digest"] == digest
+
+
+def test_auto_scheme_uses_tls_without_a_ca_on_loopback(
+    registry_htpasswd_tls: RegistryServer, tmp_path: Path
+) -> None:
+    """Like the Docker Engine: a loopback registry named without a scheme is tried over
+    HTTPS without certificate verification (no ca_file configured here)."""
+    target = Target(
+        registry_htpasswd_tls.host, "acme/auto", ("v1",), "auto", registry_htpasswd_tls.auth
+    )
+    result = DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
+        ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
+    )
+    assert registry_htpasswd_tls.inspect("acme/auto", "v1")["Digest"] == result.digest
