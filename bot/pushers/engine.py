@@ -187,12 +187,16 @@ def commit_and_push(
     conf = image_conf(base, config)
     log.info(f"committing the box container as {target.repository}")
     try:
-        image_id = engine.control.api.commit(
+        committed = engine.control.api.commit(
             container_id, conf=conf, author=config.author, message=config.message
         )["Id"]
-        image_id = _clear_inherited_command(engine, image_id, conf, config, log)
     except DockerException as err:
         raise PushError(f"committing the box container failed: {_engine_text(err)}") from None
+    try:
+        image_id = _clear_inherited_command(engine, committed, conf, config, log)
+    except (DockerException, StepError) as err:
+        _remove_image(engine, committed)
+        raise PushError(f"clearing the image's command failed: {err}") from None
     try:
         return push_image(engine, image_id, target, log)
     finally:
