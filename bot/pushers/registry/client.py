@@ -32,7 +32,12 @@ from bot.masking import Masker
 from bot.pushers.model import RegistryAuth, Scheme
 from bot.pushers.registry.auth import Authenticator, credentials_for
 from bot.pushers.registry.endpoint import Endpoint, resolve_endpoint
-from bot.pushers.registry.errors import error_for_response, registry_codes, unreachable
+from bot.pushers.registry.errors import (
+    auth_failure,
+    error_for_response,
+    registry_codes,
+    unreachable,
+)
 from bot.settings import RegistrySettings
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -317,15 +322,19 @@ class RegistryClient:
             return resp
 
     def fail(self, resp: requests.Response, action: str, repository: str) -> RegistryError:
-        err = error_for_response(
+        if resp.status_code == 401:
+            creds = self.auth.creds()
+            return auth_failure(
+                resp,
+                registry=self.name,
+                action=action,
+                repository=repository,
+                username=creds.username if creds else None,
+                secrets=self.secrets,
+            )
+        return error_for_response(
             resp, registry=self.name, action=action, repository=repository, secrets=self.secrets
         )
-        if resp.status_code == 401 and not self.auth.creds():
-            return type(err)(
-                f"{err}; no credentials were given: set username and password on the step "
-                f'or under [registries."{self.name}"]'
-            )
-        return err
 
     # --- blobs ----------------------------------------------------------------------------
 

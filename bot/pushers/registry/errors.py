@@ -104,6 +104,41 @@ def error_for_response(
     return cls(Masker(secrets).mask(message))
 
 
+def auth_failure(
+    resp: requests.Response,
+    *,
+    registry: str,
+    action: str,
+    repository: str,
+    username: str | None,
+    secrets: Iterable[str] = (),
+) -> RegistryAuthError:
+    """The exception for a 401 that re-authenticating did not cure. ``username`` is None for
+    anonymous requests. Says which of the three it is: no credentials, wrong credentials,
+    or valid credentials without the access (``insufficient_scope``)."""
+    from bot.pushers.registry.challenge import pick_challenge
+
+    challenge = pick_challenge(resp.headers.get("WWW-Authenticate", ""))
+    where = f"{action} {repository}"
+    if username is None:
+        message = (
+            f"{registry} needs credentials to {where}: set username and password on the "
+            f'step or under [registries."{registry}"]'
+        )
+    elif challenge is not None and challenge.error == "insufficient_scope":
+        wanted = ", ".join(challenge.scopes) or "this repository"
+        message = (
+            f"{registry} denied {where}: user {username!r} is not allowed {wanted}; "
+            "grant it access or use other credentials"
+        )
+    else:
+        message = (
+            f"{registry} rejected the credentials of user {username!r} to {where}: "
+            f"{describe_body(resp)} (HTTP 401); check the username and password"
+        )
+    return RegistryAuthError(Masker(secrets).mask(message))
+
+
 def unreachable(
     registry: str, action: str, repository: str | None, err: Exception, secrets: Iterable[str] = ()
 ) -> RegistryUnavailable:
