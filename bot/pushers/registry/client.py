@@ -374,8 +374,10 @@ class RegistryClient:
             return None
         if resp.status_code == 202:
             return self._location(resp)
-        if params and resp.status_code not in (401, 403):
-            # A mount the registry will not do is no reason to fail: upload instead.
+        if params:
+            # A mount the registry will not do (or these credentials may not read the source
+            # for) is no reason to fail: upload instead.
+            resp.close()
             return self._start_upload(repository, None, None)
         raise self.fail(resp, "push to", repository)
 

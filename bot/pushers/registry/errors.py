@@ -87,6 +87,8 @@ def error_for_response(
     where = f"{action} {repository}" if repository else action
     status = resp.status_code
     hint = next((_HINTS[c] for c in codes if c in _HINTS), "")
+    if action.startswith("pull") and {"NAME_UNKNOWN", "MANIFEST_UNKNOWN"} & set(codes):
+        hint = "check the image name and tag"
     cls: type[RegistryError]
     if status == 401 or "UNAUTHORIZED" in codes:
         cls, verb = RegistryAuthError, "refused"

@@ -415,3 +415,61 @@ def test_auto_scheme_uses_tls_without_a_ca_on_loopback(
         ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
     )
     assert registry_htpasswd_tls.inspect("acme/auto", "v1")["Digest"] == result.digest
+
+
+def test_mount_refused_for_the_source_falls_back_to_copying(
+    registry_token_tls: RegistryServer,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    """The pushing user may not read the base's repository (a pull-only base credential is
+    used for the base): the mount is refused, and the layers are streamed instead."""
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    base_text = busybox_image(registry_token_tls)
+    issuer.users["writer"] = "writer-Pa55"
+    real_issue = issuer.issue
+
+    def no_base_for_writer(username: str, scopes: list[str]) -> dict[str, object]:
+        if username == "writer":
+            scopes = [s for s in scopes if "library/busybox" not in s]
+        return real_issue(username, scopes)
+
+    issuer.issue = no_base_for_writer  # type: ignore[method-assign]
+    try:
+        base_ref = parse_image_ref(
+            base_text, auth=registry_token_tls.auth, registries=registry_token_tls.registries
+        )
+        result, log = push(
+            registry_token_tls,
+            tmp_path,
+            ImageSpec([LayerDir(source_dir(tmp_path), "/x")], ImageConfig(), base=base_ref),
+            target_for(
+                registry_token_tls, "acme/nomount", "v1", auth=RegistryAuth("writer", "writer-Pa55")
+            ),
+        )
+    finally:
+        issuer.issue = real_issue  # type: ignore[method-assign]
+        issuer.users.pop("writer")
+    assert "mounted" not in log and "copied from" in log
+    assert registry_token_tls.inspect("acme/nomount", "v1")["Digest"] == result.digest
+
+
+def test_missing_base_image_is_a_clear_error(
+    registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    from bot.errors import RegistryError
+
+    base_ref = parse_image_ref(
+        registry_plain.ref("library/nope", "1.0"),
+        auth=RegistryAuth(),
+        registries=registry_plain.registries,
+    )
+    with pytest.raises(RegistryError) as info:
+        push(
+            registry_plain,
+            tmp_path,
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig(), base=base_ref),
+            target_for(registry_plain, "acme/nobase"),
+        )
+    assert "library/nope" in str(info.value) and "check the image name and tag" in str(info.value)
