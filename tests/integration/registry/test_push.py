@@ -473,3 +473,58 @@ def test_missing_base_image_is_a_clear_error(
             target_for(registry_plain, "acme/nobase"),
         )
     assert "library/nope" in str(info.value) and "check the image name and tag" in str(info.value)
+
+
+def test_base_given_as_a_manifest_list_uses_this_platform(
+    registry_plain: RegistryServer,
+    tmp_path: Path,
+    busybox_image: Callable[[RegistryServer], str],
+) -> None:
+    from bot.pushers.daemonless import host_architecture
+    from bot.pushers.registry.client import MANIFEST_LIST_V2
+
+    busybox_image(registry_plain)
+    other, _ = push(
+        registry_plain,
+        tmp_path,
+        ImageSpec([LayerDir(source_dir(tmp_path, "other"), "/")], ImageConfig()),
+        target_for(registry_plain, "library/busybox", "other-arch"),
+    )
+    client = RegistryClient(registry_plain.host, "http", RegistryAuth(), {}, retry=FAST)
+    mine = client.get_manifest("library/busybox", "latest")
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_LIST_V2,
+            "manifests": [
+                {
+                    "mediaType": DOCKER_MANIFEST,
+                    "digest": other.digest,
+                    "size": other.size,
+                    "platform": {"os": "linux", "architecture": "s390x"},
+                },
+                {
+                    "mediaType": DOCKER_MANIFEST,
+                    "digest": mine.digest,
+                    "size": len(mine.body),
+                    "platform": {"os": "linux", "architecture": host_architecture()},
+                },
+            ],
+        }
+    ).encode()
+    client.put_manifest("library/busybox", "multi", index, MANIFEST_LIST_V2)
+    base_ref = parse_image_ref(
+        registry_plain.ref("library/busybox", "multi"),
+        auth=RegistryAuth(),
+        registries=registry_plain.registries,
+    )
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "a").write_text("a")
+    push(
+        registry_plain,
+        tmp_path,
+        ImageSpec([LayerDir(tmp_path / "app", "/app")], ImageConfig(), base=base_ref),
+        target_for(registry_plain, "acme/fromlist", "v1"),
+    )
+    base_layers = registry_plain.inspect("library/busybox")["Layers"]
+    assert registry_plain.inspect("acme/fromlist", "v1")["Layers"][:-1] == base_layers
