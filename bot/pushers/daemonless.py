@@ -10,6 +10,7 @@ digest we computed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
@@ -21,8 +22,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import requests
+
 from bot.errors import RegistryError
 from bot.logs import Log
+from bot.masking import Masker
 from bot.pushers.model import ImageRef, ImageSpec, LayerDir, PushResult, Target
 from bot.pushers.registry import ecr
 from bot.pushers.registry.client import (
@@ -114,6 +118,20 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
     return BaseImage(ref, media_type, layers, config)
 
 
+STALE_TEMP_SECONDS = 24 * 3600
+
+
+def _remove_stale(tmp_dir: Path) -> None:
+    """Compressed layers left behind by a crashed push (normally each is removed once
+    uploaded)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    with contextlib.suppress(OSError):
+        for path in tmp_dir.glob("layer-*.tar.gz"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+
 class ProgressReader:
     """A binary file that reports upload progress at most every ``every`` seconds. It has a
     length, so ``requests`` still sends ``Content-Length``."""
@@ -169,6 +187,7 @@ class DaemonlessPusher:
         self.tmp_dir = cache_dir / "tmp"
         self.retry = retry
         self.threads = threads
+        _remove_stale(self.tmp_dir)
 
     def client(self, registry: str, scheme: Any, auth: Any) -> RegistryClient:
         return RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
@@ -177,14 +196,24 @@ class DaemonlessPusher:
         started = time.monotonic()
         self._prepare_ecr(target, log)
         with self.client(target.registry, target.scheme, target.auth) as client:
-            client.ping()
-            client.auth.want([push_scope(target.repository)])
-            base, source = self._base(image.base, client, target)
             try:
-                return self._push(image, target, log, client, base, source, started)
-            finally:
-                if source is not client and source is not None:
-                    source.close()
+                client.ping()
+                client.auth.want([push_scope(target.repository)])
+                base, source = self._base(image.base, client, target)
+                try:
+                    return self._push(image, target, log, client, base, source, started)
+                finally:
+                    if source is not client and source is not None:
+                        source.close()
+            except (requests.RequestException, ValueError, KeyError) as err:
+                # A registry answer we did not foresee (bad JSON, odd redirect): still a
+                # registry problem for the user, never a traceback.
+                raise RegistryError(
+                    Masker(client.secrets).mask(
+                        f"{target.registry}: unexpected answer while pushing "
+                        f"{target.repository}: {type(err).__name__}: {str(err)[:200]}"
+                    )
+                ) from None
 
     def _prepare_ecr(self, target: Target, log: Log) -> None:
         reg = ecr.ecr_registry(target.registry)
@@ -268,9 +297,9 @@ class DaemonlessPusher:
         digest = ""
         for tag in target.tags:
             digest = client.put_manifest(repo, tag, manifest, types.manifest)
-            log.info(f"pushed {target.registry}/{repo}:{tag}")
+            log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")
         total = sum(d.size for d in descriptors) + len(config_bytes)
-        log.info(
+        log.progress(
             f"image {digest} ({human_size(total)} in {len(descriptors)} layers) pushed in "
             f"{time.monotonic() - started:.1f} s"
         )

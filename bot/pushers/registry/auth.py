@@ -16,7 +16,7 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
@@ -39,7 +39,7 @@ class Credentials:
     """A username/password pair to present (empty username: anonymous)."""
 
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.username or self.password)
@@ -107,7 +107,7 @@ def check_realm(realm: str, registry_url: str) -> str | None:
 
 @dataclass
 class _Token:
-    value: str
+    value: str = field(repr=False)
     scopes: tuple[str, ...]
     expires_at: float
 

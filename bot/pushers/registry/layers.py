@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from isal import igzip
 
-from bot.errors import PushError
+from bot.errors import InfrastructureError, PushError
 from bot.pushers.model import LayerDir
 
 FORMAT_VERSION = "wercker-bot-layer-1"
@@ -134,7 +134,11 @@ class _HashSink:
         self.sha.update(data)
         self.size += len(data)
         if self._inner is not None:
-            self._inner.write(data)
+            try:
+                self._inner.write(data)
+            except OSError as err:
+                # not the source's fault: keep it apart from read errors in write_tar
+                raise InfrastructureError(f"cannot write a layer: {err.strerror}") from None
         return len(data)
 
     def tell(self) -> int:
@@ -178,8 +182,11 @@ def diff_id_of(layer_entries: list[_Entry]) -> str:
 
 def build_layer(layer_entries: list[_Entry], out_dir: Path) -> Layer:
     """Tars and compresses in one pass into a temp file under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar.gz", dir=out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar.gz", dir=out_dir)
+    except OSError as err:
+        raise InfrastructureError(f"cannot write a layer under {out_dir}: {err.strerror}") from None
     path = Path(name)
     try:
         with os.fdopen(fd, "wb", buffering=COPY_BUFFER) as raw:
@@ -190,6 +197,9 @@ def build_layer(layer_entries: list[_Entry], out_dir: Path) -> Layer:
                 plain = _HashSink(gz)
                 write_tar(layer_entries, plain)
         return Layer(plain.digest(), compressed.digest(), compressed.size, path)
+    except OSError as err:
+        path.unlink(missing_ok=True)
+        raise InfrastructureError(f"cannot write a layer under {out_dir}: {err.strerror}") from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
