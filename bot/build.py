@@ -27,7 +27,7 @@ from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import PushResult
 from bot.runners.base import Runner, Timeouts
-from bot.runners.select import select_runner
+from bot.runners.select import runner_for_plan, select_runner
 from bot.settings import PipelineChoice, RepoSettings, Settings
 from bot.store.store import Claim, Store
 from bot.wercker.lint import lint_for_runner
@@ -199,6 +199,16 @@ class Attempt:
             self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
             return Result.PASSED
         wf, selected = loaded
+        boxless = [p.name for p in selected if wf.box_for(p) is None]
+        switched = runner_for_plan(runner, self.settings, boxless, self.log)
+        if switched is not runner:
+            runner = switched
+            self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
+            loaded = load_checked(
+                source, runner.kind, self.log, self.repo.pipelines, facts.branch or facts.git_tag
+            )
+            assert loaded is not None
+            wf, selected = loaded
         runs = run_chain(
             wf,
             source,

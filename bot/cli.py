@@ -153,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.logs import CallbackLog
     from bot.masking import Masker
     from bot.pushers.daemonless import DaemonlessPusher
-    from bot.runners.select import select_runner
+    from bot.runners.select import runner_for_plan, select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
     from steps.base import BuildFacts
 
@@ -199,6 +199,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("nothing to run: no wercker.yml", file=sys.stderr)
         return EXIT_ERRORED
     wf, selected = loaded
+    boxless = [p.name for p in selected if wf.box_for(p) is None]
+    switched = runner_for_plan(runner, settings, boxless, log)
+    if switched is not runner:
+        runner = switched
+        loaded = load_checked(directory, runner.kind, log, choices, branch)
+        assert loaded is not None
+        wf, selected = loaded
     run_id = uuid.uuid4().hex[:24]
     facts = BuildFacts(
         repo=repo_name,

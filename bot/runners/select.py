@@ -19,10 +19,27 @@ def select_runner(settings: Settings, log: Log) -> Runner:
     from bot.runners.docker import DockerRunner, engine_available
 
     ok, reason = engine_available(settings.docker_host)
+    # ``reason`` reads "runner: docker (engine … at …)" or "runner: local (no Docker Engine …)".
     if ok:
-        log.info(f"runner: docker ({'configured' if kind == 'docker' else 'auto'}; {reason})")
-        return DockerRunner(settings.docker_host, network=settings.docker_network)
+        log.info(f"{reason} [{'configured' if kind == 'docker' else 'auto'}]")
+        return DockerRunner(
+            settings.docker_host,
+            network=settings.docker_network,
+            registries=dict(settings.registries),
+        )
     if kind == "docker":
         raise InfrastructureError(f"runner kind is docker but the engine is unavailable: {reason}")
-    log.info(f"runner: local (auto; {reason})")
+    log.info(f"{reason} [auto]")
     return LocalRunner()
+
+
+def runner_for_plan(
+    runner: Runner, settings: Settings, boxless: list[str], log: Log
+) -> Runner:
+    """Under ``auto``, a plan whose pipelines have no ``box`` runs on the local runner: the
+    docker runner needs an image to start. A configured ``docker`` keeps the engine (and the
+    pipeline then fails with a clear wercker.yml error)."""
+    if runner.kind == "docker" and settings.runner_kind == "auto" and boxless:
+        log.info(f"runner: local (auto; no box in pipeline(s) {', '.join(boxless)})")
+        return LocalRunner()
+    return runner

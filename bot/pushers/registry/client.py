@@ -34,6 +34,7 @@ from bot.pushers.registry.auth import Authenticator, credentials_for
 from bot.pushers.registry.endpoint import Endpoint, resolve_endpoint
 from bot.pushers.registry.errors import (
     auth_failure,
+    describe_body,
     error_for_response,
     registry_codes,
     unreachable,
@@ -224,9 +225,11 @@ class RegistryClient:
             if self._base_url:
                 return self._base_url
             last: Exception | None = None
-            for scheme in self.endpoint.schemes:
-                base = f"{scheme}://{self.endpoint.host}"
-                for attempt in range(self.retry.attempts):
+            for attempt in range(self.retry.attempts):
+                busy: requests.Response | None = None
+                only_tls_errors = True
+                for scheme in self.endpoint.schemes:
+                    base = f"{scheme}://{self.endpoint.host}"
                     try:
                         resp = self._session().get(
                             f"{base}/v2/",
@@ -234,28 +237,28 @@ class RegistryClient:
                             verify=self.endpoint.verify,
                         )
                     except requests.exceptions.SSLError as err:
-                        last = err
-                        break  # a plain-HTTP server, or a certificate problem: next scheme
+                        last = err  # a plain-HTTP server or an untrusted certificate
+                        continue
                     except TRANSPORT_ERRORS as err:
-                        last = err
-                        if len(self.endpoint.schemes) > 1:
-                            break
-                        time.sleep(self.retry.wait(attempt))
+                        last, only_tls_errors = err, False
                         continue
+                    only_tls_errors = False
                     if resp.status_code in RETRY_STATUSES and attempt + 1 < self.retry.attempts:
-                        time.sleep(self.retry.wait(attempt, resp))
-                        continue
+                        busy = resp
+                        break
+                    if resp.status_code >= 500 or resp.status_code in RETRY_STATUSES:
+                        raise self.fail(resp, "answer for", "/v2/")
                     if resp.status_code not in (200, 401):
-                        raise error_for_response(
-                            resp,
-                            registry=self.name,
-                            action="answer",
-                            repository="/v2/",
-                            secrets=self.secrets,
+                        raise RegistryError(
+                            f"{self.name} does not look like a registry: GET {base}/v2/ "
+                            f"answered HTTP {resp.status_code} ({describe_body(resp)})"
                         )
                     self.auth.start(base, resp)
                     self._base_url = base
                     return base
+                if only_tls_errors:
+                    break  # certificates do not get better by waiting
+                time.sleep(self.retry.wait(attempt, busy))
             assert last is not None
             raise unreachable(self.name, "connect", None, last, self.secrets)
 

@@ -153,4 +153,9 @@ def unreachable(
     reason = " ".join(reason.split())[:_MAX_DETAIL]
     where = f"{action} {repository}" if repository else action
     message = f"cannot reach {registry} to {where}: {reason}"
+    if isinstance(err, requests.exceptions.SSLError):
+        message += (
+            f'; if the registry uses its own CA, set ca_file under [registries."{registry}"]'
+            " (or insecure = true)"
+        )
     return RegistryUnavailable(Masker(secrets).mask(message))

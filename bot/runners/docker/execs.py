@@ -3,7 +3,6 @@ code, and both Wercker timeouts."""
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import queue
 import threading
@@ -16,14 +15,13 @@ from docker.errors import DockerException
 from bot.errors import InfrastructureError
 from bot.logs import Log
 from bot.runners.base import Timeouts
+from bot.runners.output import PARTIAL_SECONDS as _PARTIAL_SECONDS
+from bot.runners.output import OutputRelay
 
 # How long to wait for the output stream to end after the step's processes were killed,
 # before killing the whole container.
 _DRAIN_SECONDS = 10.0
 TIMEOUT_EXIT_CODE = 124
-# A partial line (no newline yet) is shown after this pause, or once it grows this long.
-_PARTIAL_SECONDS = 0.3
-_MAX_PARTIAL = 64 * 1024
 _END = object()
 
 
@@ -83,45 +81,6 @@ def run_exec(
         # layer expects for both runners.
         return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
     return ExecOutcome(_exit_code(control, exec_id), timed_out)
-
-
-class OutputRelay:
-    """Hands a step's output to the log in whole lines, so that masking (done per chunk by
-    the log) sees a secret in one piece even when the engine split it across frames. A
-    partial line is still shown once the step pauses (a prompt, a progress dot)."""
-
-    def __init__(self, log: Log) -> None:
-        self._log = log
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._partial = ""
-        self.partial_since: float | None = None
-
-    def feed(self, data: bytes) -> None:
-        text = self._partial + self._decoder.decode(data)
-        head, newline, tail = text.rpartition("\n")
-        if newline:
-            self._log.output(head + newline)
-        self._partial = tail
-        if len(self._partial) > _MAX_PARTIAL:
-            self.flush()
-        elif self._partial and self.partial_since is None:
-            self.partial_since = time.monotonic()
-        elif not self._partial:
-            self.partial_since = None
-
-    def flush(self) -> None:
-        if self._partial:
-            self._log.output(self._partial)
-        self._partial = ""
-        self.partial_since = None
-
-    def warn(self, message: str) -> None:
-        self.flush()
-        self._log.warn(message)
-
-    def close(self) -> None:
-        self._partial += self._decoder.decode(b"", final=True)
-        self.flush()
 
 
 def _follow(items: queue.Queue[object], relay: OutputRelay, timeouts: Timeouts) -> str | None:
