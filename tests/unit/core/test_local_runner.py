@@ -85,3 +85,8 @@ def test_fail_helper_sets_the_message(session: LocalSession) -> None:
     with pytest.raises(StepError, match="tests are red") as err:
         run(session, 'fail "tests are red"')
     assert err.value.exit_code == 1
+
+
+def test_secret_split_across_writes_is_still_masked(session: LocalSession) -> None:
+    code, _, _, out = run(session, "printf 's3cr3t'; sleep 0.1; printf -- '-value\\n'")
+    assert code == 0 and "s3cr3t-value" not in out and "****" in out
