@@ -528,3 +528,38 @@ def test_base_given_as_a_manifest_list_uses_this_platform(
     )
     base_layers = registry_plain.inspect("library/busybox")["Layers"]
     assert registry_plain.inspect("acme/fromlist", "v1")["Layers"][:-1] == base_layers
+
+
+def test_untrusted_certificate_says_how_to_trust_it(
+    registry_htpasswd_tls: RegistryServer, tmp_path: Path
+) -> None:
+    target = target_for(registry_htpasswd_tls, "acme/untrusted")  # https, no ca_file below
+    started = __import__("time").monotonic()
+    with pytest.raises(RegistryUnavailable) as info:
+        DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
+        )
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) and "ca_file" in str(info.value)
+    assert registry_htpasswd_tls.password not in str(info.value)
+    assert __import__("time").monotonic() - started < 5  # no pointless retries
+
+
+def test_a_web_server_that_is_not_a_registry(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    from bot.errors import RegistryError
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = Target(f"127.0.0.1:{server.server_address[1]}", "acme/app", ("v1",), "http")
+        with pytest.raises(RegistryError, match="does not look like a registry"):
+            DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
+                ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
+                target,
+                MemoryLog(),
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
