@@ -117,3 +117,19 @@ def test_image_path_must_not_escape(tmp_path: Path) -> None:
 
     with pytest.raises(PushError):
         entries(LayerDir(tmp_path, "/a/../../etc"))
+
+
+def test_directory_listing_order_does_not_matter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.pushers.registry.layers as layers_mod
+
+    root = make_tree(tmp_path / "t", ORDER)
+    normal = diff_id_of(entries(LayerDir(root, "/")))
+    real_scandir = os.scandir
+    monkeypatch.setattr(
+        layers_mod.os,
+        "scandir",
+        lambda p: iter(sorted(real_scandir(p), key=lambda e: e.name, reverse=True)),
+    )
+    assert diff_id_of(entries(LayerDir(root, "/"))) == normal
