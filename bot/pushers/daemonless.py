@@ -27,7 +27,15 @@ import requests
 from bot.errors import RegistryError
 from bot.logs import Log
 from bot.masking import Masker
-from bot.pushers.model import ImageRef, ImageSpec, LayerDir, PushResult, Target
+from bot.pushers.model import (
+    ImageRef,
+    ImageSpec,
+    LayerDir,
+    PushResult,
+    RegistryAuth,
+    Scheme,
+    Target,
+)
 from bot.pushers.registry import ecr
 from bot.pushers.registry.client import (
     MANIFEST_LIST_V2,
@@ -189,7 +197,8 @@ class DaemonlessPusher:
         self.threads = threads
         _remove_stale(self.tmp_dir)
 
-    def client(self, registry: str, scheme: Any, auth: Any) -> RegistryClient:
+    def client(self, registry: str, scheme: Scheme, auth: RegistryAuth) -> RegistryClient:
+        """A client for one push (tests and tools may use it to read back)."""
         return RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
 
     def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
