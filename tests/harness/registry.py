@@ -21,6 +21,11 @@ A ``RegistryServer`` has ``host`` (``127.0.0.1:PORT``), ``url``, ``username``/``
 ``DaemonlessPusher``/``parse_image_ref``), ``ref(repo, tag)`` and ``skopeo(*args)``, which
 runs skopeo with a private HOME/authfile and ``--tls-verify=false`` so nothing on the host is
 touched.
+
+Helpers for other harness code: ``start_registry(directory, flavour, ca, users)``,
+``free_port()``, ``wait_until(check, what)``, ``run_skopeo(args)`` (skopeo in a throwaway
+HOME, as ``nobody`` when root) and ``die_with_parent`` (a ``preexec_fn``). ``busybox_image``
+comes from ``tests.harness.images`` and is re-exported here so pytest finds it.
 """
 
 from __future__ import annotations
