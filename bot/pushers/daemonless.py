@@ -303,9 +303,13 @@ class DaemonlessPusher:
         manifest = build_manifest(
             types, Descriptor(types.config, config_digest, len(config_bytes)), descriptors
         )
-        digest = ""
+        digest = digest_of(manifest)
         for tag in target.tags:
-            digest = client.put_manifest(repo, tag, manifest, types.manifest)
+            # A re-run re-tags nothing: also spares registries with immutable tags.
+            if client.manifest_digest(repo, tag, types.manifest) == digest:
+                log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
+                continue
+            client.put_manifest(repo, tag, manifest, types.manifest)
             log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")
         total = sum(d.size for d in descriptors) + len(config_bytes)
         log.progress(

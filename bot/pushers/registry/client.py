@@ -555,6 +555,23 @@ class RegistryClient:
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         return Manifest(body, media_type, digest)
 
+    def manifest_digest(self, repository: str, reference: str, media_type: str) -> str | None:
+        """The digest ``reference`` points at (``HEAD``, which registries do not rate-limit),
+        or None when it does not exist or the registry does not say."""
+        resp = self.request(
+            "HEAD",
+            self.url(f"{repository}/manifests/{reference}"),
+            scopes=[push_scope(repository)],
+            action="push to",
+            repository=repository,
+            headers={"Accept": media_type},
+        )
+        if resp.status_code == 200:
+            return resp.headers.get("Docker-Content-Digest")
+        if resp.status_code == 404:
+            return None
+        raise self.fail(resp, "push to", repository)
+
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """Stores the exact ``body`` under ``reference``; returns its digest after checking
         the registry's ``Docker-Content-Digest`` against our own sha256 of the bytes."""

@@ -223,6 +223,12 @@ def test_repush_uploads_nothing(registry_plain: RegistryServer, tmp_path: Path) 
     assert first.digest == second.digest
     assert "built" in log1 and "uploaded" in log1
     assert "built" not in log2 and "uploaded" not in log2 and "already exists" in log2
+    assert "stored as acme/again:v1" in log1 and "stored as" not in log2
+    assert f"acme/again:v1 is already {first.digest[:19]}" in log2
+    third, _ = push(
+        registry_plain, tmp_path, image, target_for(registry_plain, "acme/again", "v1", "v2")
+    )
+    assert registry_plain.inspect("acme/again", "v2")["Digest"] == third.digest == first.digest
 
 
 @pytest.mark.parametrize("flavour", ["registry_htpasswd_tls", "registry_token_tls"])
