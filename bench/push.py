@@ -9,7 +9,9 @@
 Everything runs against a local distribution registry (plain HTTP) started for the run.
 Ratios are against skopeo measured in the same run.
 
-Run: ``.venv/bin/python bench/push.py [--layer-mb 200] [--big-mb 1024]``.
+Cold figures are medians of ``--repeat`` rounds (each round: fresh cache, fresh repositories).
+
+Run: ``.venv/bin/python bench/push.py [--layer-mb 200] [--big-mb 1024] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,14 +75,16 @@ def random_tree(root: Path, total_mb: int, file_mb: int) -> Path:
     return root
 
 
-def timed(fn):  # type: ignore[no-untyped-def]
+def timed(fn, *args):  # type: ignore[no-untyped-def]
     started = time.monotonic()
-    result = fn()
+    result = fn(*args)
     return time.monotonic() - started, result
 
 
 def skopeo_dir_layout(work: Path, layer_path: Path, layer_digest: str, diff_id: str) -> Path:
     """A ``dir:`` image (skopeo's directory transport) holding our compressed layer."""
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)
     out = work / "skopeo-dir"
     out.mkdir()
     size = layer_path.stat().st_size
@@ -142,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer-mb", type=int, default=200)
     parser.add_argument("--big-mb", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3, help="cold rounds (medians)")
     args = parser.parse_args()
 
     # world-readable work dir: skopeo runs as nobody when we are root (see run_skopeo)
@@ -154,37 +160,52 @@ def main() -> None:
         src = random_tree(work / "src", args.layer_mb, 1)
         image = ImageSpec([LayerDir(src, "/data")], ImageConfig(cmd=["/x"]))
 
-        # 1. cold: fresh cache, fresh repository
-        pusher = DaemonlessPusher({}, work / "cache")
-        cold, _ = timed(
-            lambda: pusher.push(image, Target(host, "bench/ours", ("v1",), "http"), MemoryLog())
-        )
-        # the same layer, built once, then upload-only (what skopeo does)
-        source = LayerSource(LayerDir(src, "/data"), LayerCache(work / "cache2"), work / "tmp")
-        build_s, layer = timed(source.build)
-        assert layer.path is not None
-        upload_s, _ = timed(
-            lambda: upload_only(host, "bench/upload", layer.path, layer.digest, layer.diff_id)
-        )
-        layout = skopeo_dir_layout(work, layer.path, layer.digest, layer.diff_id)
-        skopeo_s, done = timed(
-            lambda: run_skopeo(
+        # 1. cold: fresh cache and fresh repositories for every round; medians are reported
+        colds, builds, uploads, skopeos = [], [], [], []
+        for round_ in range(args.repeat):
+            pusher = DaemonlessPusher({}, work / f"cache{round_}")
+            target = Target(host, f"bench/ours{round_}", ("v1",), "http")
+            colds.append(timed(pusher.push, image, target, MemoryLog())[0])
+            # the same layer, built once, then upload-only (what skopeo does)
+            source = LayerSource(
+                LayerDir(src, "/data"), LayerCache(work / f"built{round_}"), work / "tmp"
+            )
+            build_s, layer = timed(source.build)
+            builds.append(build_s)
+            assert layer.path is not None
+            uploads.append(
+                timed(
+                    upload_only,
+                    host,
+                    f"bench/upload{round_}",
+                    layer.path,
+                    layer.digest,
+                    layer.diff_id,
+                )[0]
+            )
+            layout = skopeo_dir_layout(
+                work / f"sk{round_}", layer.path, layer.digest, layer.diff_id
+            )
+            skopeo_s, done = timed(
+                run_skopeo,
                 [
                     "copy",
                     "--dest-tls-verify=false",
                     f"dir:{layout}",
-                    f"docker://{host}/bench/skopeo:v1",
-                ]
+                    f"docker://{host}/bench/skopeo{round_}:v1",
+                ],
             )
+            if done.returncode != 0:
+                raise SystemExit(f"skopeo failed: {done.stderr}")
+            skopeos.append(skopeo_s)
+            layer.path.unlink()
+        cold, build_s, upload_s, skopeo_s = (
+            statistics.median(x) for x in (colds, builds, uploads, skopeos)
         )
-        if done.returncode != 0:
-            raise SystemExit(f"skopeo failed: {done.stderr}")
         docker_s = docker_push(host, src)
 
         # 2. warm: the same image again, same cache
-        warm, _ = timed(
-            lambda: pusher.push(image, Target(host, "bench/ours", ("v1",), "http"), MemoryLog())
-        )
+        warm, _ = timed(pusher.push, image, target, MemoryLog())
 
         # 3. peak RSS pushing a big layer, in a child process
         big = random_tree(work / "big", args.big_mb, 16)
@@ -242,7 +263,16 @@ def main() -> None:
     print("-" * (width + 34))
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>12}  {note}")
-    print(json.dumps({"layer_mb": args.layer_mb, "big_mb": args.big_mb}))
+    rounds = {"ours": colds, "build": builds, "upload_only": uploads, "skopeo": skopeos}
+    print(
+        json.dumps(
+            {
+                "layer_mb": args.layer_mb,
+                "big_mb": args.big_mb,
+                "cold_rounds_s": {k: [round(x, 2) for x in v] for k, v in rounds.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
