@@ -19,7 +19,7 @@ def check_startable(settings: Settings) -> None:
 
     if not settings.github.webhook_secret and not settings.github.insecure_skip_signature:
         raise ConfigError(
-            "no webhook secret: set [github] webhook_secret (e.g. \"${GITHUB_WEBHOOK_SECRET}\"), "
+            'no webhook secret: set [github] webhook_secret (e.g. "${GITHUB_WEBHOOK_SECRET}"), '
             "or insecure_skip_signature = true for local experiments only",
             "github.webhook_secret",
         )

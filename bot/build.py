@@ -76,7 +76,10 @@ class Services:
 class StoreTracer:
     """Records pipeline progress in the store."""
 
-    def __init__(self, store: Store, attempt_id: int, pipeline_id: int, pipeline: str) -> None:
+    def __init__(
+        self, store: Store, attempt_id: int, pipeline_id: int, pipeline: str, masker: Masker
+    ) -> None:
+        self.masker = masker
         self.store = store
         self.attempt_id = attempt_id
         self.pipeline_id = pipeline_id
@@ -89,7 +92,7 @@ class StoreTracer:
         self, token: object, state: Result, exit_code: int | None, message: str
     ) -> None:
         assert isinstance(token, int)
-        self.store.finish_step(token, state, exit_code, message)
+        self.store.finish_step(token, state, exit_code, self.masker.mask(message))
 
     def image_pushed(self, result: PushResult) -> None:
         self.store.add_image(
@@ -131,10 +134,13 @@ class Attempt:
         )
 
     def finish(self, state: Result, description: str, planned: Sequence[str]) -> Result:
-        """Ends the attempt and resolves any context still pending."""
+        """Ends the attempt; every context not yet resolved gets this final state."""
         description = self.masker.mask(description)
         for name in planned:
-            self.status(name, GITHUB_STATE[state], description)
+            if name not in self.resolved:
+                self.status(name, GITHUB_STATE[state], description)
+                self.resolved.add(name)
+        self.store.error_open_pipelines(self.claim.attempt_id, description)
         self.store.finish_attempt(self.claim.attempt_id, state, description)
         self.log.info(f"attempt {self.claim.attempt_number} {state}: {description}")
         return state
@@ -144,15 +150,27 @@ class Attempt:
         try:
             return self._run(planned)
         except WerckerBotError as err:
-            return self.finish(Result.ERRORED, str(err), planned)
+            return self._finish_safely(Result.ERRORED, str(err), planned)
         except Exception as err:
             logger.exception("attempt %s crashed", self.claim.attempt_id)
-            return self.finish(
+            return self._finish_safely(
                 Result.ERRORED, f"internal error: {type(err).__name__}; see the bot's log", planned
             )
         finally:
-            self.log.close()
+            try:
+                self.log.close()
+            except Exception:  # the store is failing; recovery will finish the attempt
+                logger.exception("closing the log of attempt %s failed", self.claim.attempt_id)
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _finish_safely(self, state: Result, description: str, planned: Sequence[str]) -> Result:
+        try:
+            return self.finish(state, description, planned)
+        except Exception:
+            # The store itself is failing: leave the attempt to ``recover_dead``, which
+            # resolves its statuses once its heartbeat goes stale.
+            logger.exception("could not record the end of attempt %s", self.claim.attempt_id)
+            return state
 
     def build_pipelines(self) -> list[str]:
         return list(json.loads(str(self.build["pipelines"])))
@@ -196,6 +214,7 @@ class Attempt:
         if loaded is None:
             for name in planned:
                 self.status(name, "success", NO_WERCKER_YML)
+                self.resolved.add(name)
             self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
             return Result.PASSED
         wf, selected = loaded
@@ -230,9 +249,10 @@ class Attempt:
         self.status(name, "pending", "Running")
         pid = self.store.start_pipeline(self.claim.attempt_id, position, name)
         self.pipeline_ids[name] = pid
-        return StoreTracer(self.store, self.claim.attempt_id, pid, name)
+        return StoreTracer(self.store, self.claim.attempt_id, pid, name, self.masker)
 
     def pipeline_finished(self, run: PipelineRun) -> None:
+        self.resolved.add(run.name)
         self.store.finish_pipeline(
             self.pipeline_ids[run.name], run.state, self.masker.mask(run.description)
         )
@@ -248,6 +268,7 @@ class Attempt:
         for name in planned:
             if name not in ran and name not in self.resolved:
                 self.status(name, "success", "Skipped: pipeline not defined in wercker.yml")
+                self.resolved.add(name)
         worst = Result.PASSED
         description = "Passed"
         for run in runs:
@@ -341,7 +362,8 @@ def run_chain(
     for position, spec in enumerate(selected):
         if runs and runs[-1].state is not Result.PASSED:
             reason = f"Skipped: '{runs[-1].name}' did not pass"
-            hooks.pipeline_skipped(position, spec.name, Result.FAILED, reason)
+            # failed → failure (the user's side), errored → error (the bot's side)
+            hooks.pipeline_skipped(position, spec.name, runs[-1].state, reason)
             continue
         tracer = hooks.pipeline_started(position, spec.name)
         log.info(f"pipeline {spec.name}: starting")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
 
@@ -24,8 +24,9 @@ class _Progress(git.RemoteProgress):
         self.log = log
         self._last = 0.0
 
-    def update(self, op_code: int, cur_count: object, max_count: object = None,
-               message: str = "") -> None:
+    def update(
+        self, op_code: int, cur_count: object, max_count: object = None, message: str = ""
+    ) -> None:
         now = time.monotonic()
         if now - self._last < 2.0 and not op_code & self.END:
             return
@@ -35,11 +36,34 @@ class _Progress(git.RemoteProgress):
             self.log.progress(f"git: {line}")
 
 
+def split_credentials(clone_url: str) -> tuple[str, str, str]:
+    """(URL without user:password, user, password): credentials written into a configured
+    clone URL travel as a header, never in ``.git/config`` or a log line."""
+    parts = urlsplit(clone_url)
+    if not parts.username and not parts.password:
+        return clone_url, "", ""
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+    )
+
+
 def auth_env(clone_url: str, token: str, ssh_key_file: str | None) -> dict[str, str]:
     """Environment that makes git authenticate, without writing any config file."""
     env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0"}
-    parts = urlsplit(clone_url)
-    if token and parts.scheme == "https":
+    url, user, password = split_credentials(clone_url)
+    parts = urlsplit(url)
+    if user and parts.scheme in ("https", "http"):
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0=f"http.{parts.scheme}://{parts.netloc}/.extraheader",
+            GIT_CONFIG_VALUE_0=f"AUTHORIZATION: basic {basic}",
+        )
+    elif token and parts.scheme == "https":
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         env.update(
             GIT_CONFIG_COUNT="1",
@@ -68,9 +92,12 @@ def checkout(
     Tries a shallow fetch of the sha, then of the ref, then a full fetch. Submodules are
     fetched with the same credentials. Raises ``CheckoutError`` with a masked message.
     """
-    masker = Masker([token, base64.b64encode(f"x-access-token:{token}".encode()).decode()]
-                    if token else [])
+    masker = Masker(
+        [token, base64.b64encode(f"x-access-token:{token}".encode()).decode()] if token else []
+    )
     env = auth_env(clone_url, token, ssh_key_file)
+    clone_url, _, url_password = split_credentials(clone_url)
+    masker.add([url_password])
     dest.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log.info(f"cloning {clone_url} at {sha[:12]}")
@@ -130,4 +157,3 @@ def local_commit_facts(directory: Path) -> tuple[str, str, str]:
         return branch, commit, repo.head.commit.committed_datetime.isoformat()
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError, TypeError):
         return "", "", ""
-

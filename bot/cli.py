@@ -14,9 +14,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.errors import WerckerBotError
+from bot.masking import Masker
 from bot.models import Result
 from bot.pipeline import PipelineRun, Tracer
 from bot.pushers.model import PushResult
@@ -113,21 +115,28 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 class _TerminalHooks:
-    """``run``'s view of a pipeline chain: progress lines in the terminal."""
+    """``run``'s view of a pipeline chain: progress lines in the terminal (masked)."""
+
+    def __init__(self, masker: Masker) -> None:
+        self.masker = masker
+
+    def say(self, text: str) -> None:
+        print(self.masker.mask(text), flush=True)
 
     def pipeline_started(self, position: int, name: str) -> Tracer:
-        print(f"==> pipeline {name}", flush=True)
-        return _TerminalTracer()
+        self.say(f"==> pipeline {name}")
+        return _TerminalTracer(self.say)
 
     def pipeline_finished(self, run: PipelineRun) -> None:
-        print(f"==> pipeline {run.name}: {run.state} ({run.description})", flush=True)
+        self.say(f"==> pipeline {run.name}: {run.state} ({run.description})")
 
     def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
-        print(f"==> pipeline {name}: {reason}", flush=True)
+        self.say(f"==> pipeline {name}: {reason}")
 
 
 class _TerminalTracer:
-    def __init__(self) -> None:
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
         self.started: dict[int, float] = {}
 
     def step_started(self, phase: str, position: int, step: StepSpec) -> object:
@@ -141,17 +150,16 @@ class _TerminalTracer:
         took = time.monotonic() - self.started.get(id(token), time.monotonic())
         code = f", exit {exit_code}" if exit_code is not None else ""
         detail = f" — {message}" if message else ""
-        print(f"--> {token.name}: {state}{code} in {took:.1f}s{detail}", flush=True)
+        self.say(f"--> {token.name}: {state}{code} in {took:.1f}s{detail}")
 
     def image_pushed(self, result: PushResult) -> None:
-        print(f"--> pushed {result.registry}/{result.repository} {result.digest}", flush=True)
+        self.say(f"--> pushed {result.registry}/{result.repository} {result.digest}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.build import load_checked, run_chain
     from bot.checkout import local_commit_facts
     from bot.logs import CallbackLog
-    from bot.masking import Masker
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.runners.select import runner_for_plan, select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
@@ -219,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     workdir = settings.data_dir / "work" / f"run-{run_id}"
     pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
-    hooks = _TerminalHooks()
+    hooks = _TerminalHooks(masker)
     try:
         runs = run_chain(
             wf,
@@ -283,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except WerckerBotError as err:
         print(f"wercker-bot: {err}", file=sys.stderr)
+        return EXIT_ERRORED
+    except OSError as err:  # a path the user gave: say which, without a traceback
+        print(f"wercker-bot: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)
         return EXIT_ERRORED
     except KeyboardInterrupt:
         return 130

@@ -52,11 +52,11 @@ def pipeline_env(
         "TERM": "xterm-256color",
     }
     if first:
-        env.update(CI="true", BUILD="true", WERCKER_BUILD_ID=facts.run_id,
-                   WERCKER_BUILD_URL=facts.run_url)
+        env.update(
+            CI="true", BUILD="true", WERCKER_BUILD_ID=facts.run_id, WERCKER_BUILD_URL=facts.run_url
+        )
     else:
-        env.update(DEPLOY="true", WERCKER_DEPLOY_ID=facts.run_id,
-                   WERCKER_DEPLOY_URL=facts.run_url)
+        env.update(DEPLOY="true", WERCKER_DEPLOY_ID=facts.run_id, WERCKER_DEPLOY_URL=facts.run_url)
     if deploy_target:
         env["WERCKER_DEPLOYTARGET_NAME"] = deploy_target
     return env

@@ -28,7 +28,11 @@ class StatusDelivery:
         delivered = 0
         for row in self.store.claim_statuses():
             outcome = self.client.post(
-                row["repo"], row["sha"], row["state"], row["context"], row["description"],
+                row["repo"],
+                row["sha"],
+                row["state"],
+                row["context"],
+                row["description"],
                 row["target_url"],
                 attempt=int(row["tries"]) + 1,
             )
@@ -39,14 +43,21 @@ class StatusDelivery:
                 retry_at = outcome.retry_at or time.time() + 5
                 self.store.status_retry(row["id"], retry_at, outcome.reason)
                 logger.warning(
-                    "status %s for %s@%s: %s; retrying in %.0fs", row["context"], row["repo"],
-                    row["sha"][:7], outcome.reason, retry_at - time.time(),
+                    "status %s for %s@%s: %s; retrying in %.0fs",
+                    row["context"],
+                    row["repo"],
+                    row["sha"][:7],
+                    outcome.reason,
+                    retry_at - time.time(),
                 )
             else:
                 self.store.status_failed(row["id"], outcome.reason)
                 logger.error(
-                    "status %s for %s@%s failed for good: %s", row["context"], row["repo"],
-                    row["sha"][:7], outcome.reason,
+                    "status %s for %s@%s failed for good: %s",
+                    row["context"],
+                    row["repo"],
+                    row["sha"][:7],
+                    outcome.reason,
                 )
         return delivered
 

@@ -118,6 +118,18 @@ def _expand(value: Any, env: Mapping[str, str], key: str) -> Any:
     return value
 
 
+def _flag(table: Mapping[str, Any], name: str, where: str) -> bool:
+    """A boolean: TOML ``true``/``false``, or exactly ``"true"``/``"false"`` (what a
+    ``${NAME}`` reference expands to). Anything else is an error, never a guess: a stray
+    string must not switch off signature checks or TLS."""
+    value = table.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"must be true or false, not {value!r}", f"{where}{name}")
+
+
 def _table(raw: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
     value = raw.get(name, {})
     if not isinstance(value, dict):
@@ -211,7 +223,7 @@ def parse_settings(
         webhook_secret=str(github_raw.get("webhook_secret", "")),
         token=str(github_raw.get("token", "")),
         status_context=str(github_raw.get("status_context", "wercker-bot")),
-        insecure_skip_signature=bool(github_raw.get("insecure_skip_signature", False)),
+        insecure_skip_signature=_flag(github_raw, "insecure_skip_signature", "github."),
     )
     runner_raw = _table(raw, "runner", "")
     _check_keys(runner_raw, {"kind", "docker_host", "network"}, "runner.")
@@ -222,6 +234,12 @@ def parse_settings(
     if not isinstance(workers, int) or workers < 0:
         raise ConfigError("must be a whole number ≥ 0", "workers")
     template = str(raw.get("clone_url_template", "https://github.com/{full_name}.git"))
+    try:
+        template.format(full_name="owner/name")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            "may only use the placeholder {full_name}", "clone_url_template"
+        ) from None
     repos: dict[str, RepoSettings] = {}
     for full_name, repo_raw in _table(raw, "repos", "").items():
         where = f"repos.{full_name!r}"
@@ -248,12 +266,12 @@ def parse_settings(
         registries[host.lower()] = RegistrySettings(
             host=host.lower(),
             ca_file=reg_raw.get("ca_file"),
-            insecure=bool(reg_raw.get("insecure", False)),
+            insecure=_flag(reg_raw, "insecure", where + "."),
             mirror_of=reg_raw.get("mirror_of"),
             username=reg_raw.get("username"),
             password=reg_raw.get("password"),
             aws_endpoint_url=reg_raw.get("aws_endpoint_url"),
-            create_repository=bool(reg_raw.get("create_repository", False)),
+            create_repository=_flag(reg_raw, "create_repository", where + "."),
         )
     data_dir = Path(str(raw.get("data_dir", "var")))
     if not data_dir.is_absolute():
@@ -289,4 +307,6 @@ def load_settings(
         ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: invalid TOML: {err}") from None
+    except (OSError, UnicodeError) as err:
+        raise ConfigError(f"cannot read config file {file}: {err}") from None
     return parse_settings(raw, env, base_dir=Path.cwd(), config_path=file)

@@ -4,6 +4,7 @@ recover attempts abandoned by dead processes."""
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 
 from bot.build import Services, execute
@@ -30,6 +31,7 @@ class WorkerPool:
         recovered = self.services.store.recover_dead()
         if recovered:
             logger.warning("finished %d attempt(s) left by a dead worker", len(recovered))
+        self._sweep_workspaces()
         for i in range(self.count):
             thread = threading.Thread(target=self._work, args=(i,), name=f"worker-{i}", daemon=True)
             thread.start()
@@ -63,7 +65,21 @@ class WorkerPool:
             if claim is None:
                 self.stop_event.wait(0.3)
                 continue
-            execute(claim, self.services)
+            try:
+                execute(claim, self.services)
+            except Exception:  # never lose a worker thread; recovery ends the attempt
+                logger.exception("attempt %s crashed its worker", claim.attempt_id)
+
+    def _sweep_workspaces(self) -> None:
+        """Removes workspaces of attempts that are not running (left by a dead process)."""
+        work = self.services.settings.data_dir / "work"
+        if not work.is_dir():
+            return
+        running = set(self.services.store.running_attempt_ids())
+        for path in work.glob("attempt-*"):
+            suffix = path.name.removeprefix("attempt-")
+            if suffix.isdigit() and int(suffix) not in running:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _recover(self) -> None:
         while not self.stop_event.wait(RECOVERY_SECONDS):

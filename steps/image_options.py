@@ -82,14 +82,19 @@ def _refuse_secrets(config: ImageConfig, secrets: Mapping[str, str]) -> None:
         "entrypoint": " ".join(config.entrypoint or []),
         "env": " ".join(f"{k}={v}" for k, v in config.env.items()),
         "labels": " ".join(f"{k}={v}" for k, v in config.labels.items()),
+        "ports": " ".join(config.ports),
+        "volumes": " ".join(config.volumes),
         "user": config.user or "",
         "working-dir": config.working_dir or "",
+        "stopsignal": config.stop_signal or "",
+        "author": config.author or "",
+        "message": config.message or "",
     }
     for name, value in secrets.items():
-        if len(value) < 4:
-            continue
+        # Each line of a multi-line secret (a JSON key, a PEM) counts on its own.
+        needles = [v for v in {value, *value.splitlines()} if len(v.strip()) >= 4]
         for option, text in texts.items():
-            if value in text:
+            if any(needle in text for needle in needles):
                 raise StepConfigError(
                     f"option '{option}' would put the secret {name} into the image config; "
                     "secrets never enter an image: pass it at run time instead"

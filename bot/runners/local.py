@@ -61,6 +61,8 @@ class LocalSession:
         self._counter = 0
         self.home = workspace.helper / "home"
         self.home.mkdir(parents=True, exist_ok=True)
+        # Env dumps hold secrets: only the bot's user may read the helper dir.
+        workspace.helper.chmod(0o700)
 
     def run_script(
         self,
@@ -107,6 +109,9 @@ class LocalSession:
             raise InfrastructureError(f"cannot start {shell}: {err.strerror}") from None
         timed_out = _pump(proc, timeouts, log)
         exit_code = proc.wait()
+        # Anything the step left running in the background would outlive the build with
+        # its secrets in the environment: the step's whole process group goes with it.
+        _kill_group(proc, sig=signal.SIGKILL)
         exported = parse_env_dump(dump.read_bytes()) if dump.exists() else {}
         if message.exists():
             text = message.read_text(encoding="utf-8", errors="replace").strip()
@@ -167,9 +172,9 @@ def _pump(proc: subprocess.Popen[bytes], timeouts: Timeouts, log: Log) -> str | 
         relay.close()
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -33,9 +33,7 @@ def select_runner(settings: Settings, log: Log) -> Runner:
     return LocalRunner()
 
 
-def runner_for_plan(
-    runner: Runner, settings: Settings, boxless: list[str], log: Log
-) -> Runner:
+def runner_for_plan(runner: Runner, settings: Settings, boxless: list[str], log: Log) -> Runner:
     """Under ``auto``, a plan whose pipelines have no ``box`` runs on the local runner: the
     docker runner needs an image to start. A configured ``docker`` keeps the engine (and the
     pipeline then fails with a clear wercker.yml error)."""

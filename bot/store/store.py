@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ HEARTBEAT_STALE_SECONDS = 120.0
 
 @dataclass(frozen=True)
 class NewPush:
-    """What the intake stores for a push; ``contexts`` are the status contexts posted
-    ``pending`` now (one per pipeline that will be tried)."""
+    """What the intake stores for a push. ``pipelines`` are the configured pipelines that
+    will be tried; each gets the status context ``<status_context>/<pipeline>``, posted
+    ``pending`` now."""
 
     hook_id: str
     delivery_id: str
@@ -55,7 +57,15 @@ class NewPush:
     pusher: str
     html_url: str
     pipelines: Sequence[str]
-    contexts: Sequence[str]
+    status_context: str
+
+    @property
+    def contexts(self) -> list[str]:
+        return contexts_for(self.status_context, self.pipelines)
+
+
+def contexts_for(status_context: str, pipelines: Sequence[str]) -> list[str]:
+    return [f"{status_context}/{name}" for name in pipelines]
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,15 @@ class Claim:
     build: dict[str, Any]
 
 
+# Tells this process apart from an earlier one that had the same host name and pid (a
+# restarted container is often pid 1 again).
+PROCESS_TOKEN = uuid.uuid4().hex[:12]
+
+
 def worker_name(tag: str = "") -> str:
-    return f"{socket.gethostname()}:{os.getpid()}" + (f":{tag}" if tag else "")
+    """``host:pid:token[:tag]``: enough for ``recover_dead`` to tell whether the claimer
+    is still alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}" + (f":{tag}" if tag else "")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,19 +119,17 @@ class Store:
 
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let us issue BEGIN ourselves: pysqlite's implicit BEGIN is DEFERRED, which
-            # allows two processes to read the same queued row before either writes.
+            # Autocommit at the driver: reads take no lock, and ``tx()`` issues BEGIN
+            # IMMEDIATE itself (pysqlite's implicit BEGIN is DEFERRED, which would let two
+            # processes read the same queued row before either writes).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a build acknowledged with 202 survives a power cut (GitHub never retries).
+            cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         metadata.create_all(self.engine)
 
@@ -123,8 +138,14 @@ class Store:
         # Threads of one process queue on a lock instead of on SQLite's busy handler, whose
         # sleep-and-retry polling turns a burst of webhooks into multi-second tail latency.
         # Other processes still wait on the database lock (busy_timeout).
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        with self._write_lock, self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
 
     def _insert(self, table: Table, **values: Any) -> int:
         """Inserts one row in its own transaction and returns its primary key."""
@@ -178,7 +199,7 @@ class Store:
                     conn,
                     build.repo,
                     build.sha,
-                    push.contexts,
+                    contexts_for(push.status_context, json.loads(build.pipelines)),
                     "pending",
                     f"Queued (attempt {number})",
                     target_url.format(id=build_id),
@@ -340,6 +361,13 @@ class Store:
                 )
         return None
 
+    def running_attempt_ids(self) -> list[int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(attempts.c.id).where(attempts.c.state == Result.RUNNING)
+            ).all()
+        return [int(r.id) for r in rows]
+
     def heartbeat(self, attempt_id: int) -> None:
         with self.tx() as conn:
             conn.execute(
@@ -360,8 +388,9 @@ class Store:
 
     def recover_dead(self, max_age: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
         """Finishes attempts left ``running`` by a dead process as ``errored`` ("worker
-        died") and resolves their pending statuses. A process on this host is dead when its
-        pid is gone; elsewhere, when its heartbeat is older than ``max_age``."""
+        died") and resolves their pending statuses. A claimer is dead when its heartbeat
+        is older than ``max_age`` (a live attempt beats every few seconds), or, on this
+        host, when its pid is gone or is this process under an earlier token."""
         now = time.time()
         host = socket.gethostname()
         recovered: list[int] = []
@@ -372,12 +401,15 @@ class Store:
                 .where(attempts.c.state == Result.RUNNING)
             ).all()
             for row in rows:
-                whost, _, rest = str(row.worker).partition(":")
-                pid = int(rest.split(":")[0]) if rest.split(":")[0].isdigit() else 0
-                if whost == host and pid:
-                    dead = pid != os.getpid() and not _pid_alive(pid)
-                else:
-                    dead = (row.heartbeat_at or 0) < now - max_age
+                parts = str(row.worker).split(":")
+                pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                token = parts[2] if len(parts) > 2 else ""
+                dead = (row.heartbeat_at or 0) < now - max_age
+                if parts[0] == host and pid:
+                    if pid == os.getpid():
+                        dead = dead or token != PROCESS_TOKEN
+                    else:
+                        dead = dead or not _pid_alive(pid)
                 if not dead:
                     continue
                 desc = "Worker died while running this build; redeliver the webhook to re-run"
@@ -431,6 +463,30 @@ class Store:
             state=state,
             description=desc,
         )
+
+    def error_open_pipelines(self, attempt_id: int, description: str) -> None:
+        """Ends pipeline and step rows an aborted attempt left running."""
+        now = time.time()
+        with self.tx() as conn:
+            open_ids = [
+                r.id
+                for r in conn.execute(
+                    select(pipelines.c.id).where(
+                        pipelines.c.attempt_id == attempt_id,
+                        pipelines.c.state == Result.RUNNING,
+                    )
+                ).all()
+            ]
+            conn.execute(
+                update(pipelines)
+                .where(pipelines.c.id.in_(open_ids))
+                .values(state=Result.ERRORED, description=description, finished_at=now)
+            )
+            conn.execute(
+                update(steps)
+                .where(steps.c.pipeline_id.in_(open_ids), steps.c.state == Result.RUNNING)
+                .values(state=Result.ERRORED, message=description, finished_at=now)
+            )
 
     def finish_pipeline(self, pipeline_id: int, state: Result, description: str) -> None:
         with self.tx() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from bot.build import Services, build_url, context_for, planned_pipelines
+from bot.build import Services, build_url, planned_pipelines
 from bot.errors import WebhookError
 from bot.forges.github import Ignored, Ping, PushEvent, parse_delivery, verify_signature
 from bot.store.store import NewPush
@@ -31,7 +31,9 @@ def github() -> tuple[Response, int]:
     svc = _services()
     github = svc.settings.github
     body = request.get_data(cache=False)
-    if not github.insecure_skip_signature and not verify_signature(
+    # With a secret configured, deliveries are always verified, whatever the skip flag says.
+    skip = github.insecure_skip_signature and not github.webhook_secret
+    if not skip and not verify_signature(
         github.webhook_secret, body, request.headers.get("X-Hub-Signature-256")
     ):
         return _answer(401, error="missing or wrong X-Hub-Signature-256; check the webhook secret")
@@ -68,7 +70,7 @@ def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
             pusher=push.pusher,
             html_url=push.html_url,
             pipelines=names,
-            contexts=[context_for(svc.settings, n) for n in names],
+            status_context=svc.settings.github.status_context,
         ),
         target_url=svc.settings.base_url + "/builds/{id}",
     )

@@ -57,9 +57,18 @@ def healthz() -> tuple[Response, int]:
     return jsonify(ok=True, status_backlog=backlog), 200
 
 
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        abort(400, description=f"query parameter {name!r} must be a whole number")
+    return max(low, min(int(raw), high))
+
+
 @bp.get("/api/builds")
 def api_builds() -> Response:
-    limit = min(int(request.args.get("limit", 50)), 500)
+    limit = _int_arg("limit", 50, 1, 500)
     return jsonify(builds=_masked(_svc().store.list_builds(limit), _masker()))
 
 
@@ -70,7 +79,7 @@ def api_build(build_id: int) -> Response:
 
 @bp.get("/api/attempts/<int:attempt_id>/log")
 def api_log(attempt_id: int) -> Response:
-    after = int(request.args.get("after", 0))
+    after = _int_arg("after", 0, 0, 2**62)
     text, cursor = _svc().store.log_text(attempt_id, after)
     return jsonify(text=_masker().mask(text), cursor=cursor)
 
@@ -86,8 +95,9 @@ def builds_page() -> str:
 def build_page(build_id: int) -> str:
     detail = _detail(build_id)
     running = any(a["state"] in ("queued", "running") for a in detail["attempts"])
-    return render_template("build.html", b=detail, running=running, fmt_time=_fmt_time,
-                           duration=_duration)
+    return render_template(
+        "build.html", b=detail, running=running, fmt_time=_fmt_time, duration=_duration
+    )
 
 
 def _fmt_time(ts: float | None) -> str:

@@ -71,8 +71,10 @@ def expand_options(step: StepSpec, lookup: Mapping[str, str], log: Log) -> dict[
             value, undefined = expand(text, lookup, option=option, strict=strict)
         if undefined:
             names = ", ".join(f"${n}" for n in undefined)
-            log.warn(f"step '{step.name}': {names} not defined (used in option '{option}'); "
-                     "expanded to empty")
+            log.warn(
+                f"step '{step.name}': {names} not defined (used in option '{option}'); "
+                "expanded to empty"
+            )
         out[option] = value
     return out
 

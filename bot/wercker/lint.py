@@ -48,8 +48,9 @@ def check_file(path: Path, runner_kind: str | None = None) -> list[Problem]:
     if path.is_dir():
         found = find_file(path)
         if found is None:
-            return [Problem(Loc(str(path), 1, 1), "error",
-                            f"no wercker.yml or .wercker.yml in {path}")]
+            return [
+                Problem(Loc(str(path), 1, 1), "error", f"no wercker.yml or .wercker.yml in {path}")
+            ]
         path = found
     wf, problems = load_path(path, str(path))
     if wf is not None and runner_kind:
@@ -85,14 +86,27 @@ def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     for pipeline in wf.pipelines.values():
         for step in _all_steps(pipeline):
             if step.id == schema.DOCKER_BUILD:
-                out.append(Problem(step.loc, severity,
-                                   f"{step.id} needs a Docker Engine (runner kind docker){tail}",
-                                   "build the image in a script step or push with "
-                                   "internal/docker-scratch-push", pipeline.name))
+                out.append(
+                    Problem(
+                        step.loc,
+                        severity,
+                        f"{step.id} needs a Docker Engine (runner kind docker){tail}",
+                        "build the image in a script step or push with "
+                        "internal/docker-scratch-push",
+                        pipeline.name,
+                    )
+                )
         if pipeline.docker:
-            out.append(Problem(pipeline.loc, "warning",
-                               f"'docker: true' in pipeline '{pipeline.name}' needs a Docker "
-                               f"Engine (runner kind docker){tail}", None, pipeline.name))
+            out.append(
+                Problem(
+                    pipeline.loc,
+                    "warning",
+                    f"'docker: true' in pipeline '{pipeline.name}' needs a Docker "
+                    f"Engine (runner kind docker){tail}",
+                    None,
+                    pipeline.name,
+                )
+            )
     return out
 
 
@@ -126,19 +140,25 @@ def _built_images(pipeline: PipelineSpec) -> list[Problem]:
     return out
 
 
-def _scan_builds(pipeline: PipelineSpec, steps: list[StepSpec], built: set[str],
-                 out: list[Problem]) -> set[str]:
+def _scan_builds(
+    pipeline: PipelineSpec, steps: list[StepSpec], built: set[str], out: list[Problem]
+) -> set[str]:
     for step in steps:
         name = step.option("image-name")
         if step.id == schema.DOCKER_BUILD:
             built.add(name)
         elif step.id in schema.PUSH_STEPS and name and name not in built:
-            out.append(Problem(
-                step.option_locs.get("image-name", step.loc), "warning",
-                f"image-name '{name}' is not built by an earlier {schema.DOCKER_BUILD} "
-                f"in pipeline '{pipeline.name}'",
-                "add an internal/docker-build step with the same image-name, or remove "
-                "image-name to push the pipeline's container", pipeline.name))
+            out.append(
+                Problem(
+                    step.option_locs.get("image-name", step.loc),
+                    "warning",
+                    f"image-name '{name}' is not built by an earlier {schema.DOCKER_BUILD} "
+                    f"in pipeline '{pipeline.name}'",
+                    "add an internal/docker-build step with the same image-name, or remove "
+                    "image-name to push the pipeline's container",
+                    pipeline.name,
+                )
+            )
     return built
 
 
@@ -165,13 +185,22 @@ class _Checker:
     def add(self, loc: Loc, severity: Severity, message: str, hint: str | None = None) -> None:
         self.out.append(Problem(loc, severity, message, hint, self.pipeline))
 
-    def unknown(self, what: str, options: dict[str, str], locs: dict[str, Loc],
-                known: frozenset[str], fallback: Loc) -> None:
+    def unknown(
+        self,
+        what: str,
+        options: dict[str, str],
+        locs: dict[str, Loc],
+        known: frozenset[str],
+        fallback: Loc,
+    ) -> None:
         for key in options:
             if key not in known:
-                self.add(locs.get(key, fallback), "warning",
-                         f"unknown option '{key}' in {what}; it is ignored",
-                         _RETIRED.get(key) or did_you_mean(key, known))
+                self.add(
+                    locs.get(key, fallback),
+                    "warning",
+                    f"unknown option '{key}' in {what}; it is ignored",
+                    _RETIRED.get(key) or did_you_mean(key, known),
+                )
 
 
 def _box(box: BoxSpec, pipeline: str | None) -> list[Problem]:
@@ -186,8 +215,12 @@ def _step(step: StepSpec, pipeline: str) -> list[Problem]:
     if step.id == "script":
         check.unknown("script", step.options, step.option_locs, schema.SCRIPT_OPTIONS, step.loc)
         if not step.option("code").strip():
-            check.add(step.loc, "error", f"script step '{step.name}' has no code",
-                      "give it a 'code:' option with the commands to run")
+            check.add(
+                step.loc,
+                "error",
+                f"script step '{step.name}' has no code",
+                "give it a 'code:' option with the commands to run",
+            )
         return check.out
     if not step.id.startswith("internal/"):
         _registry_step(check, step)
@@ -195,12 +228,20 @@ def _step(step: StepSpec, pipeline: str) -> list[Problem]:
     known = schema.STEP_OPTIONS.get(step.id)
     if known is None:
         runnable = sorted(schema.RUNNABLE_STEPS - {"script"})
-        check.add(step.loc, "error", f"unknown internal step '{step.id}'",
-                  did_you_mean(step.id, runnable) or "wercker-bot runs " + ", ".join(runnable))
+        check.add(
+            step.loc,
+            "error",
+            f"unknown internal step '{step.id}'",
+            did_you_mean(step.id, runnable) or "wercker-bot runs " + ", ".join(runnable),
+        )
         return check.out
     if step.id not in schema.RUNNABLE_STEPS:
-        check.add(step.loc, "error", f"{step.id} is not supported by wercker-bot",
-                  _UNSUPPORTED_HINTS.get(step.id))
+        check.add(
+            step.loc,
+            "error",
+            f"{step.id} is not supported by wercker-bot",
+            _UNSUPPORTED_HINTS.get(step.id),
+        )
         return check.out
     check.unknown(step.id, step.options, step.option_locs, known, step.loc)
     _options(check, step)
@@ -212,9 +253,13 @@ def _registry_step(check: _Checker, step: StepSpec) -> None:
         hint = "this looks like a shell command: put it in a script step's 'code'"
     else:
         hint = "replace it with a 'script' step that runs the same commands"
-    check.add(step.loc, "error",
-              f"step '{step.id}' comes from the Wercker step registry, which is gone; "
-              "wercker-bot cannot fetch it", hint)
+    check.add(
+        step.loc,
+        "error",
+        f"step '{step.id}' comes from the Wercker step registry, which is gone; "
+        "wercker-bot cannot fetch it",
+        hint,
+    )
 
 
 def _options(check: _Checker, step: StepSpec) -> None:
@@ -225,8 +270,12 @@ def _options(check: _Checker, step: StepSpec) -> None:
 
     if step.id in schema.PUSH_STEPS:
         if not opts.get("repository", "").strip():
-            check.add(step.loc, "error", f"{step.id} needs 'repository'",
-                      "name the image to push, e.g. 'repository: myorg/myapp'")
+            check.add(
+                step.loc,
+                "error",
+                f"{step.id} needs 'repository'",
+                "name the image to push, e.g. 'repository: myorg/myapp'",
+            )
         _credentials(check, opts, locs, step.loc, step.id)
         if "tag" in opts:
             _tags(check, opts["tag"], at("tag"))
@@ -239,12 +288,16 @@ def _options(check: _Checker, step: StepSpec) -> None:
             _words(check, key, opts[key], at(key))
     sync = opts.get("disable-sync")
     if sync is not None and sync not in ("true", "false", ""):
-        check.add(at("disable-sync"), "warning",
-                  f"'disable-sync' is only honoured when it is exactly true, not '{sync}'")
+        check.add(
+            at("disable-sync"),
+            "warning",
+            f"'disable-sync' is only honoured when it is exactly true, not '{sync}'",
+        )
 
 
-def _credentials(check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fallback: Loc,
-                 what: str) -> None:
+def _credentials(
+    check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fallback: Loc, what: str
+) -> None:
     for keys, service in ((schema.AWS_KEYS, "Amazon ECR"), (schema.AZURE_KEYS, "Azure ACR")):
         given = [k for k in keys if opts.get(k, "").strip()]
         missing = [k for k in keys if k not in given]
@@ -255,16 +308,23 @@ def _credentials(check: _Checker, opts: dict[str, str], locs: dict[str, Loc], fa
         hint = f"{service} needs all of {', '.join(keys)}"
         if service == "Amazon ECR":
             hint += ", or only aws-region and aws-registry-id to use boto3's credential chain"
-        check.add(locs.get(given[0], fallback), "error",
-                  f"{what} has some {service} options but is missing {', '.join(missing)}",
-                  hint)
+        check.add(
+            locs.get(given[0], fallback),
+            "error",
+            f"{what} has some {service} options but is missing {', '.join(missing)}",
+            hint,
+        )
 
 
 def _tags(check: _Checker, value: str, loc: Loc) -> None:
     for piece in filter(None, re.split(r"[\s,]+", value)):
         if "$" not in piece and not _TAG.fullmatch(piece):  # with $VAR: known at run time
-            check.add(loc, "error", f"invalid tag '{piece}' in 'tag'",
-                      "a tag is letters, digits, '_', '.' and '-' (not first), at most 128")
+            check.add(
+                loc,
+                "error",
+                f"invalid tag '{piece}' in 'tag'",
+                "a tag is letters, digits, '_', '.' and '-' (not first), at most 128",
+            )
 
 
 def _ports(check: _Checker, value: str, loc: Loc) -> None:
@@ -273,16 +333,19 @@ def _ports(check: _Checker, value: str, loc: Loc) -> None:
     for piece in filter(None, re.split(r"[\s,]+", value)):
         match = _PORT.fullmatch(piece)
         if not match or not 0 < int(match.group(1)) < 65536:
-            check.add(loc, "error", f"invalid port '{piece}' in 'ports'",
-                      "each port is N, N/tcp or N/udp (1-65535), separated by commas or spaces")
+            check.add(
+                loc,
+                "error",
+                f"invalid port '{piece}' in 'ports'",
+                "each port is N, N/tcp or N/udp (1-65535), separated by commas or spaces",
+            )
 
 
 def _words(check: _Checker, key: str, value: str, loc: Loc) -> None:
     try:
         words = shlex.split(value)
     except ValueError as err:
-        check.add(loc, "error", f"'{key}' is not valid shell words: {err}",
-                  "check the quotes")
+        check.add(loc, "error", f"'{key}' is not valid shell words: {err}", "check the quotes")
         return
     if key not in schema.KV_OPTIONS:
         return
@@ -291,5 +354,9 @@ def _words(check: _Checker, key: str, value: str, loc: Loc) -> None:
         if not sep or not name:
             # Show only the name part: the word may hold a secret value.
             shown = name if sep else word[:30]
-            check.add(loc, "error", f"'{key}' entry '{shown}' is not of the form NAME=value",
-                      "quote entries that contain spaces: NAME='two words'")
+            check.add(
+                loc,
+                "error",
+                f"'{key}' entry '{shown}' is not of the form NAME=value",
+                "quote entries that contain spaces: NAME='two words'",
+            )

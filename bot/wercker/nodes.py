@@ -108,13 +108,20 @@ class _Reader:
         except RecursionError:
             return None, [file_error(self.file, "is nested too deeply to read")]
         if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL):
-            problem = Problem(Loc(self.file, 1, 1), "error", f"{self.file} is empty",
-                              "add a pipeline, e.g. 'build:' with 'steps:'")
+            problem = Problem(
+                Loc(self.file, 1, 1),
+                "error",
+                f"{self.file} is empty",
+                "add a pipeline, e.g. 'build:' with 'steps:'",
+            )
             return None, [problem]
         if not isinstance(root, MappingNode):
             hint = "write settings as 'key: value'" if "=" in _raw(root) else None
-            self.error(root, f"{self.file} must be a mapping of pipelines (e.g. 'build:'), "
-                       f"not {_kind(root)}", hint)
+            self.error(
+                root,
+                f"{self.file} must be a mapping of pipelines (e.g. 'build:'), not {_kind(root)}",
+                hint,
+            )
             return None, self.problems
         wf = WerckerFile(path=self.file)
         for key_node, value in self.pairs(root):
@@ -146,8 +153,11 @@ class _Reader:
             if name in seen:
                 first = seen[name]
                 if id(first) in own:
-                    self.warn(key, f"duplicate key '{name}' (first at line "
-                              f"{first.start_mark.line + 1}); this one wins")
+                    self.warn(
+                        key,
+                        f"duplicate key '{name}' (first at line "
+                        f"{first.start_mark.line + 1}); this one wins",
+                    )
                 out = [(k, v) for k, v in out if k.value != name]
             seen[name] = key
             out.append((key, value))
@@ -170,40 +180,61 @@ class _Reader:
         elif key == "ignore-file":
             self.warn(key_node, "'ignore-file' is not used by wercker-bot; it is ignored")
         elif key == "workflows":
-            self.warn(key_node, "'workflows' is not used: the bot's config chooses which "
-                      "pipelines run (repos.<name>.pipelines)")
+            self.warn(
+                key_node,
+                "'workflows' is not used: the bot's config chooses which "
+                "pipelines run (repos.<name>.pipelines)",
+            )
         elif key in _KNOWN_OPTIONS and not isinstance(value, MappingNode):
-            self.warn(key_node, f"top-level key '{key}' is a step or box option, not a "
-                      "pipeline; it is ignored", "move it into the box or step it belongs to")
+            self.warn(
+                key_node,
+                f"top-level key '{key}' is a step or box option, not a pipeline; it is ignored",
+                "move it into the box or step it belongs to",
+            )
         elif isinstance(value, MappingNode):
             self.pipeline = key
             wf.pipelines[key] = self.pipeline_map(key, key_node, value)
             self.pipeline = None
         elif isinstance(value, SequenceNode):
             self.pipeline = key
-            self.warn(key_node, f"pipeline '{key}' is a bare list of steps; read as its "
-                      "'steps' (Wercker silently dropped such pipelines)",
-                      f"write '{key}:' then '  steps:' above the list")
+            self.warn(
+                key_node,
+                f"pipeline '{key}' is a bare list of steps; read as its "
+                "'steps' (Wercker silently dropped such pipelines)",
+                f"write '{key}:' then '  steps:' above the list",
+            )
             wf.pipelines[key] = PipelineSpec(key, self.loc(key_node), steps=self.steps(value))
             self.pipeline = None
         elif value.tag == _NULL:
             self.warn(key_node, f"pipeline '{key}' is empty; it is ignored")
         else:
-            self.warn(key_node, f"top-level key '{key}' is not a pipeline (its value is "
-                      f"{_kind(value)}); it is ignored")
+            self.warn(
+                key_node,
+                f"top-level key '{key}' is not a pipeline (its value is "
+                f"{_kind(value)}); it is ignored",
+            )
 
     def timeout(self, key: str, node: Node) -> int | None:
         text = self.scalar(node, key)
         if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) <= 0:
-            default = (schema.DEFAULT_COMMAND_TIMEOUT_MINUTES if key == "command-timeout"
-                       else schema.DEFAULT_NO_RESPONSE_TIMEOUT_MINUTES)
-            self.warn(node, f"'{key}' must be a whole number of minutes above 0, not "
-                      f"'{text}'; the default of {default} minutes applies")
+            default = (
+                schema.DEFAULT_COMMAND_TIMEOUT_MINUTES
+                if key == "command-timeout"
+                else schema.DEFAULT_NO_RESPONSE_TIMEOUT_MINUTES
+            )
+            self.warn(
+                node,
+                f"'{key}' must be a whole number of minutes above 0, not "
+                f"'{text}'; the default of {default} minutes applies",
+            )
             return None
         minutes = int(text)
         if minutes > schema.TIMEOUT_CAP_MINUTES:
-            self.warn(node, f"'{key}' is capped at {schema.TIMEOUT_CAP_MINUTES} minutes; "
-                      f"{minutes} is read as {schema.TIMEOUT_CAP_MINUTES}")
+            self.warn(
+                node,
+                f"'{key}' is capped at {schema.TIMEOUT_CAP_MINUTES} minutes; "
+                f"{minutes} is read as {schema.TIMEOUT_CAP_MINUTES}",
+            )
             return schema.TIMEOUT_CAP_MINUTES
         return minutes
 
@@ -229,22 +260,31 @@ class _Reader:
                     self.warn(value, f"'docker' must be true or false, not '{text}'")
                 spec.docker = text == "true"
             elif key == "source-dir":
-                self.error(k_node, f"'source-dir' is a top-level key; inside pipeline '{name}' "
-                           "it would be ignored and steps would run in the wrong directory",
-                           "move it to the top level of the file")
+                self.error(
+                    k_node,
+                    f"'source-dir' is a top-level key; inside pipeline '{name}' "
+                    "it would be ignored and steps would run in the wrong directory",
+                    "move it to the top level of the file",
+                )
             elif key in schema.TOP_ONLY_KEYS:
-                self.warn(k_node, f"'{key}' is a top-level key; inside pipeline '{name}' it is "
-                          "ignored", "move it to the top level of the file")
+                self.warn(
+                    k_node,
+                    f"'{key}' is a top-level key; inside pipeline '{name}' it is ignored",
+                    "move it to the top level of the file",
+                )
             elif isinstance(value, SequenceNode):
                 spec.targets[key] = self.steps(value)
             elif value.tag == _NULL:
                 self.warn(k_node, f"deploy target '{key}' in pipeline '{name}' is empty")
                 spec.targets[key] = []
             else:
-                self.error(k_node, f"'{key}' in pipeline '{name}' must be a list of steps "
-                           f"(a deploy target), not {_kind(value)}",
-                           "a pipeline holds steps, after-steps, box, services, base-path, "
-                           "docker, and named step lists")
+                self.error(
+                    k_node,
+                    f"'{key}' in pipeline '{name}' must be a list of steps "
+                    f"(a deploy target), not {_kind(value)}",
+                    "a pipeline holds steps, after-steps, box, services, base-path, "
+                    "docker, and named step lists",
+                )
         if not spec.steps and not spec.targets:
             self.warn(key_node, f"pipeline '{name}' has no steps")
         return spec
@@ -264,8 +304,9 @@ class _Reader:
         if node.tag == _NULL:
             return []
         if not isinstance(node, SequenceNode):
-            self.error(node, f"steps must be a list (each item starting with '- '), not "
-                       f"{_kind(node)}")
+            self.error(
+                node, f"steps must be a list (each item starting with '- '), not {_kind(node)}"
+            )
             return []
         out = []
         for item in node.value:
@@ -310,8 +351,11 @@ class _Reader:
         if inline_name is not None:
             if step.name == step_id:
                 step.name = inline_name
-            self.warn(value, f"the text after '{step_id}:' is read as the step's name",
-                      f"write it as 'name: {inline_name}' under the step")
+            self.warn(
+                value,
+                f"the text after '{step_id}:' is read as the step's name",
+                f"write it as 'name: {inline_name}' under the step",
+            )
         return step
 
     def options(self, step: StepSpec, pairs: list[tuple[ScalarNode, Node]]) -> None:
@@ -327,8 +371,11 @@ class _Reader:
                 if target in written:
                     self.warn(key_node, f"'{key}' is ignored because '{target}' is also set")
                     continue
-                self.warn(key_node, f"'{key}' is read as '{target}' (Wercker ignored '{key}')",
-                          f"rename it to '{target}'")
+                self.warn(
+                    key_node,
+                    f"'{key}' is read as '{target}' (Wercker ignored '{key}')",
+                    f"rename it to '{target}'",
+                )
                 key = target
             if isinstance(value, ScalarNode) and value.tag == _NULL:
                 self.warn(key_node, f"option '{key}' has no value; read as empty")
@@ -403,8 +450,11 @@ class _Reader:
             texts = []
             for item in node.value:
                 if not isinstance(item, ScalarNode):
-                    self.error(item, f"'{option}' must be a list of plain values, not a list "
-                               f"holding {_kind(item)}")
+                    self.error(
+                        item,
+                        f"'{option}' must be a list of plain values, not a list "
+                        f"holding {_kind(item)}",
+                    )
                     return ""
                 texts.append(_scalar_text(item, option))
             return shlex.join(texts) if option in schema.WORD_OPTIONS else ",".join(texts)

@@ -29,9 +29,7 @@ def select_pipelines(
     if not any(choice.name in wf.pipelines for choice in choices):
         wanted = ", ".join(choice.name for choice in choices) or "(no pipelines configured)"
         defined = ", ".join(wf.pipelines) or "no pipelines"
-        raise WerckerFileError(
-            f"none of {wanted} is defined in {wf.path}; it defines: {defined}"
-        )
+        raise WerckerFileError(f"none of {wanted} is defined in {wf.path}; it defines: {defined}")
     selected: list[PipelineSpec] = []
     for choice in choices:
         pipeline = wf.pipelines.get(choice.name)
@@ -60,15 +58,26 @@ def steps_for(
     names = ", ".join(pipeline.targets)
     if problems is not None and pipeline.targets:
         if deploy_target:
-            problems.append(Problem(
-                pipeline.loc, "warning",
-                f"pipeline '{pipeline.name}' has no deploy target '{deploy_target}' (it has "
-                f"{names}); running its 'steps'", None, pipeline.name))
+            problems.append(
+                Problem(
+                    pipeline.loc,
+                    "warning",
+                    f"pipeline '{pipeline.name}' has no deploy target '{deploy_target}' (it has "
+                    f"{names}); running its 'steps'",
+                    None,
+                    pipeline.name,
+                )
+            )
         elif not pipeline.steps:
-            problems.append(Problem(
-                pipeline.loc, "warning",
-                f"pipeline '{pipeline.name}' has no 'steps', only deploy targets ({names})",
-                "set deploy_target for this repository in the bot's config", pipeline.name))
+            problems.append(
+                Problem(
+                    pipeline.loc,
+                    "warning",
+                    f"pipeline '{pipeline.name}' has no 'steps', only deploy targets ({names})",
+                    "set deploy_target for this repository in the bot's config",
+                    pipeline.name,
+                )
+            )
     return list(pipeline.steps)
 
 
@@ -88,6 +97,5 @@ def blocking_problems(
     are not run do not block (a broken ``dev`` pipeline must not fail ``build``)."""
     names = {p.name for p in pipelines}
     return [
-        p for p in problems
-        if p.severity == "error" and (p.pipeline is None or p.pipeline in names)
+        p for p in problems if p.severity == "error" and (p.pipeline is None or p.pipeline in names)
     ]

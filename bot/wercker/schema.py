@@ -8,8 +8,15 @@ from __future__ import annotations
 
 # Top-level keys that are not pipelines (spec §1.2).
 TOP_LEVEL_KEYS = frozenset(
-    {"box", "services", "command-timeout", "no-response-timeout", "source-dir", "ignore-file",
-     "workflows"}
+    {
+        "box",
+        "services",
+        "command-timeout",
+        "no-response-timeout",
+        "source-dir",
+        "ignore-file",
+        "workflows",
+    }
 )
 # Keys of a pipeline mapping (spec §1.3); any other key must be a deploy-target step list.
 PIPELINE_KEYS = frozenset({"box", "services", "steps", "after-steps", "base-path", "docker"})
@@ -30,23 +37,62 @@ AZURE_KEYS = (
     "azure-registry-name",
     "azure-login-server",
 )
-_REGISTRY_AUTH = frozenset({"username", "password", "registry", *AWS_KEYS, "aws-strict-auth",
-                            *AZURE_KEYS})
+_REGISTRY_AUTH = frozenset(
+    {"username", "password", "registry", *AWS_KEYS, "aws-strict-auth", *AZURE_KEYS}
+)
 
 PUSH_OPTIONS = frozenset(
     {
-        "repository", "tag", "email", "auth-server", "cmd", "entrypoint", "env", "labels",
-        "ports", "volumes", "working-dir", "user", "stopsignal", "author", "message",
-        "image-name", "disable-sync", *_REGISTRY_AUTH,
+        "repository",
+        "tag",
+        "email",
+        "auth-server",
+        "cmd",
+        "entrypoint",
+        "env",
+        "labels",
+        "ports",
+        "volumes",
+        "working-dir",
+        "user",
+        "stopsignal",
+        "author",
+        "message",
+        "image-name",
+        "disable-sync",
+        *_REGISTRY_AUTH,
     }
 )
 BUILD_OPTIONS = frozenset(
-    {"image-name", "dockerfile", "context", "build-args", "labels", "extra-hosts", "no-cache",
-     "q", "squash", "registry-auth-config", "disable-sync"}
+    {
+        "image-name",
+        "dockerfile",
+        "context",
+        "build-args",
+        "labels",
+        "extra-hosts",
+        "no-cache",
+        "q",
+        "squash",
+        "registry-auth-config",
+        "disable-sync",
+    }
 )
 RUN_OPTIONS = frozenset(
-    {"image", "name", "cmd", "entrypoint", "env", "working-dir", "user", "ports", "username",
-     "password", "registry", "disable-sync"}
+    {
+        "image",
+        "name",
+        "cmd",
+        "entrypoint",
+        "env",
+        "working-dir",
+        "user",
+        "ports",
+        "username",
+        "password",
+        "registry",
+        "disable-sync",
+    }
 )
 SCRIPT_OPTIONS = frozenset({"code"})
 

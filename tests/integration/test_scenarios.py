@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.build import context_for, execute, planned_pipelines
+from bot.build import execute, planned_pipelines
 from bot.settings import parse_settings
 from bot.store.store import NewPush
 from bot.wiring import build_services
@@ -61,7 +61,7 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
             pusher="p",
             html_url="https://github.com/acme/app",
             pipelines=names,
-            contexts=[context_for(settings, n) for n in names],
+            status_context=settings.github.status_context,
         ),
         "http://bot.test/builds/{id}",
     )

@@ -187,3 +187,24 @@ def test_pages_and_api_mask_secrets(tmp_path: Path) -> None:
         assert b"hunter2-secret" not in page.data, url
     assert client.get("/api/builds/999").status_code == 404
     assert client.get("/healthz").json["ok"] is True
+
+
+def test_bad_query_arguments_are_400_not_500(client: FlaskClient) -> None:
+    assert client.get("/api/builds?limit=abc").status_code == 400
+    assert client.get("/api/attempts/1/log?after=x").status_code == 400
+    assert client.get("/api/builds?limit=0").status_code == 200
+
+
+def test_secret_configured_means_signatures_are_checked_even_with_skip(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path),
+            "github": {"webhook_secret": SECRET, "insecure_skip_signature": True},
+            "repos": {"acme/app": {}},
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    client = create_app(services=build_services(settings)).test_client()
+    resp = post(client, push_payload("acme/app", "refs/heads/main", SHA), secret=None)
+    assert resp.status_code == 401

@@ -29,7 +29,7 @@ def _store(tmp_path: Path) -> Store:
             pusher="",
             html_url="",
             pipelines=["build"],
-            contexts=["wb/build"],
+            status_context="wb",
         ),
         "http://bot/builds/{id}",
     )

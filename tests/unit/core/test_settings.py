@@ -70,3 +70,28 @@ def test_example_config_loads() -> None:
     example = Path(__file__).resolve().parents[3] / "config.example.toml"
     s = load_settings(example, {"GITHUB_WEBHOOK_SECRET": "x" * 10, "GITHUB_TOKEN": ""})
     assert s.runner_kind == "auto" and "owner/name" in s.repos
+
+
+@pytest.mark.parametrize("value", ["false", "False", False])
+def test_flags_from_the_environment_are_parsed_not_truthy(value: object) -> None:
+    s = parse_settings(
+        {"github": {"insecure_skip_signature": "${SKIP}"}}
+        if value == "false"
+        else {"github": {"insecure_skip_signature": value}},
+        {"SKIP": "false"},
+        base_dir=BASE,
+    )
+    assert s.github.insecure_skip_signature is False
+
+
+@pytest.mark.parametrize("value", ["no", "0", "yes please", 1])
+def test_ambiguous_flags_are_errors(value: object) -> None:
+    with pytest.raises(ConfigError, match="true or false"):
+        parse_settings({"registries": {"r.io": {"insecure": value}}}, {}, base_dir=BASE)
+
+
+def test_bad_clone_url_template_and_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="full_name"):
+        parse_settings({"clone_url_template": "https://{host}/{full_name}"}, {}, base_dir=BASE)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path, {})

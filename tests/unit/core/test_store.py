@@ -34,7 +34,7 @@ def push(
         pusher="p",
         html_url="https://github.com/acme/app",
         pipelines=["build", "deploy"],
-        contexts=["wb/build", "wb/deploy"],
+        status_context="wb",
     )
 
 

@@ -1,0 +1,138 @@
+"""Regression tests for problems found in review (one test per problem)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import bot.build
+from bot.checkout import auth_env, split_credentials
+from bot.errors import StepConfigError
+from bot.models import Result
+from bot.store import store as store_module
+from bot.store.store import NewPush, Store
+from steps.base import BuildFacts
+from steps.image_options import image_config
+from tests.integration.test_scenarios import run_scenario
+
+FACTS = BuildFacts("a/b", "main", "", "c" * 40, "", "1", "u", "2026-01-01T00:00:00Z")
+
+
+def _push(pipelines: list[str], delivery: str = "d") -> NewPush:
+    return NewPush(
+        hook_id="1",
+        delivery_id=delivery,
+        repo="acme/app",
+        ref="refs/heads/main",
+        branch="main",
+        git_tag="",
+        sha="a" * 40,
+        before_sha="0" * 40,
+        message="",
+        pusher="",
+        html_url="",
+        pipelines=pipelines,
+        status_context="wb",
+    )
+
+
+def test_clone_url_credentials_travel_as_a_header() -> None:
+    url, user, password = split_credentials("https://bot:p%40ss-w0rd@git.example.com/a/b.git")
+    assert url == "https://git.example.com/a/b.git" and (user, password) == ("bot", "p@ss-w0rd")
+    env = auth_env("https://bot:p%40ss-w0rd@git.example.com/a/b.git", "", None)
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://git.example.com/.extraheader"
+    assert "p@ss-w0rd" not in " ".join(env.values())  # base64 in a header, never the URL
+
+
+@pytest.mark.parametrize("option", ["author", "message", "volumes"])
+def test_secret_in_any_image_config_field_is_refused(option: str) -> None:
+    with pytest.raises(StepConfigError, match="secret KEY"):
+        image_config({option: "x line-two-of-key y"}, FACTS, {"KEY": "line-one\nline-two-of-key"})
+
+
+def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    first = store.record_push(_push(["build", "deploy"]), "u/{id}")
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    store.record_push(_push(["build", "publish"]), "u/{id}")
+    contexts = {r["context"] for r in store.statuses_for("acme/app", "a" * 40)}
+    assert contexts == {"wb/build", "wb/deploy"} and first.build_id == claim.build["id"]
+
+
+def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    claim = store.claim_next(f"{os.uname().nodename}:{os.getpid()}:oldtoken:w0")
+    assert claim is not None
+    assert store.recover_dead() == [claim.attempt_id]
+
+
+def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:tok:w0")
+    assert claim is not None
+    assert store.recover_dead() == []
+    assert store.recover_dead(max_age=-1) == [claim.attempt_id]
+
+
+def test_current_process_attempts_are_alive(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    assert store.claim_next(store_module.worker_name("w0")) is not None
+    assert store.recover_dead() == []
+
+
+def test_a_crash_in_deploy_keeps_builds_success(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = bot.build.run_pipeline
+
+    def flaky(spec, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if spec.name == "deploy":
+            raise OSError("disk full")
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(bot.build, "run_pipeline", flaky)
+    yml = "build:\n  steps:\n    - script:\n        code: 'true'\n"
+    yml += "deploy:\n  steps:\n    - script:\n        code: 'true'\n"
+    got = run_scenario(tmp_path, {"wercker.yml": yml})
+    assert got["result"] == "errored"
+    assert got["statuses"]["build"].startswith("success")
+    assert got["statuses"]["deploy"].startswith("error: internal error: OSError")
+    states = [p["state"] for p in got["detail"]["attempts"][0]["pipelines"]]
+    assert "running" not in states
+
+
+def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -> None:
+    from bot.logs import MemoryLog
+    from bot.runners.base import Timeouts, Workspace
+    from bot.runners.local import LocalRunner
+
+    ws = Workspace.create(tmp_path / "ws", tmp_path / "cache")
+    session = LocalRunner().open(None, {}, ws, None, MemoryLog())
+    pidfile = tmp_path / "bg.pid"
+    session.run_script(
+        f"sleep 300 >/dev/null 2>&1 &\necho $! > {pidfile}",
+        env={},
+        secrets={},
+        cwd=session.paths.source,
+        timeouts=Timeouts(30, 30),
+        log=MemoryLog(),
+    )
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the background process outlived its step")
+    assert oct(ws.helper.stat().st_mode & 0o777) == "0o700"
