@@ -53,7 +53,12 @@ def split_credentials(clone_url: str) -> tuple[str, str, str]:
 
 def auth_env(clone_url: str, token: str, ssh_key_file: str | None) -> dict[str, str]:
     """Environment that makes git authenticate, without writing any config file."""
-    env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0"}
+    # A stalled server must not hold the branch forever: under 1 kB/s for a minute aborts.
+    env: dict[str, str] = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+        "GIT_HTTP_LOW_SPEED_TIME": "60",
+    }
     url, user, password = split_credentials(clone_url)
     parts = urlsplit(url)
     if user and parts.scheme in ("https", "http"):
