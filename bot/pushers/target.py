@@ -90,7 +90,7 @@ def registry_settings_for(
         if key in registries:
             return registries[key]
     for entry in registries.values():
-        if entry.mirror_of and entry.mirror_of.lower() in (host, bare):
+        if entry.mirror_of and entry.mirror_of.lower() in keys:
             return entry
     return None
 
