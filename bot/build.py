@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.buildlog import StoreLog
-from bot.checkout import checkout
+from bot.checkout import checkout, is_ancestor
 from bot.errors import WerckerBotError, WerckerFileError
 from bot.forges.github import truncate_description
 from bot.logs import Log
 from bot.masking import Masker
-from bot.models import GITHUB_STATE, Result
+from bot.models import GITHUB_STATE, Result, short_sha
 from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import PushResult
@@ -198,6 +198,14 @@ class Attempt:
             token=self.settings.github.token,
             ssh_key_file=self.repo.ssh_key_file,
         )
+        stale = self.superseded_by(source)
+        if stale is not None:
+            description = f"Superseded by {short_sha(stale)}"
+            self.log.info(
+                f"{str(build['sha'])[:12]} is older than {stale[:12]}, already built for this "
+                "branch; not pushing over it (redeliver this push to roll back on purpose)"
+            )
+            return self.finish(Result.CANCELED, description, planned)
         facts = BuildFacts(
             repo=self.repo.full_name,
             branch=str(build["branch"]),
@@ -242,6 +250,29 @@ class Attempt:
             selected=selected,
         )
         return self.conclude(runs, planned)
+
+    def superseded_by(self, source: Path) -> str | None:
+        """The newer sha already built for this branch when this push's commit is its
+        ancestor (pushes delivered out of order); ``None`` otherwise. A user's redelivery
+        (an explicit re-run) is never superseded: that is the rollback path."""
+        build = self.build
+        if self.claim.explicit or not build["branch"] or self.repo is None:
+            return None
+        newest = self.store.newest_built_sha(
+            str(build["repo"]), str(build["branch"]), int(build["id"])
+        )
+        if newest is None or newest == build["sha"]:
+            return None
+        older = is_ancestor(
+            source,
+            str(build["sha"]),
+            newest,
+            self.log,
+            token=self.settings.github.token,
+            clone_url=self.repo.clone_url,
+            ssh_key_file=self.repo.ssh_key_file,
+        )
+        return newest if older else None
 
     # hooks for run_chain ---------------------------------------------------------------
 

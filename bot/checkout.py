@@ -144,6 +144,37 @@ def checkout(
     return str(created)
 
 
+def is_ancestor(
+    dest: Path,
+    older: str,
+    newer: str,
+    log: Log,
+    *,
+    token: str = "",
+    clone_url: str = "",
+    ssh_key_file: str | None = None,
+    depth: int = 200,
+) -> bool:
+    """Whether ``older`` is a strict ancestor of ``newer``, looking back at most ``depth``
+    commits from ``newer`` (fetched into the checkout at ``dest``). Unknown (fetch failed,
+    history deeper than ``depth``) counts as no: the build then runs, as it would have."""
+    if older == newer:
+        return False
+    env = auth_env(clone_url, token, ssh_key_file) if clone_url else {}
+    try:
+        repo = git.Repo(dest)
+        with repo.git.custom_environment(**env):
+            repo.git.fetch("--depth", str(depth), "origin", newer)
+            repo.git.fetch("--deepen", str(depth), "origin", older)
+            repo.git.merge_base("--is-ancestor", older, newer)
+        return True
+    except git.GitCommandError:
+        return False
+    except (OSError, ValueError) as err:
+        log.warn(f"could not compare {older[:7]} with {newer[:7]}: {type(err).__name__}")
+        return False
+
+
 def _git_reason(err: Exception | None, masker: Masker) -> str:
     if isinstance(err, git.GitCommandError):
         text = (err.stderr or "").strip().replace("stderr: ", "").strip("'\n ")

@@ -361,6 +361,23 @@ class Store:
                 )
         return None
 
+    def newest_built_sha(self, repo: str, branch: str, before_build: int) -> str | None:
+        """The sha of the latest build of this branch that arrived before ``before_build``
+        and passed: what the branch's tags point at now."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(builds.c.sha)
+                .join(attempts, attempts.c.build_id == builds.c.id)
+                .where(
+                    builds.c.repo == repo,
+                    builds.c.branch == branch,
+                    builds.c.id < before_build,
+                    attempts.c.state == Result.PASSED,
+                )
+                .order_by(attempts.c.finished_at.desc())
+            ).first()
+        return str(row.sha) if row else None
+
     def running_attempt_ids(self) -> list[int]:
         with self.engine.connect() as conn:
             rows = conn.execute(
