@@ -14,13 +14,13 @@ import contextlib
 import json
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import requests
 
@@ -141,13 +141,13 @@ def _remove_stale(tmp_dir: Path) -> None:
 
 
 class ProgressReader:
-    """A binary file that reports upload progress at most every ``every`` seconds. It has a
-    length, so ``requests`` still sends ``Content-Length``."""
+    """A body that reports how much was sent, at most every ``every`` seconds. It has a
+    length, so ``requests`` still sends ``Content-Length``; it does not close ``inner``."""
 
     def __init__(
-        self, fh: BinaryIO, size: int, report: Callable[[int], None], every: float = 5.0
+        self, inner: Any, size: int, report: Callable[[int], None], every: float = 5.0
     ) -> None:
-        self._fh = fh
+        self._inner = inner
         self._size = size
         self._report = report
         self._every = every
@@ -158,7 +158,7 @@ class ProgressReader:
         return self._size
 
     def read(self, n: int = -1) -> bytes:
-        data = self._fh.read(n)
+        data: bytes = self._inner.read(n)
         self._sent += len(data)
         now = time.monotonic()
         if data and now - self._last >= self._every:
@@ -166,11 +166,12 @@ class ProgressReader:
             self._report(self._sent)
         return data
 
-    def __enter__(self) -> ProgressReader:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
+def uploading(log: Log, digest: str, size: int) -> Callable[[int], None]:
+    def report(sent: int) -> None:
+        log.progress(f"Layer {digest[:19]}… uploading: {human_size(sent)} / {human_size(size)}")
+
+    return report
 
 
 class DaemonlessPusher:
@@ -347,8 +348,10 @@ class DaemonlessPusher:
     ) -> tuple[Descriptor, NewLayer | None]:
         started = time.monotonic()
 
-        def opener() -> AbstractContextManager[Any]:
-            return source.open_blob(base_ref.repository, desc.digest, desc.size)
+        @contextlib.contextmanager
+        def opener() -> Iterator[ProgressReader]:
+            with source.open_blob(base_ref.repository, desc.digest, desc.size) as stream:
+                yield ProgressReader(stream, desc.size, uploading(log, desc.digest, desc.size))
 
         mount = base_ref.repository if same_registry and base_ref.repository != repo else None
         outcome = client.upload_blob(repo, desc.digest, desc.size, opener, mount_from=mount)
@@ -388,14 +391,14 @@ class DaemonlessPusher:
                 f"{time.monotonic() - started:.1f} s"
             )
             started = time.monotonic()
-            short, size = layer.digest[:19], layer.size
+            size, report = layer.size, uploading(log, layer.digest, layer.size)
 
-            def report(sent: int) -> None:
-                log.progress(f"Layer {short}… uploading: {human_size(sent)} / {human_size(size)}")
+            @contextlib.contextmanager
+            def opener() -> Iterator[ProgressReader]:
+                with path.open("rb") as fh:
+                    yield ProgressReader(fh, size, report)
 
-            outcome = client.upload_blob(
-                repo, layer.digest, size, lambda: ProgressReader(path.open("rb"), size, report)
-            )
+            outcome = client.upload_blob(repo, layer.digest, size, opener)
             if outcome == "exists":
                 log.progress(f"Layer {layer.digest[:19]}… already exists")
             else:
