@@ -29,7 +29,9 @@ SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yml"))
 def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None = None) -> dict:
     remote = make_remote(tmp_path / "git")
     branch = spec.get("branch", "main")
-    files = {"wercker.yml": spec["wercker.yml"], **spec.get("files", {})}
+    files = dict(spec.get("files", {}))
+    if spec.get("wercker.yml") is not None:
+        files["wercker.yml"] = spec["wercker.yml"]
     sha = remote.commit(files, branch=branch)
     repo_cfg = {"clone_url": remote.url, **spec.get("config", {})}
     settings = parse_settings(
