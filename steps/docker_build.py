@@ -8,12 +8,13 @@ Only the docker runner can build: the local runner has no engine.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from typing import Any
 
 from bot.errors import StepConfigError
 from bot.wercker.expand import expand_options
 from steps.base import StepContext, StepOutcome
+from steps.image_options import pairs as _pairs
+from steps.image_options import words as _words
 
 NEEDS_ENGINE = 'internal/docker-build needs a Docker Engine ([runner] kind = "docker")'
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool
@@ -65,25 +66,6 @@ def _context_path(source: str, context: str) -> str:
     if path != source and not path.startswith(source.rstrip("/") + "/"):
         raise StepConfigError(f"internal/docker-build: context {context!r} leaves the source dir")
     return path
-
-
-def _words(option: str, value: str) -> list[str]:
-    try:
-        return shlex.split(value)
-    except ValueError as err:
-        raise StepConfigError(f"option '{option}' is not valid shell words: {err}") from None
-
-
-def _pairs(option: str, value: str) -> dict[str, str]:
-    """``K=V`` words; unlike Wercker a missing ``=`` is an error rather than a crash, and a
-    value may itself contain ``=``."""
-    out: dict[str, str] = {}
-    for word in _words(option, value):
-        key, sep, val = word.partition("=")
-        if not sep or not key:
-            raise StepConfigError(f"option '{option}': {word!r} is not of the form KEY=value")
-        out[key] = val
-    return out
 
 
 def _extra_hosts(value: str) -> dict[str, str]:

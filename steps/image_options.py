@@ -15,16 +15,18 @@ _PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
 _SPLIT = re.compile(r"[\s,]+")
 
 
-def _words(option: str, value: str) -> list[str]:
+def words(option: str, value: str) -> list[str]:
     try:
         return shlex.split(value)
     except ValueError as err:
         raise StepConfigError(f"option '{option}' is not valid shell words: {err}") from None
 
 
-def _pairs(option: str, value: str) -> dict[str, str]:
+def pairs(option: str, value: str) -> dict[str, str]:
+    """``K=V`` shell words; unlike Wercker a missing ``=`` is an error rather than a crash,
+    and a value may itself contain ``=``."""
     out: dict[str, str] = {}
-    for word in _words(option, value):
+    for word in words(option, value):
         key, sep, val = word.partition("=")
         if not sep or not key:
             raise StepConfigError(f"option '{option}': {word!r} is not of the form KEY=value")
@@ -56,13 +58,13 @@ def image_config(
         "org.opencontainers.image.created": facts.created,
     }
     labels = {k: v for k, v in labels.items() if v}
-    labels.update(_pairs("labels", options.get("labels", "")))
+    labels.update(pairs("labels", options.get("labels", "")))
     config = ImageConfig(
-        cmd=_words("cmd", options["cmd"]) if options.get("cmd") else None,
-        entrypoint=_words("entrypoint", options["entrypoint"])
+        cmd=words("cmd", options["cmd"]) if options.get("cmd") else None,
+        entrypoint=words("entrypoint", options["entrypoint"])
         if options.get("entrypoint")
         else None,
-        env=_pairs("env", options.get("env", "")),
+        env=pairs("env", options.get("env", "")),
         ports=parse_ports(options.get("ports", "")),
         volumes=[v for v in _SPLIT.split(options.get("volumes", "")) if v],
         labels=labels,
