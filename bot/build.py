@@ -291,7 +291,9 @@ class Attempt:
 
     def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
         self.resolved.add(name)
-        self.store.add_pipeline(self.claim.attempt_id, position, name, state, reason)
+        # The row says what happened to this pipeline; its status says why (GitHub shows
+        # failure/error so a skipped deploy never looks green).
+        self.store.add_pipeline(self.claim.attempt_id, position, name, Result.SKIPPED, reason)
         self.status(name, GITHUB_STATE[state], reason)
 
     def conclude(self, runs: list[PipelineRun], planned: list[str]) -> Result:

@@ -40,12 +40,14 @@ from bot.pushers.registry import ecr
 from bot.pushers.registry.client import (
     MANIFEST_LIST_V2,
     OCI_INDEX,
+    TRANSPORT_ERRORS,
     RegistryClient,
     RetryPolicy,
     pull_scope,
     push_scope,
 )
 from bot.pushers.registry.endpoint import resolve_endpoint
+from bot.pushers.registry.errors import unreachable
 from bot.pushers.registry.image import (
     DOCKER_MANIFEST,
     OCI_MANIFEST,
@@ -215,6 +217,11 @@ class DaemonlessPusher:
                 finally:
                     if source is not client and source is not None:
                         source.close()
+            except TRANSPORT_ERRORS as err:
+                # one that escaped the retries (a stream read mid-copy): still readable
+                raise unreachable(
+                    target.registry, "push to", target.repository, err, client.secrets
+                ) from None
             except (requests.RequestException, ValueError, KeyError) as err:
                 # A registry answer we did not foresee (bad JSON, odd redirect): still a
                 # registry problem for the user, never a traceback.

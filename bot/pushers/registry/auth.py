@@ -27,7 +27,7 @@ from bot.pushers.model import RegistryAuth
 from bot.pushers.registry import ecr
 from bot.pushers.registry.challenge import Challenge, pick_challenge
 from bot.pushers.registry.endpoint import Endpoint
-from bot.pushers.registry.errors import describe_body, safe_url
+from bot.pushers.registry.errors import describe_body, safe_url, transport_problem
 from bot.pushers.target import is_loopback, split_host_port
 
 TOKEN_EXPIRY_MARGIN = 10.0
@@ -237,11 +237,9 @@ class Authenticator:
                 verify=self.endpoint.verify,
             )
         except requests.RequestException as err:
+            problem = transport_problem(urlsplit(realm).netloc or registry, err, read_timeout=60)
             raise RegistryError(
-                masker.mask(
-                    f"{registry}: cannot reach its token service {safe_url(realm)}: "
-                    f"{type(err).__name__}"
-                )
+                masker.mask(f"{registry}: its token service {safe_url(realm)} failed: {problem}")
             ) from None
         if resp.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"

@@ -260,7 +260,10 @@ class RegistryClient:
                     break  # certificates do not get better by waiting
                 time.sleep(self.retry.wait(attempt, busy))
             assert last is not None
-            raise unreachable(self.name, "connect", None, last, self.secrets)
+            raise unreachable(
+                self.name, "connect", None, last, self.secrets,
+                connect_timeout=CONNECT_TIMEOUT, read_timeout=60,
+            )
 
     def url(self, path: str) -> str:
         return f"{self.ping()}/v2/{path}"
@@ -307,7 +310,8 @@ class RegistryClient:
                     attempt += 1
                     if attempt >= self.retry.attempts:
                         raise unreachable(
-                            self.name, action, repository, err, self.secrets
+                            self.name, action, repository, err, self.secrets,
+                            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                         ) from None
                     time.sleep(self.retry.wait(attempt - 1))
                     continue

@@ -8,10 +8,17 @@ cut before their query (pre-signed blob URLs carry signatures).
 
 from __future__ import annotations
 
+import errno
+import http.client
 import json
+import os
+import socket
+import ssl
 from collections.abc import Iterable
+from typing import Any
 
 import requests
+import urllib3
 
 from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
 from bot.masking import Masker
@@ -141,21 +148,154 @@ def auth_failure(
     return RegistryAuthError(Masker(secrets).mask(message))
 
 
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and everything it wraps (``requests`` → urllib3 ``MaxRetryError.reason`` →
+    ``NewConnectionError`` → ``OSError``…), outermost first."""
+    out: list[BaseException] = []
+    todo: list[BaseException] = [err]
+    while todo:
+        current = todo.pop(0)
+        if any(current is seen for seen in out):
+            continue
+        out.append(current)
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(current.args)
+        todo += [n for n in nested if isinstance(n, BaseException)]
+    return out
+
+
+def _first(causes: list[BaseException], kind: type[BaseException] | tuple[type, ...]) -> Any:
+    return next((c for c in causes if isinstance(c, kind)), None)
+
+
+def _errno(causes: list[BaseException]) -> int | None:
+    for cause in causes:
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return cause.errno
+    return None
+
+
+def _tls_reason(causes: list[BaseException]) -> str:
+    verify = _first(causes, ssl.SSLCertVerificationError)
+    if verify is not None and getattr(verify, "verify_message", None):
+        return str(verify.verify_message)
+    tls = _first(causes, ssl.SSLError)
+    reason = getattr(tls, "reason", None) if tls is not None else None
+    return str(reason).replace("_", " ").lower() if reason else "handshake failed"
+
+
+def transport_problem(
+    registry: str,
+    err: BaseException,
+    *,
+    action: str = "",
+    repository: str | None = None,
+    connect_timeout: float = 15.0,
+    read_timeout: float = 300.0,
+) -> str:
+    """One readable sentence for a transport failure talking to ``registry``: what failed
+    and what to do. Never an exception repr or a URL (they carry queries and signatures)."""
+    causes = _causes(err)
+    where = f" while trying to {action} {repository}" if action and repository else ""
+    resolve = _first(causes, (urllib3.exceptions.NameResolutionError, socket.gaierror))
+    if resolve is not None:
+        host = getattr(resolve, "host", None) or split_host(registry)
+        gai = _first(causes, socket.gaierror)
+        if gai is not None and gai.errno == socket.EAI_AGAIN:
+            return (
+                f"cannot resolve {host}: the DNS lookup failed for now (temporary failure); "
+                "check this machine's DNS and retry"
+            )
+        return (
+            f"cannot resolve {host}: no such host (check the registry host in 'repository')"
+        )
+    if _first(causes, (requests.exceptions.SSLError, ssl.SSLError)) is not None:
+        verify = _first(causes, ssl.SSLCertVerificationError)
+        reason = _tls_reason(causes)
+        if verify is not None and "mismatch" in reason.lower():
+            return (
+                f"TLS certificate of {registry} is not valid for that name ({reason}): "
+                "use the host name the certificate was issued for"
+            )
+        if verify is not None:
+            return (
+                f"TLS certificate of {registry} is not trusted ({reason}): set "
+                f'[registries."{registry}"] ca_file to the CA that signed it (or insecure = true)'
+            )
+        return (
+            f"TLS handshake with {registry} failed ({reason}); if it serves plain HTTP, set "
+            f'[registries."{registry}"] insecure = true'
+        )
+    if isinstance(err, requests.exceptions.ProxyError):
+        return (
+            f"cannot reach {registry} through the HTTP proxy{where}; check HTTPS_PROXY, "
+            "HTTP_PROXY and NO_PROXY"
+        )
+    if _first(causes, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
+        return (
+            f"{registry} did not answer within {connect_timeout:.0f} s (is the host/port in "
+            "'repository' right, and does a firewall let the connection through?)"
+        )
+    if _first(causes, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return (
+            f"{registry} did not answer within {read_timeout:.0f} s{where}; the registry may "
+            "be overloaded, retry later"
+        )
+    code = _errno(causes)
+    if code == errno.ECONNREFUSED:
+        return (
+            f"cannot reach {registry}: connection refused (is the registry running, and is "
+            "the host/port in 'repository' right?)"
+        )
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        return (
+            f"cannot reach {registry}: no route to the host (check the network and the host in "
+            "'repository')"
+        )
+    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED) or _first(
+        causes,
+        (
+            urllib3.exceptions.ProtocolError,
+            requests.exceptions.ChunkedEncodingError,
+            http.client.RemoteDisconnected,
+        ),
+    ):
+        return (
+            f"{registry} closed the connection{where} (the registry or a proxy in front of it "
+            "dropped it); retry later"
+        )
+    if isinstance(err, requests.exceptions.TooManyRedirects):
+        return f"{registry} redirected too many times{where}"
+    if code is not None:
+        text = os.strerror(code).lower()
+        return f"cannot reach {registry}{where}: {text}"
+    return f"cannot reach {registry}{where}: the connection failed"
+
+
+def split_host(registry: str) -> str:
+    """``host`` of ``host:port`` (IPv6 literals in brackets kept whole)."""
+    if registry.startswith("["):
+        return registry.split("]", 1)[0] + "]"
+    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+
+
 def unreachable(
-    registry: str, action: str, repository: str | None, err: Exception, secrets: Iterable[str] = ()
+    registry: str,
+    action: str,
+    repository: str | None,
+    err: BaseException,
+    secrets: Iterable[str] = (),
+    *,
+    connect_timeout: float = 15.0,
+    read_timeout: float = 300.0,
 ) -> RegistryUnavailable:
     """``RegistryUnavailable`` for a transport failure that outlived the retries."""
-    reason = type(err).__name__
-    text = str(err)
-    # urllib3 messages repeat the URL with its query; keep only the reason at the end.
-    if "(Caused by" in text:
-        reason = text.rsplit("(Caused by", 1)[1].strip(" )")
-    reason = " ".join(reason.split())[:_MAX_DETAIL]
-    where = f"{action} {repository}" if repository else action
-    message = f"cannot reach {registry} to {where}: {reason}"
-    if isinstance(err, requests.exceptions.SSLError):
-        message += (
-            f'; if the registry uses its own CA, set ca_file under [registries."{registry}"]'
-            " (or insecure = true)"
-        )
+    message = transport_problem(
+        registry,
+        err,
+        action=action,
+        repository=repository,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     return RegistryUnavailable(Masker(secrets).mask(message))
