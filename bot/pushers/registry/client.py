@@ -261,8 +261,13 @@ class RegistryClient:
                 time.sleep(self.retry.wait(attempt, busy))
             assert last is not None
             raise unreachable(
-                self.name, "connect", None, last, self.secrets,
-                connect_timeout=CONNECT_TIMEOUT, read_timeout=60,
+                self.name,
+                "connect",
+                None,
+                last,
+                self.secrets,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=60,
             )
 
     def url(self, path: str) -> str:
@@ -310,8 +315,13 @@ class RegistryClient:
                     attempt += 1
                     if attempt >= self.retry.attempts:
                         raise unreachable(
-                            self.name, action, repository, err, self.secrets,
-                            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+                            self.name,
+                            action,
+                            repository,
+                            err,
+                            self.secrets,
+                            connect_timeout=CONNECT_TIMEOUT,
+                            read_timeout=READ_TIMEOUT,
                         ) from None
                     time.sleep(self.retry.wait(attempt - 1))
                     continue

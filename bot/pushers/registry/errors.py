@@ -206,9 +206,7 @@ def transport_problem(
                 f"cannot resolve {host}: the DNS lookup failed for now (temporary failure); "
                 "check this machine's DNS and retry"
             )
-        return (
-            f"cannot resolve {host}: no such host (check the registry host in 'repository')"
-        )
+        return f"cannot resolve {host}: no such host (check the registry host in 'repository')"
     if _first(causes, (requests.exceptions.SSLError, ssl.SSLError)) is not None:
         verify = _first(causes, ssl.SSLCertVerificationError)
         reason = _tls_reason(causes)
@@ -231,16 +229,6 @@ def transport_problem(
             f"cannot reach {registry} through the HTTP proxy{where}; check HTTPS_PROXY, "
             "HTTP_PROXY and NO_PROXY"
         )
-    if _first(causes, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
-        return (
-            f"{registry} did not answer within {connect_timeout:.0f} s (is the host/port in "
-            "'repository' right, and does a firewall let the connection through?)"
-        )
-    if _first(causes, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
-        return (
-            f"{registry} did not answer within {read_timeout:.0f} s{where}; the registry may "
-            "be overloaded, retry later"
-        )
     code = _errno(causes)
     if code == errno.ECONNREFUSED:
         return (
@@ -251,6 +239,21 @@ def transport_problem(
         return (
             f"cannot reach {registry}: no route to the host (check the network and the host in "
             "'repository')"
+        )
+    connect_timed_out = any(
+        isinstance(c, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+        and not isinstance(c, urllib3.exceptions.NewConnectionError)
+        for c in causes
+    )
+    if connect_timed_out:
+        return (
+            f"{registry} did not answer within {connect_timeout:.0f} s (is the host/port in "
+            "'repository' right, and does a firewall let the connection through?)"
+        )
+    if _first(causes, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return (
+            f"{registry} did not answer within {read_timeout:.0f} s{where}; the registry may "
+            "be overloaded, retry later"
         )
     if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED) or _first(
         causes,

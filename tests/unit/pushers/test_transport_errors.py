@@ -1,0 +1,170 @@
+"""Transport failures become one readable sentence: what failed and what to do, never a
+Python exception repr (they end up in commit statuses)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+
+import pytest
+import requests
+import urllib3
+
+from bot.errors import RegistryUnavailable
+from bot.pushers.model import RegistryAuth
+from bot.pushers.registry.client import RegistryClient, RetryPolicy
+from bot.pushers.registry.errors import transport_problem, unreachable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+REPR_MARKS = ("Error(", "Connection(", "(Caused by", "Errno", "<", "Max retries", "_ssl.c")
+
+
+def readable(message: str) -> str:
+    for mark in REPR_MARKS:
+        assert mark not in message, f"{mark!r} in {message!r}"
+    return message
+
+
+def through_urllib3(
+    reason: Exception, kind: type[requests.RequestException] = requests.ConnectionError
+) -> requests.RequestException:
+    """What ``requests`` raises: its exception around urllib3's ``MaxRetryError``."""
+    pool = urllib3.HTTPConnectionPool("registry.example", 443)
+    return kind(urllib3.exceptions.MaxRetryError(pool, "/v2/?_state=secret", reason))
+
+
+def new_connection(cause: OSError) -> urllib3.exceptions.NewConnectionError:
+    conn = urllib3.connection.HTTPConnection("registry.example", 443)
+    err = urllib3.exceptions.NewConnectionError(conn, f"Failed to establish: {cause!r}")
+    err.__cause__ = cause
+    return err
+
+
+def test_closed_port_is_connection_refused() -> None:
+    host = f"127.0.0.1:{free_port()}"
+    client = RegistryClient(host, "http", RegistryAuth(), {}, retry=RetryPolicy(1, 0.01))
+    with pytest.raises(RegistryUnavailable) as info, client:
+        client.ping()
+    assert readable(str(info.value)) == (
+        f"cannot reach {host}: connection refused (is the registry running, and is the "
+        "host/port in 'repository' right?)"
+    )
+
+
+def test_unknown_host_cannot_be_resolved() -> None:
+    client = RegistryClient("registry.invalid", "https", RegistryAuth(), {}, retry=RetryPolicy(1))
+    with pytest.raises(RegistryUnavailable) as info, client:
+        client.ping()
+    message = readable(str(info.value))
+    assert message.startswith("cannot resolve registry.invalid: ")
+    assert "no such host" in message or "temporary failure" in message
+
+
+@pytest.mark.parametrize(
+    ("gai_errno", "says"),
+    [(socket.EAI_NONAME, "no such host"), (socket.EAI_AGAIN, "temporary failure")],
+)
+def test_name_resolution_errors(gai_errno: int, says: str) -> None:
+    conn = urllib3.connection.HTTPSConnection("registry.example", 443)
+    gai = socket.gaierror(gai_errno, "Name or service not known")
+    reason = urllib3.exceptions.NameResolutionError("registry.example", conn, gai)
+    reason.__cause__ = gai  # urllib3 raises it ``from`` the gaierror
+    err = through_urllib3(reason)
+    message = readable(transport_problem("registry.example", err))
+    assert message.startswith("cannot resolve registry.example: ") and says in message
+
+
+def test_untrusted_certificate_says_to_set_ca_file() -> None:
+    verify = ssl.SSLCertVerificationError(
+        1,
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate "
+        "in certificate chain (_ssl.c:1006)",
+    )
+    verify.verify_message = "self-signed certificate in certificate chain"
+    err = through_urllib3(urllib3.exceptions.SSLError(verify), requests.exceptions.SSLError)
+    assert readable(str(unreachable("registry.example", "connect", None, err))) == (
+        "TLS certificate of registry.example is not trusted (self-signed certificate in "
+        'certificate chain): set [registries."registry.example"] ca_file to the CA that signed '
+        "it (or insecure = true)"
+    )
+
+
+def test_certificate_for_another_name() -> None:
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "Hostname mismatch, certificate is not valid for 'registry.example'."
+    err = through_urllib3(urllib3.exceptions.SSLError(verify), requests.exceptions.SSLError)
+    message = readable(transport_problem("registry.example", err))
+    assert "not valid for that name" in message and "Hostname mismatch" in message
+
+
+def test_plain_http_server_on_a_tls_connection() -> None:
+    tls = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    tls.reason = "WRONG_VERSION_NUMBER"  # type: ignore[misc]
+    err = through_urllib3(urllib3.exceptions.SSLError(tls), requests.exceptions.SSLError)
+    message = readable(transport_problem("registry.example", err))
+    assert message.startswith("TLS handshake with registry.example failed (wrong version number)")
+    assert "insecure = true" in message
+
+
+def test_connect_timeout_names_the_wait() -> None:
+    pool = urllib3.HTTPConnectionPool("registry.example", 443)
+    reason = urllib3.exceptions.ConnectTimeoutError(pool, "timed out. (connect timeout=15)")
+    err = through_urllib3(reason, requests.exceptions.ConnectTimeout)
+    message = readable(transport_problem("registry.example", err, connect_timeout=15))
+    assert message.startswith("registry.example did not answer within 15 s")
+
+
+def test_read_timeout_names_the_wait_and_the_action() -> None:
+    pool = urllib3.HTTPConnectionPool("registry.example", 443)
+    reason = urllib3.exceptions.ReadTimeoutError(pool, "/v2/", "Read timed out.")
+    err = through_urllib3(reason, requests.exceptions.ReadTimeout)
+    message = readable(
+        str(unreachable("registry.example", "push to", "acme/app", err, read_timeout=300))
+    )
+    assert message == (
+        "registry.example did not answer within 300 s while trying to push to acme/app; the "
+        "registry may be overloaded, retry later"
+    )
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        requests.ConnectionError(
+            urllib3.exceptions.ProtocolError(
+                "Connection aborted.", ConnectionResetError(errno.ECONNRESET, "reset by peer")
+            )
+        ),
+        requests.exceptions.ChunkedEncodingError(
+            urllib3.exceptions.ProtocolError("Response ended prematurely")
+        ),
+    ],
+    ids=["reset", "truncated"],
+)
+def test_dropped_connection(err: Exception) -> None:
+    message = readable(transport_problem("registry.example", err, action="push to", repository="a"))
+    assert message.startswith("registry.example closed the connection while trying to push to a")
+
+
+def test_no_route_to_host() -> None:
+    err = through_urllib3(new_connection(OSError(errno.EHOSTUNREACH, "No route to host")))
+    message = readable(transport_problem("10.0.0.9:5000", err))
+    assert message.startswith("cannot reach 10.0.0.9:5000: no route to the host")
+
+
+def test_proxy_failure() -> None:
+    err = through_urllib3(urllib3.exceptions.ProxyError("Unable to connect to proxy", None))
+    err = requests.exceptions.ProxyError(*err.args)
+    assert "HTTPS_PROXY" in readable(transport_problem("registry.example", err))
+
+
+def test_unknown_failure_is_still_a_sentence() -> None:
+    message = transport_problem("registry.example", requests.ConnectionError("weird <thing>"))
+    assert readable(message) == "cannot reach registry.example: the connection failed"
