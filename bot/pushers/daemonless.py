@@ -43,6 +43,7 @@ from bot.pushers.registry.client import (
     TRANSPORT_ERRORS,
     RegistryClient,
     RetryPolicy,
+    StreamFailed,
     pull_scope,
     push_scope,
 )
@@ -58,7 +59,8 @@ from bot.pushers.registry.image import (
     digest_of,
     media_types_for,
 )
-from bot.pushers.registry.layers import LayerCache, LayerSource
+from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
+from bot.pushers.registry.stream import LayerStream
 from bot.pushers.target import registry_settings_for
 from bot.settings import RegistrySettings
 
@@ -182,7 +184,10 @@ class DaemonlessPusher:
 
     ``registries`` is the bot's ``[registries]`` config (CA files, ``insecure``,
     ``mirror_of``, ECR endpoint and repository creation); ``cache_dir`` holds the layer cache
-    and temporary compressed layers.
+    and temporary compressed layers. A layer the cache does not know is uploaded while it is
+    compressed (``RegistryClient.stream_blob``) unless ``stream_uploads`` is false; it is
+    uploaded from its temp file when the cache knows it, when the registry refuses the
+    stream, and on every retry.
     """
 
     def __init__(
@@ -192,17 +197,21 @@ class DaemonlessPusher:
         *,
         retry: RetryPolicy | None = None,
         threads: int = UPLOAD_THREADS,
+        stream_uploads: bool = True,
     ) -> None:
         self.registries = registries
         self.cache = LayerCache(cache_dir / "layers")
         self.tmp_dir = cache_dir / "tmp"
         self.retry = retry
         self.threads = threads
+        self.stream_uploads = stream_uploads
         _remove_stale(self.tmp_dir)
 
     def client(self, registry: str, scheme: Scheme, auth: RegistryAuth) -> RegistryClient:
         """A client for one push (tests and tools may use it to read back)."""
-        return RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
+        client = RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
+        client.streaming = client.streaming and self.stream_uploads
+        return client
 
     def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
         started = time.monotonic()
@@ -388,33 +397,87 @@ class DaemonlessPusher:
                 NewLayer(known.diff_id, created_by),
             )
         started = time.monotonic()
-        layer = source.build()
+        if known is None and client.streaming:
+            # Cold: nothing to HEAD by, so build and upload at once.
+            layer, streamed = self._build_streaming(source, client, repo, log)
+        else:
+            layer, streamed = source.build(), False
         assert layer.path is not None
         path = layer.path
         try:
-            log.progress(
-                f"Layer {layer.digest[:19]}… built from {layer_dir.image_path}: "
+            built = (
                 f"{human_size(source.total_bytes)} → {human_size(layer.size)} in "
                 f"{time.monotonic() - started:.1f} s"
             )
-            started = time.monotonic()
-            size, report = layer.size, uploading(log, layer.digest, layer.size)
-
-            @contextlib.contextmanager
-            def opener() -> Iterator[ProgressReader]:
-                with path.open("rb") as fh:
-                    yield ProgressReader(fh, size, report)
-
-            outcome = client.upload_blob(repo, layer.digest, size, opener)
-            if outcome == "exists":
-                log.progress(f"Layer {layer.digest[:19]}… already exists")
-            else:
-                elapsed = time.monotonic() - started
+            if streamed:
                 log.progress(
-                    f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
-                    f"{elapsed:.1f} s"
+                    f"Layer {layer.digest[:19]}… built from {layer_dir.image_path} and "
+                    f"uploaded while building: {built}"
                 )
+            else:
+                log.progress(
+                    f"Layer {layer.digest[:19]}… built from {layer_dir.image_path}: {built}"
+                )
+                self._upload_file(client, repo, layer, path, log)
         finally:
             path.unlink(missing_ok=True)
         source.record(layer)
         return Descriptor(media_type, layer.digest, layer.size), NewLayer(layer.diff_id, created_by)
+
+    def _build_streaming(
+        self, source: LayerSource, client: RegistryClient, repo: str, log: Log
+    ) -> tuple[Layer, bool]:
+        """Builds the layer in the background and streams it into the registry as it is
+        compressed. Returns the layer (its temp file complete) and whether the registry has
+        it; when streaming failed the caller uploads the file."""
+        stream = LayerStream(source).start()
+        try:
+            where, total = source.layer.image_path, human_size(source.total_bytes)
+
+            def chunks() -> Iterator[bytes]:
+                last = time.monotonic()
+                for chunk in stream.chunks():
+                    yield chunk
+                    now = time.monotonic()
+                    if now - last >= 5.0:
+                        last = now
+                        log.progress(
+                            f"Layer from {where} ({total} of files) uploading while building: "
+                            f"{human_size(stream.sent)} sent"
+                        )
+
+            try:
+                client.stream_blob(repo, chunks(), stream.digest)
+                streamed = True
+            except StreamFailed as why:
+                log.progress(
+                    f"Layer from {source.layer.image_path}: streaming upload failed ({why}); "
+                    "uploading the built layer from disk"
+                )
+                streamed = False
+            finally:
+                stream.abandon()
+            return stream.finish(), streamed
+        except BaseException:
+            stream.discard()
+            raise
+
+    def _upload_file(
+        self, client: RegistryClient, repo: str, layer: Layer, path: Path, log: Log
+    ) -> None:
+        started = time.monotonic()
+        size, report = layer.size, uploading(log, layer.digest, layer.size)
+
+        @contextlib.contextmanager
+        def opener() -> Iterator[ProgressReader]:
+            with path.open("rb") as fh:
+                yield ProgressReader(fh, size, report)
+
+        outcome = client.upload_blob(repo, layer.digest, size, opener)
+        if outcome == "exists":
+            log.progress(f"Layer {layer.digest[:19]}… already exists")
+        else:
+            log.progress(
+                f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
+                f"{time.monotonic() - started:.1f} s"
+            )

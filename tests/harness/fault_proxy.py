@@ -12,6 +12,9 @@ times=1, ...)`` queues a fault for the next ``times`` matching requests:
 
 ``only_with_body=True`` matches only requests that carry a body. ``seen`` lists
 (method, path, status) for every request, the injected status for faults and 0 for drops.
+Bodies sent with ``Transfer-Encoding: chunked`` (streamed uploads) are read whole and
+forwarded with a ``Content-Length``; ``chunked`` lists (method, path, body size) for them (a
+``drop`` reads a few chunks, then closes).
 The fixture ``fault_proxy`` (in ``tests.harness.registry``) fronts ``registry_plain``.
 """
 
@@ -55,6 +58,7 @@ class FaultProxy:
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.seen: list[tuple[str, str, int]] = []
+        self.chunked: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.host = ""
@@ -110,18 +114,39 @@ class FaultProxy:
                 if not head:
                     self.wfile.write(body)
 
+            def _read_chunks(self, limit: int | None = None) -> bytes:
+                parts: list[bytes] = []
+                while limit is None or len(parts) < limit:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        break
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(parts)
+
             def _handle(self) -> None:
                 method, path = self.command, self.path
+                chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
                 length = int(self.headers.get("Content-Length") or 0)
-                fault = proxy._take(method, path, length > 0)
+                fault = proxy._take(method, path, length > 0 or chunked)
                 if fault is not None and fault.action == "drop":
-                    self.rfile.read(length // 2)
+                    if chunked:
+                        self._read_chunks(limit=3)
+                    else:
+                        self.rfile.read(length // 2)
                     proxy.seen.append((method, path, 0))
                     self.close_connection = True
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                body = self.rfile.read(length) if length else b""
+                if chunked:
+                    body = self._read_chunks()
+                    length = len(body)
+                    proxy.chunked.append((method, path, length))
+                else:
+                    body = self.rfile.read(length) if length else b""
                 if fault is not None and fault.action in ("status", "lose_upload"):
                     status, headers, payload = fault.status, dict(fault.headers), fault.body
                     if fault.action == "lose_upload":
@@ -148,6 +173,8 @@ class FaultProxy:
                         if k.lower() not in HOP_HEADERS and k.lower() != "host"
                     }
                     forward["Host"] = proxy.upstream
+                    if chunked:
+                        forward["Content-Length"] = str(length)
                     conn.request(method, path, body=body if length else None, headers=forward)
                     resp = conn.getresponse()
                     payload = resp.read()

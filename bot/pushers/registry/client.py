@@ -8,16 +8,28 @@ one streamed ``PUT ?digest=`` with ``Content-Length``. A registry that refuses a
 ``PUT`` is switched to ``PATCH`` (whole blob, no ``Content-Range``) + empty ``PUT``. Any
 failure while the body is in flight (dropped connection, 5xx, lost upload session, expired
 token) restarts the blob from ``POST`` with a freshly opened body.
+
+Streaming upload (``stream_blob``, a layer still being compressed, digest known only at the
+end): ``POST`` → one ``PATCH`` carrying the bytes as they are produced, with chunked
+transfer encoding (no ``Content-Length``, no ``Content-Range``) → empty ``PUT ?digest=``.
+That is what docker, podman and skopeo send (registry-push.md §1.3), so distribution, Docker
+Hub, ECR (one part, whatever its size), ghcr.io, Quay and JFrog take it. It is one attempt:
+any failure (a refusal such as 405/411 Length Required/415/501, a dropped connection, a lost
+session, an expired token) cancels the session, turns streaming off for the rest of this
+client's push, and the caller uploads the finished temp file with ``upload_blob`` (retries,
+Content-Length). Hosts known to refuse PATCH (Google Artifact Registry and gcr.io, which AR
+now serves) never try it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -37,8 +49,10 @@ from bot.pushers.registry.errors import (
     describe_body,
     error_for_response,
     registry_codes,
+    transport_problem,
     unreachable,
 )
+from bot.pushers.target import split_host_port
 from bot.settings import RegistrySettings
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -56,6 +70,9 @@ TRANSPORT_ERRORS = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
 )
+# Google Artifact Registry (and gcr.io, served by it): monolithic uploads only.
+NO_PATCH_HOSTS = re.compile(r"(^|\.)gcr\.io$|(^|[.-])docker\.pkg\.dev$")
+PATCH_OK = (201, 202, 204)  # ECR answers a PATCH with 201
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 300.0
 
@@ -137,6 +154,19 @@ class Manifest:
     digest: str
 
 
+class StreamAborted(Exception):
+    """Raised by a streamed body's producer side: the blob must not be completed."""
+
+
+class StreamFailed(Exception):
+    """A streaming upload did not complete; the caller uploads from its file instead."""
+
+
+def streaming_allowed(host: str) -> bool:
+    """Whether a registry host may get a streamed PATCH (see the module docstring)."""
+    return not NO_PATCH_HOSTS.search(split_host_port(host)[0].lower())
+
+
 class _Restart(Exception):
     """The blob upload must start again from POST (after ``wait`` seconds)."""
 
@@ -144,6 +174,15 @@ class _Restart(Exception):
         super().__init__(why)
         self.wait = wait
         self.fatal = fatal
+
+
+def _range_end(value: str) -> int | None:
+    """Bytes received according to a ``Range: 0-<last>`` (or ``bytes=0-<last>``) header."""
+    _, _, last = value.removeprefix("bytes=").partition("-")
+    try:
+        return int(last) + 1
+    except ValueError:
+        return None
 
 
 def pull_scope(repository: str) -> str:
@@ -187,6 +226,7 @@ class RegistryClient:
         self._base_url = ""
         self._ping_lock = threading.Lock()
         self.upload_mode = "put"
+        self.streaming = streaming_allowed(self.endpoint.host)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -281,15 +321,17 @@ class RegistryClient:
         scopes: list[str],
         action: str,
         repository: str,
-        body: BodyOpener | bytes | None = None,
+        body: BodyOpener | bytes | Iterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         stream: bool = False,
         retry: bool = True,
+        reauth: bool = True,
     ) -> requests.Response:
-        """One registry request with auth, re-auth on 401 (once) and, when ``retry``,
-        backoff on transport errors and 408/429/5xx. ``body`` may be an opener so every
-        attempt sends a fresh stream. Returns whatever response came last; with ``retry``
+        """One registry request with auth, re-auth on 401 (once, unless ``reauth`` is false)
+        and, when ``retry``, backoff on transport errors and 408/429/5xx. ``body`` may be an
+        opener so every attempt sends a fresh stream, or an iterable of chunks (sent once,
+        with chunked transfer encoding). Returns whatever response came last; with ``retry``
         false, transport errors propagate as ``requests`` exceptions."""
         reauthed = False
         attempt = 0
@@ -325,7 +367,7 @@ class RegistryClient:
                         ) from None
                     time.sleep(self.retry.wait(attempt - 1))
                     continue
-            if resp.status_code == 401 and not reauthed:
+            if resp.status_code == 401 and not reauthed and reauth:
                 reauthed = True
                 if self.auth.unauthorized(resp):
                     resp.close()
@@ -501,6 +543,75 @@ class RegistryClient:
                 f"upload after {self.retry.attempts} tries ({last})"
             )
         )
+
+    def stream_blob(
+        self, repository: str, chunks: Iterable[bytes], finish: Callable[[], tuple[str, int]]
+    ) -> str:
+        """Uploads a blob while it is produced: ``POST``, one ``PATCH`` sending ``chunks``
+        as they come (chunked transfer encoding), then ``PUT ?digest=`` with the digest
+        ``finish()`` returns once ``chunks`` is exhausted (with the size, checked against the
+        ``Range`` the registry reports). Returns the digest.
+
+        One attempt, no retry: a registry error on ``POST`` is raised as usual; anything that
+        goes wrong once the body is in flight cancels the session, turns ``streaming`` off
+        for this client and raises ``StreamFailed`` (upload the finished file instead)."""
+        location = self._start_upload(repository, None, None)
+        assert location is not None
+        try:
+            try:
+                resp = self.request(
+                    "PATCH",
+                    location,
+                    scopes=[push_scope(repository)],
+                    action="push to",
+                    repository=repository,
+                    body=chunks,
+                    headers={"Content-Type": "application/octet-stream"},
+                    retry=False,
+                    reauth=False,
+                )
+            except TRANSPORT_ERRORS as err:
+                raise StreamFailed(
+                    transport_problem(self.name, err, action="push to", repository=repository)
+                ) from None
+            if resp.status_code not in PATCH_OK:
+                raise StreamFailed(f"PATCH answered HTTP {resp.status_code}: {describe_body(resp)}")
+            digest, size = finish()
+            received = _range_end(resp.headers.get("Range", ""))
+            if received is not None and received != size:
+                raise StreamFailed(f"the registry received {received} of {size} bytes")
+            if resp.headers.get("Location"):
+                location = self._location(resp)
+            try:
+                resp = self.request(
+                    "PUT",
+                    self._with_digest(location, digest),
+                    scopes=[push_scope(repository)],
+                    action="push to",
+                    repository=repository,
+                    body=b"",
+                    headers={"Content-Length": "0"},
+                    retry=False,
+                    reauth=False,
+                )
+            except TRANSPORT_ERRORS as err:
+                raise StreamFailed(
+                    transport_problem(self.name, err, action="push to", repository=repository)
+                ) from None
+            if resp.status_code != 201:
+                raise StreamFailed(f"PUT answered HTTP {resp.status_code}: {describe_body(resp)}")
+            return digest
+        except StreamFailed:
+            self.streaming = False
+            self._cancel(location, repository)
+            raise
+        except StreamAborted as err:  # the producer failed: its own error follows
+            self.streaming = False
+            self._cancel(location, repository)
+            raise StreamFailed(str(err)) from None
+        except BaseException:
+            self._cancel(location, repository)
+            raise
 
     def _cancel(self, location: str, repository: str) -> None:
         with contextlib.suppress(Exception):

@@ -21,7 +21,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -125,10 +125,11 @@ def _tarinfo(entry: _Entry) -> tarfile.TarInfo:
 class _HashSink:
     """A write-only file object that hashes (and counts) what passes to ``inner``."""
 
-    def __init__(self, inner: Any = None) -> None:
+    def __init__(self, inner: Any = None, tee: Callable[[bytes], None] | None = None) -> None:
         self.sha = hashlib.sha256()
         self.size = 0
         self._inner = inner
+        self._tee = tee
 
     def write(self, data: bytes) -> int:
         self.sha.update(data)
@@ -139,6 +140,8 @@ class _HashSink:
             except OSError as err:
                 # not the source's fault: keep it apart from read errors in write_tar
                 raise InfrastructureError(f"cannot write a layer: {err.strerror}") from None
+        if self._tee is not None and data:
+            self._tee(bytes(data))
         return len(data)
 
     def tell(self) -> int:
@@ -180,8 +183,12 @@ def diff_id_of(layer_entries: list[_Entry]) -> str:
     return sink.digest()
 
 
-def build_layer(layer_entries: list[_Entry], out_dir: Path) -> Layer:
-    """Tars and compresses in one pass into a temp file under ``out_dir``."""
+def build_layer(
+    layer_entries: list[_Entry], out_dir: Path, on_chunk: Callable[[bytes], None] | None = None
+) -> Layer:
+    """Tars and compresses in one pass into a temp file under ``out_dir``. ``on_chunk``, when
+    given, also receives every compressed chunk as it is produced (for a streaming upload);
+    if it raises, the build stops and the temp file is removed."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="layer-", suffix=".tar.gz", dir=out_dir)
@@ -190,7 +197,7 @@ def build_layer(layer_entries: list[_Entry], out_dir: Path) -> Layer:
     path = Path(name)
     try:
         with os.fdopen(fd, "wb", buffering=COPY_BUFFER) as raw:
-            compressed = _HashSink(raw)
+            compressed = _HashSink(raw, on_chunk)
             with igzip.IGzipFile(
                 filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=compressed, mtime=0
             ) as gz:
@@ -297,8 +304,8 @@ class LayerSource:
             diff_id = diff_id_of(self.entries)
         return self.cache.by_diff_id(diff_id) if diff_id else None
 
-    def build(self) -> Layer:
-        return build_layer(self.entries, self.tmp_dir)
+    def build(self, on_chunk: Callable[[bytes], None] | None = None) -> Layer:
+        return build_layer(self.entries, self.tmp_dir, on_chunk)
 
     def record(self, layer: CachedLayer | Layer) -> None:
         self.cache.remember(CachedLayer(layer.diff_id, layer.digest, layer.size), self.fingerprints)

@@ -19,13 +19,18 @@ FAST = RetryPolicy(attempts=4, backoff=0.05, factor=2)
 UPLOAD = r"/blobs/uploads/"
 
 
-def push_through(proxy: FaultProxy, tmp_path: Path, repository: str, size: int = 300_000) -> str:
+def push_through(
+    proxy: FaultProxy, tmp_path: Path, repository: str, size: int = 300_000, stream: bool = False
+) -> str:
+    """Pushes one layer through ``proxy``; ``stream=False`` (the default here) uploads it
+    from the temp file, the path these fault tests were written for (tests of the streaming
+    path are in test_streaming.py)."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
     (src / "data.bin").write_bytes(bytes(range(256)) * (size // 256))
     (src / "random.bin").write_bytes(__import__("os").urandom(size))
     target = Target(proxy.host, repository, ("v1",), "http")
-    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST, stream_uploads=stream)
     return pusher.push(
         ImageSpec([LayerDir(src, "/")], ImageConfig(cmd=["/x"])), target, MemoryLog()
     ).digest
