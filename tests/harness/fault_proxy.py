@@ -114,10 +114,14 @@ class FaultProxy:
                 if not head:
                     self.wfile.write(body)
 
-            def _read_chunks(self, limit: int | None = None) -> bytes:
+            def _read_chunks(self, limit: int | None = None) -> bytes | None:
+                """The body, or None when the client went away before its last chunk."""
                 parts: list[bytes] = []
                 while limit is None or len(parts) < limit:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    line = self.rfile.readline()
+                    if not line:
+                        return None
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
                     if size == 0:
                         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                             pass  # trailers
@@ -142,8 +146,12 @@ class FaultProxy:
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 if chunked:
-                    body = self._read_chunks()
-                    length = len(body)
+                    whole = self._read_chunks()
+                    if whole is None:  # an aborted stream: nothing to forward
+                        proxy.seen.append((method, path, 0))
+                        self.close_connection = True
+                        return
+                    body, length = whole, len(whole)
                     proxy.chunked.append((method, path, length))
                 else:
                     body = self.rfile.read(length) if length else b""
