@@ -32,7 +32,10 @@ from bot.errors import InfrastructureError, PushError
 from bot.pushers.model import LayerDir
 
 FORMAT_VERSION = "wercker-bot-layer-1"
-GZIP_LEVEL = 2  # isal: 0–3. 2 is its default: ~zlib -6 ratio at several times the speed
+# isal: 0–3. 2 is its default: ~zlib -6 ratio at several times the speed. Measured (isal 1.9.1,
+# 2026-11): level 1 is no faster (random 294 vs 316 MB/s, text 1224 vs 1590 MB/s), 0 expands
+# random data by 23 %. Changing it changes every digest.
+GZIP_LEVEL = 2
 COPY_BUFFER = 1 << 20
 DIR_MODE, FILE_MODE, EXEC_MODE, LINK_MODE = 0o755, 0o644, 0o755, 0o777
 
