@@ -30,8 +30,8 @@ _RETIRED = {
     "insecure": "configure the registry as insecure in the bot's [registries] table",
 }
 _UNSUPPORTED_HINTS = {
-    "internal/docker-run": "use 'services:' for containers the build needs",
-    "internal/docker-kill": "use 'services:' for containers the build needs",
+    "internal/docker-run": "start the containers the build needs outside the bot",
+    "internal/docker-kill": "start the containers the build needs outside the bot",
     "internal/store-container": "a pipeline's output dir is handed to the next pipeline",
     "internal/publish-step": "the Wercker step registry is gone",
     "internal/watch": "it was a Wercker dev-mode step",
@@ -110,6 +110,18 @@ def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     return out
 
 
+def _service_not_started(service: BoxSpec, pipeline: str | None) -> Problem:
+    # Said out loud rather than silently ignored: a step that expects the service fails.
+    return Problem(
+        service.loc,
+        "warning",
+        f"service '{service.id}' is not started by wercker-bot",
+        "steps that connect to it will fail; run it next to the bot and pass its address "
+        "in the repository's env",
+        pipeline,
+    )
+
+
 def lint_file(wf: WerckerFile) -> list[Problem]:
     """Every runner-independent problem of a parsed file."""
     out: list[Problem] = []
@@ -117,11 +129,13 @@ def lint_file(wf: WerckerFile) -> list[Problem]:
         out.extend(_box(wf.box, None))
     for service in wf.services:
         out.extend(_box(service, None))
+        out.append(_service_not_started(service, None))
     for pipeline in wf.pipelines.values():
         if pipeline.box is not None:
             out.extend(_box(pipeline.box, pipeline.name))
         for service in pipeline.services or []:
             out.extend(_box(service, pipeline.name))
+            out.append(_service_not_started(service, pipeline.name))
         for step in _all_steps(pipeline):
             out.extend(_step(step, pipeline.name))
         out.extend(_built_images(pipeline))

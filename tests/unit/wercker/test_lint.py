@@ -203,3 +203,14 @@ def test_runnable_steps_match_the_step_table() -> None:
     from steps import STEP_TYPES
 
     assert set(STEP_TYPES) == schema.RUNNABLE_STEPS
+
+
+def test_services_are_reported_as_not_started() -> None:
+    from bot.wercker.parse import load_text
+
+    _, problems = load_text(
+        "services:\n  - mongo\nbuild:\n  steps:\n    - script:\n        code: 'true'\n",
+        "wercker.yml",
+    )
+    warnings = [p for p in problems if "not started by wercker-bot" in p.message]
+    assert len(warnings) == 1 and warnings[0].loc.line == 2 and warnings[0].severity == "warning"
