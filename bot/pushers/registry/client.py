@@ -517,15 +517,7 @@ class RegistryClient:
                     resp = self._send_body("PATCH", location, repository, opener, headers)
                     self._check_upload_answer(resp, repository, (201, 202, 204), attempt)
                     location = self._location(resp)
-                    resp = self.request(
-                        "PUT",
-                        self._with_digest(location, digest),
-                        scopes=[push_scope(repository)],
-                        action="push to",
-                        repository=repository,
-                        body=b"",
-                        headers={"Content-Length": "0"},
-                    )
+                    resp = self._close_upload(location, digest, repository)
                     self._check_upload_answer(resp, repository, (201,), attempt)
                 return "uploaded"
             except _Restart as restart:
@@ -542,6 +534,23 @@ class RegistryClient:
                 f"{self.name} failed to push to {repository}: blob {digest[:19]}… did not "
                 f"upload after {self.retry.attempts} tries ({last})"
             )
+        )
+
+    def _close_upload(
+        self, location: str, digest: str, repository: str, *, once: bool = False
+    ) -> requests.Response:
+        """The empty ``PUT ?digest=`` that completes an upload session. ``once``: no retry
+        and no re-auth (the streaming path falls back to the file instead)."""
+        return self.request(
+            "PUT",
+            self._with_digest(location, digest),
+            scopes=[push_scope(repository)],
+            action="push to",
+            repository=repository,
+            body=b"",
+            headers={"Content-Length": "0"},
+            retry=not once,
+            reauth=not once,
         )
 
     def stream_blob(
@@ -583,17 +592,7 @@ class RegistryClient:
             if resp.headers.get("Location"):
                 location = self._location(resp)
             try:
-                resp = self.request(
-                    "PUT",
-                    self._with_digest(location, digest),
-                    scopes=[push_scope(repository)],
-                    action="push to",
-                    repository=repository,
-                    body=b"",
-                    headers={"Content-Length": "0"},
-                    retry=False,
-                    reauth=False,
-                )
+                resp = self._close_upload(location, digest, repository, once=True)
             except TRANSPORT_ERRORS as err:
                 raise StreamFailed(
                     transport_problem(self.name, err, action="push to", repository=repository)
