@@ -106,8 +106,8 @@ def resolve_box(
 
     image, _ = expand(box.id, lookup, option="box", strict=False)
     tag = opt("tag")
-    if tag:
-        image = f"{image.split('@')[0].rsplit(':', 1)[0] if _has_tag(image) else image}:{tag}"
+    if tag:  # the box's ``tag`` option replaces a tag written in its id
+        image = _without_tag(image) + ":" + tag
     auth = RegistryAuth(
         username=opt("username"),
         password=opt("password"),
@@ -121,9 +121,11 @@ def resolve_box(
     return ref, env
 
 
-def _has_tag(image: str) -> bool:
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last
+def _without_tag(image: str) -> str:
+    """``host:5000/a/b:1.0`` → ``host:5000/a/b``: a ``:`` only counts in the last path part."""
+    image = image.split("@", 1)[0]
+    head, slash, last = image.rpartition("/")
+    return head + slash + last.split(":", 1)[0]
 
 
 def run_pipeline(

@@ -136,3 +136,20 @@ def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -
     else:
         pytest.fail("the background process outlived its step")
     assert oct(ws.helper.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize(
+    ("box_id", "tag", "expected"),
+    [
+        ("busybox", "1.36", "registry-1.docker.io/library/busybox:1.36"),
+        ("127.0.0.1:5000/a/b:old", "new", "127.0.0.1:5000/a/b:new"),
+        ("127.0.0.1:5000/a/b", "", "127.0.0.1:5000/a/b:latest"),
+    ],
+)
+def test_box_tag_option_replaces_the_ids_tag(box_id: str, tag: str, expected: str) -> None:
+    from bot.pipeline import resolve_box
+    from bot.wercker.model import BoxSpec, Loc
+
+    box = BoxSpec(box_id, Loc("wercker.yml", 1, 1), {"tag": tag} if tag else {})
+    ref, _ = resolve_box(box, {}, {})
+    assert str(ref) == expected
