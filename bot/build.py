@@ -29,7 +29,7 @@ from bot.pushers.model import PushResult
 from bot.runners.base import Runner, Timeouts
 from bot.runners.select import runner_for_plan, select_runner
 from bot.settings import PipelineChoice, RepoSettings, Settings
-from bot.store.store import Claim, Store
+from bot.store.store import Claim, Store, contexts_for
 from bot.wercker.lint import lint_for_runner
 from bot.wercker.model import PipelineSpec, StepSpec, WerckerFile
 from bot.wercker.parse import load_dir
@@ -51,7 +51,7 @@ def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[st
 
 
 def context_for(settings: Settings, pipeline: str) -> str:
-    return f"{settings.github.status_context}/{pipeline}"
+    return contexts_for(settings.github.status_context, [pipeline])[0]
 
 
 def build_url(settings: Settings, build_id: int) -> str:

@@ -43,19 +43,6 @@ class Tracer(Protocol):
     def image_pushed(self, result: PushResult) -> None: ...
 
 
-class NullTracer:
-    def step_started(self, phase: str, position: int, step: StepSpec) -> object:
-        return None
-
-    def step_finished(
-        self, token: object, state: Result, exit_code: int | None, message: str
-    ) -> None:
-        return None
-
-    def image_pushed(self, result: PushResult) -> None:
-        return None
-
-
 @dataclass
 class PipelineRun:
     """A finished pipeline. ``artifact`` is the host dir the next pipeline starts from."""
