@@ -395,15 +395,39 @@ class RegistryClient:
             resp, registry=self.name, action=action, repository=repository, secrets=self.secrets
         )
 
-    # --- blobs ----------------------------------------------------------------------------
-
-    def blob_exists(self, repository: str, digest: str) -> bool:
-        resp = self.request(
-            "HEAD",
-            self.url(f"{repository}/blobs/{digest}"),
+    def _as_pusher(
+        self, method: str, url: str, repository: str, **kwargs: Any
+    ) -> requests.Response:
+        """A request made with push rights on ``repository``."""
+        return self.request(
+            method,
+            url,
             scopes=[push_scope(repository)],
             action="push to",
             repository=repository,
+            **kwargs,
+        )
+
+    def _as_puller(
+        self, method: str, url: str, repository: str, **kwargs: Any
+    ) -> requests.Response:
+        """A request made with pull rights on ``repository``."""
+        return self.request(
+            method,
+            url,
+            scopes=[pull_scope(repository)],
+            action="pull from",
+            repository=repository,
+            **kwargs,
+        )
+
+    # --- blobs ----------------------------------------------------------------------------
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        resp = self._as_pusher(
+            "HEAD",
+            self.url(f"{repository}/blobs/{digest}"),
+            repository,
         )
         if resp.status_code == 200:
             return True
@@ -541,12 +565,10 @@ class RegistryClient:
     ) -> requests.Response:
         """The empty ``PUT ?digest=`` that completes an upload session. ``once``: no retry
         and no re-auth (the streaming path falls back to the file instead)."""
-        return self.request(
+        return self._as_pusher(
             "PUT",
             self._with_digest(location, digest),
-            scopes=[push_scope(repository)],
-            action="push to",
-            repository=repository,
+            repository,
             body=b"",
             headers={"Content-Length": "0"},
             retry=not once,
@@ -568,12 +590,10 @@ class RegistryClient:
         assert location is not None
         try:
             try:
-                resp = self.request(
+                resp = self._as_pusher(
                     "PATCH",
                     location,
-                    scopes=[push_scope(repository)],
-                    action="push to",
-                    repository=repository,
+                    repository,
                     body=chunks,
                     headers={"Content-Type": "application/octet-stream"},
                     retry=False,
@@ -623,12 +643,10 @@ class RegistryClient:
 
     def get_blob(self, repository: str, digest: str, limit: int = 64 << 20) -> bytes:
         """A small blob (a config), read whole and checked against ``digest``."""
-        resp = self.request(
+        resp = self._as_puller(
             "GET",
             self.url(f"{repository}/blobs/{digest}"),
-            scopes=[pull_scope(repository)],
-            action="pull from",
-            repository=repository,
+            repository,
             stream=True,
         )
         if resp.status_code != 200:
@@ -644,12 +662,10 @@ class RegistryClient:
     @contextlib.contextmanager
     def open_blob(self, repository: str, digest: str, size: int) -> Iterator[SizedStream]:
         """Streams a blob (constant memory) as a ``SizedStream`` of ``size`` bytes."""
-        resp = self.request(
+        resp = self._as_puller(
             "GET",
             self.url(f"{repository}/blobs/{digest}"),
-            scopes=[pull_scope(repository)],
-            action="pull from",
-            repository=repository,
+            repository,
             stream=True,
         )
         try:
@@ -662,12 +678,10 @@ class RegistryClient:
     # --- manifests ------------------------------------------------------------------------
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
-        resp = self.request(
+        resp = self._as_puller(
             "GET",
             self.url(f"{repository}/manifests/{reference}"),
-            scopes=[pull_scope(repository)],
-            action="pull from",
-            repository=repository,
+            repository,
             headers={"Accept": ", ".join(MANIFEST_TYPES)},
         )
         if resp.status_code != 200:
@@ -682,12 +696,10 @@ class RegistryClient:
     def manifest_digest(self, repository: str, reference: str, media_type: str) -> str | None:
         """The digest ``reference`` points at (``HEAD``, which registries do not rate-limit),
         or None when it does not exist or the registry does not say."""
-        resp = self.request(
+        resp = self._as_pusher(
             "HEAD",
             self.url(f"{repository}/manifests/{reference}"),
-            scopes=[push_scope(repository)],
-            action="push to",
-            repository=repository,
+            repository,
             headers={"Accept": media_type},
         )
         if resp.status_code == 200:
@@ -700,12 +712,10 @@ class RegistryClient:
         """Stores the exact ``body`` under ``reference``; returns its digest after checking
         the registry's ``Docker-Content-Digest`` against our own sha256 of the bytes."""
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        resp = self.request(
+        resp = self._as_pusher(
             "PUT",
             self.url(f"{repository}/manifests/{reference}"),
-            scopes=[push_scope(repository)],
-            action="push to",
-            repository=repository,
+            repository,
             body=body,
             headers={"Content-Type": media_type},
         )
