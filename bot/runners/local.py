@@ -8,14 +8,13 @@ import select
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
 from bot.pushers.model import ImageConfig, ImageRef, PushResult, Target
 from bot.runners.base import GuestPaths, ScriptResult, Timeouts, Workspace
-from bot.runners.output import PARTIAL_SECONDS, OutputRelay
+from bot.runners.output import OutputRelay, Watchdog
 from bot.runners.wrapper import WRAPPER, parse_env_dump, wants_set_e
 
 # The bot's own environment (tokens, webhook secret) must never reach a step: only these
@@ -138,33 +137,17 @@ def _pump(proc: subprocess.Popen[bytes], timeouts: Timeouts, log: Log) -> str | 
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     relay = OutputRelay(log)
-    started = last_output = time.monotonic()
+    watchdog = Watchdog(timeouts, relay)
     try:
         while True:
-            now = time.monotonic()
-            waits = [1.0]
-            if timeouts.command is not None:
-                waits.append(started + timeouts.command - now)
-            if timeouts.no_response is not None:
-                waits.append(last_output + timeouts.no_response - now)
-            if relay.partial_since is not None:
-                waits.append(relay.partial_since + PARTIAL_SECONDS - now)
-            ready, _, _ = select.select([fd], [], [], max(0.0, min(waits)))
+            ready, _, _ = select.select([fd], [], [], watchdog.wait_seconds(1.0))
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     return None
-                last_output = time.monotonic()
-                relay.feed(chunk)
+                watchdog.output(chunk)
                 continue
-            now = time.monotonic()
-            if relay.partial_since is not None and now - relay.partial_since >= PARTIAL_SECONDS:
-                relay.flush()
-            which = None
-            if timeouts.command is not None and now - started >= timeouts.command:
-                which = "command-timeout"
-            elif timeouts.no_response is not None and now - last_output >= timeouts.no_response:
-                which = "no-response-timeout"
+            which = watchdog.expired()
             if which:
                 _kill_group(proc)
                 return which

@@ -6,6 +6,7 @@ import codecs
 import time
 
 from bot.logs import Log
+from bot.runners.base import Timeouts
 
 _MAX_PARTIAL = 64 * 1024
 PARTIAL_SECONDS = 0.3
@@ -49,3 +50,42 @@ class OutputRelay:
     def close(self) -> None:
         self._partial += self._decoder.decode(b"", final=True)
         self.flush()
+
+
+class Watchdog:
+    """Times one step for both runners: how long the output loop may wait, and which of
+    ``command-timeout``/``no-response-timeout`` (if any) has passed. It also shows a
+    pending partial line once output pauses."""
+
+    def __init__(self, timeouts: Timeouts, relay: OutputRelay) -> None:
+        self.timeouts = timeouts
+        self.relay = relay
+        self.started = self.last_output = time.monotonic()
+
+    def output(self, data: bytes) -> None:
+        self.last_output = time.monotonic()
+        self.relay.feed(data)
+
+    def wait_seconds(self, cap: float) -> float:
+        now = time.monotonic()
+        waits = [cap]
+        if self.timeouts.command is not None:
+            waits.append(self.started + self.timeouts.command - now)
+        if self.timeouts.no_response is not None:
+            waits.append(self.last_output + self.timeouts.no_response - now)
+        if self.relay.partial_since is not None:
+            waits.append(self.relay.partial_since + PARTIAL_SECONDS - now)
+        return max(0.0, min(waits))
+
+    def expired(self) -> str | None:
+        """Call when a wait ended with no output: the timeout that passed, or ``None``."""
+        now = time.monotonic()
+        partial = self.relay.partial_since
+        if partial is not None and now - partial >= PARTIAL_SECONDS:
+            self.relay.flush()
+        if self.timeouts.command is not None and now - self.started >= self.timeouts.command:
+            return "command-timeout"
+        no_response = self.timeouts.no_response
+        if no_response is not None and now - self.last_output >= no_response:
+            return "no-response-timeout"
+        return None

@@ -15,8 +15,7 @@ from docker.errors import DockerException
 from bot.errors import InfrastructureError
 from bot.logs import Log
 from bot.runners.base import Timeouts
-from bot.runners.output import PARTIAL_SECONDS as _PARTIAL_SECONDS
-from bot.runners.output import OutputRelay
+from bot.runners.output import OutputRelay, Watchdog
 
 # How long to wait for the output stream to end after the step's processes were killed,
 # before killing the whole container.
@@ -85,32 +84,19 @@ def run_exec(
 
 def _follow(items: queue.Queue[object], relay: OutputRelay, timeouts: Timeouts) -> str | None:
     """Relays output until the stream ends (``None``) or a timeout passes (its name)."""
-    started = last_output = time.monotonic()
+    watchdog = Watchdog(timeouts, relay)
     while True:
-        now = time.monotonic()
-        waits = [3600.0]
-        if timeouts.command is not None:
-            waits.append(started + timeouts.command - now)
-        if timeouts.no_response is not None:
-            waits.append(last_output + timeouts.no_response - now)
-        if relay.partial_since is not None:
-            waits.append(relay.partial_since + _PARTIAL_SECONDS - now)
         try:
-            item = items.get(timeout=max(0.01, min(waits)))
+            item = items.get(timeout=max(0.01, watchdog.wait_seconds(3600.0)))
         except queue.Empty:
-            now = time.monotonic()
-            if relay.partial_since is not None and now - relay.partial_since >= _PARTIAL_SECONDS:
-                relay.flush()
-            if timeouts.command is not None and now - started >= timeouts.command:
-                return "command-timeout"
-            if timeouts.no_response is not None and now - last_output >= timeouts.no_response:
-                return "no-response-timeout"
+            which = watchdog.expired()
+            if which:
+                return which
             continue
         if item is _END:
             return None
         if isinstance(item, bytes):
-            last_output = time.monotonic()
-            relay.feed(item)
+            watchdog.output(item)
         elif isinstance(item, Exception):
             relay.warn(f"lost the step's output stream: {type(item).__name__}")
 
