@@ -159,12 +159,7 @@ def run_pipeline(
         failure: tuple[StepSpec, str, Result] | None = None
         for position, step in enumerate(main_steps):
             if failure is not None:
-                tracer.step_finished(
-                    tracer.step_started("main", position, step),
-                    Result.SKIPPED,
-                    None,
-                    "skipped: an earlier step failed",
-                )
+                runner.skip("main", position, step, "skipped: an earlier step failed")
                 continue
             state, message = runner.run("main", position, step)
             if state is not Result.PASSED:
@@ -180,12 +175,7 @@ def run_pipeline(
             stop = False
             for position, step in enumerate(spec.after_steps):
                 if stop:
-                    tracer.step_finished(
-                        tracer.step_started("after", position, step),
-                        Result.SKIPPED,
-                        None,
-                        "skipped: an earlier after-step failed",
-                    )
+                    runner.skip("after", position, step, "skipped: an earlier after-step failed")
                     continue
                 state, _ = runner.run("after", position, step)
                 # A failing after-step stops the rest but never changes the result.
@@ -238,6 +228,11 @@ class _StepRunner:
         self.tracer = tracer
         self.images: list[PushResult] = []
         self.built: dict[str, str] = {}
+
+    def skip(self, phase: str, position: int, step: StepSpec, reason: str) -> None:
+        """Records a step that does not run, so pages list every step of the pipeline."""
+        token = self.tracer.step_started(phase, position, step)
+        self.tracer.step_finished(token, Result.SKIPPED, None, reason)
 
     def run(self, phase: str, position: int, step: StepSpec) -> tuple[Result, str]:
         log = self.inputs.log

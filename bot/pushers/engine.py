@@ -41,18 +41,8 @@ from bot.errors import (
 )
 from bot.logs import Log
 from bot.pushers.model import ImageConfig, PushResult, RegistryAuth, Target
+from bot.pushers.target import DOCKER_HUB_ALIASES
 from bot.settings import RegistrySettings
-
-DOCKER_HUB_HOSTS = frozenset(
-    {
-        "",
-        "docker.io",
-        "index.docker.io",
-        "registry.hub.docker.com",
-        "registry-1.docker.io",
-        "hub.docker.com",
-    }
-)
 
 CredentialResolver = Callable[[str, RegistryAuth], tuple[str, str]]
 """``(registry host, auth) -> (username, password)`` for the engine to present; see
@@ -126,7 +116,7 @@ def auth_config(
     if not (username or password):
         return {}
     config = {"username": username, "password": password}
-    if registry not in DOCKER_HUB_HOSTS:
+    if registry not in DOCKER_HUB_ALIASES:
         config["serveraddress"] = registry
     return config
 
@@ -134,7 +124,7 @@ def auth_config(
 def engine_repository(registry: str, repository: str) -> str:
     """The name the engine pushes to: Docker Hub names carry no host (the engine adds
     ``docker.io``); any other registry is ``host[:port]/repository``."""
-    if registry.lower() in DOCKER_HUB_HOSTS:
+    if registry.lower() in DOCKER_HUB_ALIASES:
         return repository
     return f"{registry}/{repository}"
 
