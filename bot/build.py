@@ -187,7 +187,6 @@ class Attempt:
             + (" (redelivered)" if self.claim.explicit else "")
         )
         runner = select_runner(self.settings, self.log)
-        self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
         source = self.workdir / "checkout"
         created = checkout(
             self.repo.clone_url,
@@ -216,26 +215,22 @@ class Attempt:
             run_url=self.url,
             created=created,
         )
-        loaded = load_checked(
-            source, runner.kind, self.log, self.repo.pipelines, facts.branch or facts.git_tag
+        plan = plan_run(
+            source,
+            runner,
+            self.settings,
+            self.repo.pipelines,
+            facts.branch or facts.git_tag,
+            self.log,
         )
-        if loaded is None:
+        if plan is None:
             for name in planned:
                 self.status(name, "success", NO_WERCKER_YML)
                 self.resolved.add(name)
             self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
             return Result.PASSED
-        wf, selected = loaded
-        boxless = [p.name for p in selected if wf.box_for(p) is None]
-        switched = runner_for_plan(runner, self.settings, boxless, self.log)
-        if switched is not runner:
-            runner = switched
-            self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
-            loaded = load_checked(
-                source, runner.kind, self.log, self.repo.pipelines, facts.branch or facts.git_tag
-            )
-            assert loaded is not None
-            wf, selected = loaded
+        runner, wf, selected = plan
+        self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
         runs = run_chain(
             wf,
             source,
@@ -345,6 +340,30 @@ def load_checked(
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise WerckerFileError(errors[0].short() + more, list(errors))
     return wf, selected
+
+
+def plan_run(
+    source: Path,
+    runner: Runner,
+    settings: Settings,
+    choices: Sequence[PipelineChoice],
+    branch: str,
+    log: Log,
+) -> tuple[Runner, WerckerFile, list[PipelineSpec]] | None:
+    """``load_checked`` for the runner that will really run the plan: under ``auto`` a plan
+    whose pipelines have no box moves from the docker runner to the local one, and is then
+    linted for it. ``None`` when there is no wercker.yml."""
+    loaded = load_checked(source, runner.kind, log, choices, branch)
+    if loaded is None:
+        return None
+    wf, selected = loaded
+    boxless = [p.name for p in selected if wf.box_for(p) is None]
+    switched = runner_for_plan(runner, settings, boxless, log)
+    if switched is not runner:
+        loaded = load_checked(source, switched.kind, log, choices, branch)
+        assert loaded is not None
+        wf, selected = loaded
+    return switched, wf, selected
 
 
 class ChainHooks(Protocol):

@@ -157,11 +157,11 @@ class _TerminalTracer:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.build import load_checked, run_chain
+    from bot.build import plan_run, run_chain
     from bot.checkout import local_commit_facts
     from bot.logs import CallbackLog
     from bot.pushers.daemonless import DaemonlessPusher
-    from bot.runners.select import runner_for_plan, select_runner
+    from bot.runners.select import select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
     from steps.base import BuildFacts
 
@@ -202,18 +202,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.pipeline
         else (repo.pipelines or (PipelineChoice("build"), PipelineChoice("deploy")))
     )
-    loaded = load_checked(directory, runner.kind, log, choices, branch)
-    if loaded is None:
+    plan = plan_run(directory, runner, settings, choices, branch, log)
+    if plan is None:
         print("nothing to run: no wercker.yml", file=sys.stderr)
         return EXIT_ERRORED
-    wf, selected = loaded
-    boxless = [p.name for p in selected if wf.box_for(p) is None]
-    switched = runner_for_plan(runner, settings, boxless, log)
-    if switched is not runner:
-        runner = switched
-        loaded = load_checked(directory, runner.kind, log, choices, branch)
-        assert loaded is not None
-        wf, selected = loaded
+    runner, wf, selected = plan
     run_id = uuid.uuid4().hex[:24]
     facts = BuildFacts(
         repo=repo_name,
