@@ -222,6 +222,7 @@ class Attempt:
             self.repo.pipelines,
             facts.branch or facts.git_tag,
             self.log,
+            self.repo.deploy_target,
         )
         if plan is None:
             for name in planned:
@@ -316,6 +317,7 @@ def load_checked(
     log: Log,
     choices: Sequence[PipelineChoice],
     branch: str,
+    deploy_target: str | None = None,
 ) -> tuple[WerckerFile, list[PipelineSpec]] | None:
     """Reads, lints and plans the wercker.yml of ``source``: the file and the pipelines to
     run. Returns ``None`` when there is no file. Raises ``WerckerFileError`` naming the first
@@ -335,7 +337,7 @@ def load_checked(
         first = errors[0].short() if errors else f"{path.name} could not be read"
         raise WerckerFileError(first, list(errors))
     selected = select_pipelines(wf, choices, branch)
-    errors = blocking_problems(problems, selected)
+    errors = blocking_problems(problems, selected, deploy_target)
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise WerckerFileError(errors[0].short() + more, list(errors))
@@ -349,18 +351,19 @@ def plan_run(
     choices: Sequence[PipelineChoice],
     branch: str,
     log: Log,
+    deploy_target: str | None = None,
 ) -> tuple[Runner, WerckerFile, list[PipelineSpec]] | None:
     """``load_checked`` for the runner that will really run the plan: under ``auto`` a plan
     whose pipelines have no box moves from the docker runner to the local one, and is then
     linted for it. ``None`` when there is no wercker.yml."""
-    loaded = load_checked(source, runner.kind, log, choices, branch)
+    loaded = load_checked(source, runner.kind, log, choices, branch, deploy_target)
     if loaded is None:
         return None
     wf, selected = loaded
     boxless = [p.name for p in selected if wf.box_for(p) is None]
     switched = runner_for_plan(runner, settings, boxless, log)
     if switched is not runner:
-        loaded = load_checked(source, switched.kind, log, choices, branch)
+        loaded = load_checked(source, switched.kind, log, choices, branch, deploy_target)
         assert loaded is not None
         wf, selected = loaded
     return switched, wf, selected
@@ -425,7 +428,7 @@ def run_chain(
                 wf,
                 source=current,
                 workdir=workdir / f"{position}-{_safe(spec.name)}",
-                first=position == 0,
+                deploy=position > 0 or spec.name == "deploy",
                 inputs=inputs,
                 tracer=tracer,
             )

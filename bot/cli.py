@@ -202,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.pipeline
         else (repo.pipelines or (PipelineChoice("build"), PipelineChoice("deploy")))
     )
-    plan = plan_run(directory, runner, settings, choices, branch, log)
+    plan = plan_run(directory, runner, settings, choices, branch, log, repo.deploy_target)
     if plan is None:
         print("nothing to run: no wercker.yml", file=sys.stderr)
         return EXIT_ERRORED

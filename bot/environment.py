@@ -20,12 +20,12 @@ def pipeline_env(
     paths: GuestPaths,
     *,
     source_dir: str | None,
-    first: bool,
+    deploy: bool,
     deploy_target: str | None,
 ) -> dict[str, str]:
-    """The pipeline-wide environment. The first pipeline of a build gets ``CI``/``BUILD``
-    (it builds from the pushed source); later ones start from an artifact and get
-    ``DEPLOY``, as Wercker's build → deploy chain did."""
+    """The pipeline-wide environment. ``deploy`` pipelines (any after the first of a build,
+    and one named ``deploy``, as ``wercker deploy`` ran it) get ``DEPLOY``; the others get
+    ``CI``/``BUILD``, as Wercker's build → deploy chain did."""
     owner, _, name = facts.repo.partition("/")
     source = paths.source
     if source_dir:
@@ -51,7 +51,7 @@ def pipeline_env(
         "WERCKER_PIPELINE_NAME": pipeline,
         "TERM": "xterm-256color",
     }
-    if first:
+    if not deploy:
         env.update(
             CI="true", BUILD="true", WERCKER_BUILD_ID=facts.run_id, WERCKER_BUILD_URL=facts.run_url
         )

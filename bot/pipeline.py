@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.environment import SHELL_OWN, pipeline_env, step_env
-from bot.errors import InfrastructureError, StepError, WerckerBotError
+from bot.errors import InfrastructureError, StepError, WerckerBotError, WerckerFileError
 from bot.logs import Log
 from bot.models import Result
 from bot.pushers.daemonless import DaemonlessPusher
-from bot.pushers.model import ImageRef, PushResult, RegistryAuth
-from bot.pushers.target import parse_image_ref
+from bot.pushers.model import ImageRef, PushResult
+from bot.pushers.target import resolve_box as target_of_box
+from bot.pushers.target import without_reference
 from bot.runners.base import Runner, Session, Timeouts, Workspace
 from bot.settings import RegistrySettings
 from bot.wercker.expand import disable_sync, expand
 from bot.wercker.model import BoxSpec, PipelineSpec, Problem, StepSpec, WerckerFile
 from bot.wercker.plan import steps_for
+from bot.wercker.schema import is_strict
 from steps import STEP_TYPES
 from steps.base import BuildFacts, StepContext, StepOutcome
 
@@ -71,48 +73,24 @@ class RunInputs:
     log: Log
 
 
-_STRICT_BOX = (
-    "username",
-    "password",
-    "registry",
-    "aws-access-key",
-    "aws-secret-key",
-    "aws-region",
-    "aws-registry-id",
-)
-
-
 def resolve_box(
-    box: BoxSpec, lookup: Mapping[str, str], registries: Mapping[str, RegistrySettings]
+    box: BoxSpec,
+    lookup: Mapping[str, str],
+    registries: Mapping[str, RegistrySettings],
+    log: Log,
 ) -> tuple[ImageRef, dict[str, str]]:
-    """Expands the box's id, credentials and env, and parses it into an ``ImageRef``."""
-
-    def opt(key: str) -> str:
-        value, _ = expand(box.options.get(key, ""), lookup, option=key, strict=key in _STRICT_BOX)
-        return value
-
+    """Expands the box's id, options and env, and resolves where to pull it from."""
+    options = {
+        key: expand(value, lookup, option=key, strict=is_strict(key))[0]
+        for key, value in box.options.items()
+    }
     image, _ = expand(box.id, lookup, option="box", strict=False)
-    tag = opt("tag")
+    tag = options.pop("tag", "")
     if tag:  # the box's ``tag`` option replaces a tag written in its id
-        image = _without_tag(image) + ":" + tag
-    auth = RegistryAuth(
-        username=opt("username"),
-        password=opt("password"),
-        aws_access_key=opt("aws-access-key"),
-        aws_secret_key=opt("aws-secret-key"),
-        aws_region=opt("aws-region"),
-        aws_registry_id=opt("aws-registry-id"),
-    )
-    ref = parse_image_ref(image, auth=auth, registries=registries)
+        image = f"{without_reference(image)}:{tag}"
+    ref = target_of_box(image, options, registries=registries, log=log)
     env = {k: expand(v, lookup, option=f"box env {k}", strict=False)[0] for k, v in box.env.items()}
     return ref, env
-
-
-def _without_tag(image: str) -> str:
-    """``host:5000/a/b:1.0`` → ``host:5000/a/b``: a ``:`` only counts in the last path part."""
-    image = image.split("@", 1)[0]
-    head, slash, last = image.rpartition("/")
-    return head + slash + last.split(":", 1)[0]
 
 
 def run_pipeline(
@@ -121,7 +99,7 @@ def run_pipeline(
     *,
     source: Path,
     workdir: Path,
-    first: bool,
+    deploy: bool,
     inputs: RunInputs,
     tracer: Tracer,
 ) -> PipelineRun:
@@ -137,7 +115,7 @@ def run_pipeline(
     box_ref: ImageRef | None = None
     box_env: dict[str, str] = {}
     if box_spec is not None:
-        box_ref, box_env = resolve_box(box_spec, base_lookup, inputs.registries)
+        box_ref, box_env = resolve_box(box_spec, base_lookup, inputs.registries, log)
         log.info(f"box: {box_ref}")
     session = inputs.runner.open(box_ref, box_env, ws, spec.base_path, log)
     try:
@@ -146,7 +124,7 @@ def run_pipeline(
             spec.name,
             session.paths,
             source_dir=wf.source_dir,
-            first=first,
+            deploy=deploy,
             deploy_target=inputs.deploy_target,
         )
         env.update(box_env)
@@ -156,6 +134,12 @@ def run_pipeline(
         main_steps = steps_for(spec, inputs.deploy_target, plan_notes)
         for note in plan_notes:
             log.warn(note.format())
+        if not main_steps and spec.targets:
+            # Running nothing and reporting success would hide that the deploy never ran.
+            raise WerckerFileError(
+                f"{wf.path} line {spec.loc.line}: pipeline '{spec.name}' has only deploy "
+                f"targets ({', '.join(spec.targets)}); set deploy_target for this repository"
+            )
         failure: tuple[StepSpec, str, Result] | None = None
         for position, step in enumerate(main_steps):
             if failure is not None:

@@ -308,6 +308,42 @@ def resolve_target(
     )
 
 
+def without_reference(image: str) -> str:
+    """``host:5000/a/b:1.0`` or ``a/b@sha256:…`` → the name alone; a ``:`` only counts as a
+    tag separator in the last path component."""
+    image = image.strip().split("@", 1)[0]
+    head, slash, last = image.rpartition("/")
+    return head + slash + last.split(":", 1)[0]
+
+
+def resolve_box(
+    box_id: str,
+    options: Mapping[str, str],
+    *,
+    registries: Mapping[str, RegistrySettings],
+    log: Log,
+) -> ImageRef:
+    """A box's already-expanded id and options → the image to pull, and as whom.
+
+    As in Wercker (wercker-spec §1.5), the registry and repository are inferred exactly as
+    for docker-push: a host in the id wins, else ``registry``; the ``aws-*`` set names an
+    ECR host, the ``azure-*`` set the login server; missing credentials come from
+    ``[registries."host"]``. The id's tag or digest is kept as the reference."""
+    parsed = parse_image_ref(box_id, auth=RegistryAuth(), registries=registries)
+    if re.match(r"^https?://", box_id.strip(), re.IGNORECASE):
+        auth = _auth_from_options(options, parsed.registry, registries)
+        return ImageRef(parsed.registry, parsed.repository, parsed.reference, parsed.scheme, auth)
+    target = resolve_target(
+        {**options, "repository": without_reference(box_id), "tag": ""},
+        default_tag="latest",
+        registries=registries,
+        log=log,
+    )
+    return ImageRef(
+        target.registry, target.repository, parsed.reference, target.scheme, target.auth
+    )
+
+
 def parse_image_ref(
     text: str, *, auth: RegistryAuth, registries: Mapping[str, RegistrySettings]
 ) -> ImageRef:

@@ -90,12 +90,36 @@ def timeouts_for(wf: WerckerFile) -> tuple[float | None, float | None]:
 
 
 def blocking_problems(
-    problems: Iterable[Problem], pipelines: Iterable[PipelineSpec]
+    problems: Iterable[Problem],
+    pipelines: Iterable[PipelineSpec],
+    deploy_target: str | None = None,
 ) -> list[Problem]:
     """The errors that must stop a build running ``pipelines``: errors of the file as a whole
     (``pipeline is None``) and errors inside one of those pipelines. Errors in pipelines that
-    are not run do not block (a broken ``dev`` pipeline must not fail ``build``)."""
-    names = {p.name for p in pipelines}
+    are not run do not block (a broken ``dev`` pipeline must not fail ``build``), and neither
+    do errors in step lists of a run pipeline that ``deploy_target`` leaves out."""
+    chosen = list(pipelines)
+    names = {p.name for p in chosen}
+    unrun = {p.name: _unrun_lines(p, deploy_target) for p in chosen}
     return [
-        p for p in problems if p.severity == "error" and (p.pipeline is None or p.pipeline in names)
+        p
+        for p in problems
+        if p.severity == "error"
+        and (p.pipeline is None or p.pipeline in names)
+        and not (p.pipeline in unrun and p.loc.line in unrun[p.pipeline])
     ]
+
+
+def _unrun_lines(pipeline: PipelineSpec, deploy_target: str | None) -> set[int]:
+    """Lines of the step lists ``steps_for`` does not pick: the other deploy targets, and
+    ``steps`` itself when a target replaces it."""
+    picked = deploy_target if deploy_target in pipeline.targets else None
+    skipped = [steps for name, steps in pipeline.targets.items() if name != picked]
+    if picked is not None:
+        skipped.append(pipeline.steps)
+    lines: set[int] = set()
+    for steps in skipped:
+        for step in steps:
+            lines.add(step.loc.line)
+            lines.update(loc.line for loc in step.option_locs.values())
+    return lines
