@@ -12,8 +12,8 @@ import bot.build
 from bot.checkout import auth_env, split_credentials
 from bot.errors import StepConfigError
 from bot.logs import MemoryLog
-from bot.settings import RegistrySettings
 from bot.models import Result
+from bot.settings import RegistrySettings
 from bot.store import store as store_module
 from bot.store.store import NewPush, Store
 from steps.base import BuildFacts
