@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         check_startable(settings)
         services = build_services(settings)
     app = Flask(__name__, template_folder="web/templates")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # One byte over the cap, so the hook can tell a chunked body that is too big from one
+    # that is exactly at the cap (werkzeug may cut a chunked stream at this limit).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
     app.extensions["wercker_bot"] = services
 
     from bot.web.hooks import bp as hooks_bp

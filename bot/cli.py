@@ -261,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
     run = sub.add_parser("run", help="run a local checkout's wercker.yml and print the log")
     run.add_argument("dir")
-    run.add_argument("--pipeline", action="append", help="pipeline to run (repeatable)")
+    run.add_argument(
+        "--pipeline", nargs="+", action="extend", metavar="NAME",
+        help="pipelines to run, in order (default: build then deploy)",
+    )
     run.add_argument("--branch", help="branch name (default: the checkout's)")
     run.add_argument("--repo", help="owner/name, to take env and secrets from the config")
     run.add_argument("--deploy-target", help="deploy target (named step list) to run")

@@ -183,7 +183,7 @@ class Store:
                 if last.state in (Result.QUEUED, Result.RUNNING):
                     return Intake(build_id, int(last.number), "already in progress")
                 number = int(last.number) + 1
-                self._supersede_queued(conn, push.repo, push.branch, push.sha, build_id, now)
+                # A re-run is not a new push: it supersedes nothing queued behind it.
                 conn.execute(
                     attempts.insert().values(
                         build_id=build_id,
@@ -435,14 +435,7 @@ class Store:
                     .where(attempts.c.id == row.id)
                     .values(state=Result.ERRORED, finished_at=now, description=desc)
                 )
-                conn.execute(
-                    update(pipelines)
-                    .where(
-                        pipelines.c.attempt_id == row.id,
-                        pipelines.c.state.in_([Result.RUNNING, Result.QUEUED]),
-                    )
-                    .values(state=Result.ERRORED, finished_at=now, description="Worker died")
-                )
+                self._error_open_rows(conn, int(row.id), "Worker died", now)
                 for context in self._pending_contexts(conn, row.repo, row.sha):
                     self._enqueue_status(
                         conn,
@@ -483,27 +476,36 @@ class Store:
 
     def error_open_pipelines(self, attempt_id: int, description: str) -> None:
         """Ends pipeline and step rows an aborted attempt left running."""
-        now = time.time()
         with self.tx() as conn:
-            open_ids = [
-                r.id
-                for r in conn.execute(
-                    select(pipelines.c.id).where(
-                        pipelines.c.attempt_id == attempt_id,
-                        pipelines.c.state == Result.RUNNING,
-                    )
-                ).all()
-            ]
-            conn.execute(
-                update(pipelines)
-                .where(pipelines.c.id.in_(open_ids))
-                .values(state=Result.ERRORED, description=description, finished_at=now)
+            self._error_open_rows(conn, attempt_id, description, time.time())
+
+    def _error_open_rows(
+        self, conn: Connection, attempt_id: int, description: str, now: float
+    ) -> None:
+        open_ids = [
+            r.id
+            for r in conn.execute(
+                select(pipelines.c.id).where(
+                    pipelines.c.attempt_id == attempt_id,
+                    pipelines.c.state.in_([Result.RUNNING, Result.QUEUED]),
+                )
+            ).all()
+        ]
+        conn.execute(
+            update(pipelines)
+            .where(pipelines.c.id.in_(open_ids))
+            .values(state=Result.ERRORED, description=description, finished_at=now)
+        )
+        conn.execute(
+            update(steps)
+            .where(
+                steps.c.pipeline_id.in_(
+                    select(pipelines.c.id).where(pipelines.c.attempt_id == attempt_id)
+                ),
+                steps.c.state == Result.RUNNING,
             )
-            conn.execute(
-                update(steps)
-                .where(steps.c.pipeline_id.in_(open_ids), steps.c.state == Result.RUNNING)
-                .values(state=Result.ERRORED, message=description, finished_at=now)
-            )
+            .values(state=Result.ERRORED, message=description, finished_at=now)
+        )
 
     def finish_pipeline(self, pipeline_id: int, state: Result, description: str) -> None:
         with self.tx() as conn:

@@ -208,3 +208,29 @@ def test_secret_configured_means_signatures_are_checked_even_with_skip(tmp_path:
     client = create_app(services=build_services(settings)).test_client()
     resp = post(client, push_payload("acme/app", "refs/heads/main", SHA), secret=None)
     assert resp.status_code == 401
+
+
+def test_oversized_chunked_body_is_413_not_401(services: Services) -> None:
+    """Over a real server: a chunked body carries no Content-Length to check up front."""
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    body = b"{" + b" " * (25 * 1024 * 1024 + 10) + b"}"
+    headers = {**webhook_headers(b"", SECRET), "X-Hub-Signature-256": sign(SECRET, body)}
+    headers.pop("Content-Length", None)
+    server = make_server("127.0.0.1", 0, create_app(services=services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        chunks = (body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+        resp = requests.post(
+            f"http://127.0.0.1:{server.server_port}/hooks/github",
+            data=chunks,
+            headers=headers,
+            timeout=30,
+        )
+    finally:
+        server.shutdown()
+    assert resp.status_code == 413 and build_count(services) == 0

@@ -187,3 +187,30 @@ def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
         except queue.Empty:
             break
     assert len(claimed) == 30 and len(set(claimed)) == 30
+
+
+def test_recovery_also_ends_the_steps_left_running(store: Store) -> None:
+    store.record_push(push("a" * 40), URL)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    claim = store.claim_next(f"{os.uname().nodename}:{proc.pid}:tok:w0")
+    assert claim is not None
+    pipeline = store.start_pipeline(claim.attempt_id, 0, "build")
+    store.start_step(pipeline, 0, "main", "script", "slow")
+    store.recover_dead()
+    detail = store.build_detail(claim.build["id"])
+    assert detail is not None
+    step = detail["attempts"][0]["pipelines"][0]["steps"][0]
+    assert step["state"] == "errored" and step["finished_at"] is not None
+    assert step["message"] == "Worker died"
+
+
+def test_redelivery_does_not_cancel_a_queued_newer_push(store: Store) -> None:
+    store.record_push(push("a" * 40, delivery="old"), URL)
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    newer = store.record_push(push("b" * 40, delivery="new", before="a" * 40), URL)
+    rerun = store.record_push(push("a" * 40, delivery="old"), URL)
+    assert rerun.attempt == 2
+    assert store.attempt_state(newer.build_id or 0, 1) == "queued"
