@@ -8,10 +8,15 @@ times=1, ...)`` queues a fault for the next ``times`` matching requests:
 - ``status``: answer ``status`` (with ``headers``/``body``) without forwarding, e.g. 503, or
   429 with ``{"Retry-After": "1"}``;
 - ``lose_upload``: answer 404 ``BLOB_UPLOAD_UNKNOWN`` (the upload session is gone);
-- ``after``: forward, then replace the upstream answer with ``status`` (the request did land).
+- ``after``: forward, then replace the upstream answer with ``status`` (the request did land);
+- ``header``: forward, then rewrite the upstream answer's headers: each of ``headers`` is set
+  to its value, or removed when the value is ``None`` (e.g. ``{"Docker-Content-Digest":
+  None}`` drops the manifest digest a registry echoes).
 
 ``only_with_body=True`` matches only requests that carry a body. ``seen`` lists
-(method, path, status) for every request, the injected status for faults and 0 for drops.
+(method, path, status) for every request, the injected status for faults and 0 for drops;
+``timings`` lists (method, path, has_body, start, end), ``time.monotonic()`` seconds, for
+every request the proxy handled; ``max_in_flight(method, pattern)`` reads them.
 Bodies sent with ``Transfer-Encoding: chunked`` (streamed uploads) are read whole and
 forwarded with a ``Content-Length``; ``chunked`` lists (method, path, body size) for them (a
 ``drop`` reads a few chunks, then closes).
@@ -26,6 +31,7 @@ import json
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,7 +54,7 @@ class Fault:
     action: str
     times: int = 1
     status: int = 503
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | None] = field(default_factory=dict)
     body: bytes = b""
     only_with_body: bool = False
 
@@ -59,6 +65,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.seen: list[tuple[str, str, int]] = []
         self.chunked: list[tuple[str, str, int]] = []
+        self.timings: list[tuple[str, str, bool, float, float]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.host = ""
@@ -87,6 +94,23 @@ class FaultProxy:
             for m, p, s in self.seen
             if m == method and rx.search(p) and (status is None or s == status)
         )
+
+    def max_in_flight(self, method: str, pattern: str = "", only_with_body: bool = False) -> int:
+        """The most matching requests the proxy was handling at one time (from receiving
+        the request line to sending the answer). ``only_with_body``: only requests that
+        carried a body."""
+        rx = re.compile(pattern)
+        spans = [
+            (start, end)
+            for m, p, has_body, start, end in self.timings
+            if m == method and rx.search(p) and (has_body or not only_with_body)
+        ]
+        events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+        current = best = 0
+        for _, step in events:
+            current += step
+            best = max(best, current)
+        return best
 
     def start(self) -> None:
         proxy = self
@@ -131,10 +155,21 @@ class FaultProxy:
                 return b"".join(parts)
 
             def _handle(self) -> None:
+                started = time.monotonic()
+                self._had_body = False
+                try:
+                    self._forward()
+                finally:
+                    span = (self.command, self.path, self._had_body, started, time.monotonic())
+                    with proxy._lock:
+                        proxy.timings.append(span)
+
+            def _forward(self) -> None:
                 method, path = self.command, self.path
                 chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
                 length = int(self.headers.get("Content-Length") or 0)
-                fault = proxy._take(method, path, length > 0 or chunked)
+                self._had_body = length > 0 or chunked
+                fault = proxy._take(method, path, self._had_body)
                 if fault is not None and fault.action == "drop":
                     if chunked:
                         self._read_chunks(limit=3)
@@ -156,7 +191,8 @@ class FaultProxy:
                 else:
                     body = self.rfile.read(length) if length else b""
                 if fault is not None and fault.action in ("status", "lose_upload"):
-                    status, headers, payload = fault.status, dict(fault.headers), fault.body
+                    headers = {k: v for k, v in fault.headers.items() if v is not None}
+                    status, payload = fault.status, fault.body
                     if fault.action == "lose_upload":
                         status = 404
                         payload = json.dumps(
@@ -197,7 +233,13 @@ class FaultProxy:
                     )
                 if fault is not None and fault.action == "after":
                     status, payload = fault.status, fault.body
-                    headers = {"Content-Type": "text/plain", **fault.headers}
+                    extra = {k: v for k, v in fault.headers.items() if v is not None}
+                    headers = {"Content-Type": "text/plain", **extra}
+                if fault is not None and fault.action == "header":
+                    for key, value in fault.headers.items():
+                        headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
+                        if value is not None:
+                            headers[key] = value
                 proxy.seen.append((method, path, status))
                 self._answer(status, headers, payload, head=method == "HEAD")
 

@@ -709,8 +709,11 @@ class RegistryClient:
         raise self.fail(resp, "push to", repository)
 
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        """Stores the exact ``body`` under ``reference``; returns its digest after checking
-        the registry's ``Docker-Content-Digest`` against our own sha256 of the bytes."""
+        """Stores the exact ``body`` under ``reference``; returns its digest once the registry
+        has confirmed it (behaviour §7): the ``Docker-Content-Digest`` of the answer must be
+        our own sha256 of the bytes. A registry (or proxy) that leaves the header out is asked
+        again with ``HEAD manifests/<reference>``; a different digest, or still none, is a
+        ``RegistryError`` naming both."""
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         resp = self._as_pusher(
             "PUT",
@@ -727,4 +730,33 @@ class RegistryClient:
                 f"{self.name} stored {repository}:{reference} as {echoed}, but the manifest we "
                 f"sent is {digest}; the registry or a proxy changed it"
             )
+        if not echoed:
+            self._confirm_manifest(repository, reference, media_type, digest)
         return digest
+
+    def _confirm_manifest(
+        self, repository: str, reference: str, media_type: str, digest: str
+    ) -> None:
+        """``HEAD manifests/<reference>`` until it names a digest (a few tries: a registry on
+        eventually consistent storage may not show a new tag at once); it must be ``digest``."""
+        tries = max(1, min(3, self.retry.attempts))
+        stored: str | None = None
+        for attempt in range(tries):
+            stored = self.manifest_digest(repository, reference, media_type)
+            if stored:
+                break
+            if attempt + 1 < tries:
+                time.sleep(self.retry.wait(attempt))
+        if stored == digest:
+            return
+        if stored:
+            raise RegistryError(
+                f"{self.name} did not confirm the push of {repository}:{reference}: it sent no "
+                f"Docker-Content-Digest, and HEAD says the tag is {stored}, but the manifest we "
+                f"sent is {digest}; the registry or a proxy changed it"
+            )
+        raise RegistryError(
+            f"{self.name} did not confirm the push of {repository}:{reference}: the manifest we "
+            f"sent is {digest}, but the registry named no digest (none in the PUT answer, none "
+            "from HEAD); the push is not confirmed"
+        )

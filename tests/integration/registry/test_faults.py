@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import RegistryUnavailable
+from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import MemoryLog
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
@@ -141,3 +141,55 @@ def test_401_on_the_body_put_resends_a_reopened_body(
     assert fault_proxy.count("PUT", UPLOAD, 201) == 2  # layer + config
     assert fault_proxy.count("POST", UPLOAD) == 2  # the session survived the 401
     assert_stored(registry_plain, "faults/reauth", digest)
+
+
+# --- the manifest digest must be confirmed (behaviour §7) ----------------------------------
+
+MANIFEST = r"/v2/.+/manifests/"
+
+
+def test_missing_digest_header_is_confirmed_with_head(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", MANIFEST, "header", headers={"Docker-Content-Digest": None})
+    digest = push_through(fault_proxy, tmp_path, "faults/noheader")
+    # one HEAD before the PUT (is the tag already there?), one after it to confirm
+    assert fault_proxy.count("HEAD", r"/manifests/v1$") == 2
+    assert_stored(registry_plain, "faults/noheader", digest)
+
+
+def test_missing_digest_header_and_head_naming_another_digest_fails(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    other = "sha256:" + "ab" * 32
+    fault_proxy.add("PUT", MANIFEST, "header", headers={"Docker-Content-Digest": None})
+    fault_proxy.add("HEAD", MANIFEST, "header", times=10, headers={"Docker-Content-Digest": other})
+    with pytest.raises(RegistryError) as info:
+        push_through(fault_proxy, tmp_path, "faults/otherdigest")
+    message = str(info.value)
+    assert other in message
+    ours = registry_plain.inspect("faults/otherdigest", "v1")["Digest"]
+    assert ours in message and "did not confirm" in message
+
+
+def test_digest_never_confirmed_fails_naming_ours(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    fault_proxy.add("PUT", MANIFEST, "header", headers={"Docker-Content-Digest": None})
+    fault_proxy.add("HEAD", MANIFEST, "header", times=10, headers={"Docker-Content-Digest": None})
+    with pytest.raises(RegistryError) as info:
+        push_through(fault_proxy, tmp_path, "faults/unconfirmed")
+    message = str(info.value)
+    ours = registry_plain.inspect("faults/unconfirmed", "v1")["Digest"]
+    assert ours in message and "named no digest" in message and "not confirmed" in message
+
+
+def test_rewritten_digest_header_fails_naming_both(
+    fault_proxy: FaultProxy, registry_plain: RegistryServer, tmp_path: Path
+) -> None:
+    other = "sha256:" + "cd" * 32
+    fault_proxy.add("PUT", MANIFEST, "header", headers={"Docker-Content-Digest": other})
+    with pytest.raises(RegistryError) as info:
+        push_through(fault_proxy, tmp_path, "faults/rewritten")
+    ours = registry_plain.inspect("faults/rewritten", "v1")["Digest"]
+    assert other in str(info.value) and ours in str(info.value)
