@@ -92,6 +92,7 @@ class LocalSession:
             WB_CWD=cwd,
             WB_SET_E="1" if wants_set_e(code) else "0",
             WB_SCRIPT=str(script),
+            WB_BOT_PID=str(os.getpid()),
         )
         shell = shutil.which("bash") or "/bin/sh"
         try:

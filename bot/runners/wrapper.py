@@ -9,6 +9,11 @@ from __future__ import annotations
 
 # Wercker's wercker-init step defined these helpers; real files call them.
 WRAPPER = r"""
+if [ -n "${WB_BOT_PID:-}" ]; then
+  # If the bot dies (even by SIGKILL), nothing of this step may run on with its secrets.
+  ( while kill -0 "$WB_BOT_PID" 2>/dev/null; do sleep 1; done; kill -KILL 0 ) \
+    </dev/null >/dev/null 2>&1 &
+fi
 __wb_dump() { env -0 > "$WB_ENV_DUMP" 2>/dev/null || true; }
 trap __wb_dump EXIT
 success() { echo "success: $*"; }
@@ -22,7 +27,14 @@ if [ "$WB_SET_E" = "1" ]; then set -e; fi
 . "$WB_SCRIPT"
 """
 
-HELPER_VARS = ("WB_ENV_DUMP", "WB_MESSAGE_FILE", "WB_CWD", "WB_SET_E", "WB_SCRIPT")
+HELPER_VARS = (
+    "WB_ENV_DUMP",
+    "WB_MESSAGE_FILE",
+    "WB_CWD",
+    "WB_SET_E",
+    "WB_SCRIPT",
+    "WB_BOT_PID",
+)
 
 
 def wants_set_e(code: str) -> bool:

@@ -90,3 +90,41 @@ def test_fail_helper_sets_the_message(session: LocalSession) -> None:
 def test_secret_split_across_writes_is_still_masked(session: LocalSession) -> None:
     code, _, _, out = run(session, "printf 's3cr3t'; sleep 0.1; printf -- '-value\\n'")
     assert code == 0 and "s3cr3t-value" not in out and "****" in out
+
+
+def test_steps_die_with_the_bot(tmp_path: Path) -> None:
+    """Even a SIGKILLed bot leaves no step running (with secrets in its environment)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    project = tmp_path / "p"
+    project.mkdir()
+    pidfile = tmp_path / "step.pid"
+    (project / "wercker.yml").write_text(
+        "build:\n  steps:\n    - script:\n        code: |\n"
+        f"          sleep 300 &\n          echo $! > {pidfile}\n          wait\n"
+    )
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", str(project), "--runner", "local"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "WERCKER_BOT_CONFIG": ""},
+    )
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.1)
+    pid = int(pidfile.read_text())
+    os.kill(bot.pid, signal.SIGKILL)
+    bot.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail("the step outlived the bot")
