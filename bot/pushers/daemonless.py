@@ -61,7 +61,6 @@ from bot.pushers.registry.image import (
 )
 from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
 from bot.pushers.registry.stream import LayerStream
-from bot.pushers.target import registry_settings_for
 from bot.settings import RegistrySettings
 
 UPLOAD_THREADS = 4
@@ -215,7 +214,7 @@ class DaemonlessPusher:
 
     def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
         started = time.monotonic()
-        self._prepare_ecr(target, log)
+        ecr.prepare_repository(target, self.registries, log)
         with self.client(target.registry, target.scheme, target.auth) as client:
             try:
                 client.ping()
@@ -240,14 +239,6 @@ class DaemonlessPusher:
                         f"{target.repository}: {type(err).__name__}: {str(err)[:200]}"
                     )
                 ) from None
-
-    def _prepare_ecr(self, target: Target, log: Log) -> None:
-        reg = ecr.ecr_registry(target.registry)
-        settings = registry_settings_for(target.registry, self.registries)
-        if reg is None or settings is None or not settings.create_repository:
-            return
-        if ecr.ensure_repository(reg, target.repository, target.auth, settings.aws_endpoint_url):
-            log.info(f"created ECR repository {target.repository} in {reg.region}")
 
     def _base(
         self, ref: ImageRef | None, client: RegistryClient, target: Target

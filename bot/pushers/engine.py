@@ -25,7 +25,7 @@ import contextlib
 import io
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -41,7 +41,8 @@ from bot.errors import (
 )
 from bot.logs import Log
 from bot.pushers.model import ImageConfig, PushResult, RegistryAuth, Target
-from bot.pushers.target import DOCKER_HUB_ALIASES
+from bot.pushers.registry import ecr
+from bot.pushers.target import DOCKER_HUB_ALIASES, registry_settings_for
 from bot.settings import RegistrySettings
 
 CredentialResolver = Callable[[str, RegistryAuth], tuple[str, str]]
@@ -71,12 +72,15 @@ _UNREACHABLE_WORDS = (
 class EngineHandle:
     """What the pusher needs from a docker session: a ``control`` client (with a read
     timeout), a ``stream`` client (without: pushes and builds can be silent for a long
-    time), the network builds run on, and how credentials are resolved."""
+    time), the network builds run on, how credentials are resolved, and the bot's
+    ``[registries]`` settings (ECR repository creation; the TLS/mirror settings the engine
+    cannot apply are warned about)."""
 
     control: docker.DockerClient
     stream: docker.DockerClient
     network: str = "none"
     credentials: CredentialResolver | None = None
+    registries: Mapping[str, RegistrySettings] = field(default_factory=dict)
 
 
 def registry_credentials(registries: Mapping[str, RegistrySettings]) -> CredentialResolver:
@@ -221,9 +225,42 @@ def push_built_image(
             _remove_image(engine, applied)
 
 
+def unhonoured_settings(target: Target, registries: Mapping[str, RegistrySettings]) -> list[str]:
+    """The ``[registries]`` settings for ``target``'s host that a push through the engine
+    cannot apply: the engine dials the registry itself, with its own daemon config."""
+    entry = registry_settings_for(target.registry, registries)
+    if entry is None:
+        return []
+    out: list[str] = []
+    if entry.ca_file:
+        out.append(f"ca_file = {entry.ca_file!r}")
+    if entry.insecure:
+        out.append("insecure = true")
+    if entry.mirror_of and entry.host.lower() != target.registry.lower():
+        out.append(f'mirror_of = {entry.mirror_of!r} (in [registries."{entry.host}"])')
+    return out
+
+
+def warn_unhonoured_settings(
+    target: Target, registries: Mapping[str, RegistrySettings], log: Log
+) -> None:
+    ignored = unhonoured_settings(target, registries)
+    if ignored:
+        log.warn(
+            f"pushing to {target.registry} through the Docker Engine: the engine ignores "
+            f"{', '.join(ignored)} from the bot's [registries] settings; it uses its own "
+            "daemon config (certs.d, insecure-registries, registry-mirrors) and pushes to "
+            f"{target.registry} itself"
+        )
+
+
 def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) -> PushResult:
     """Tags ``image_id`` with every tag of ``target`` and pushes each one; returns once the
-    registry has confirmed the manifest digest. Local tags are removed afterwards."""
+    registry has confirmed the manifest digest. Local tags are removed afterwards. A missing
+    ECR repository is created first when the registry's settings say so, as the daemonless
+    pusher does."""
+    warn_unhonoured_settings(target, engine.registries, log)
+    ecr.prepare_repository(target, engine.registries, log)
     repo = engine_repository(target.registry, target.repository)
     auth = auth_config(target.registry, target.auth, engine.credentials)
     secrets = [*target.auth.secrets(), auth.get("password", "")]

@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
+from bot.logs import Log
 from bot.masking import Masker
-from bot.pushers.model import RegistryAuth
-from bot.pushers.target import ECR_HOST
+from bot.pushers.model import RegistryAuth, Target
+from bot.pushers.target import ECR_HOST, registry_settings_for
+from bot.settings import RegistrySettings
 
 REFRESH_BEFORE_EXPIRY = 3600.0
 
@@ -130,3 +133,19 @@ def ensure_repository(
             return False
         raise _translate(err, reg, f"create repository {repository}", auth) from None
     return True
+
+
+def prepare_repository(
+    target: Target, registries: Mapping[str, RegistrySettings], log: Log
+) -> bool:
+    """Before a push to ``target`` (either pusher): when it is an ECR host whose
+    ``[registries]`` entry says ``create_repository = true``, creates the repository unless it
+    exists. Returns True when it was created."""
+    reg = ecr_registry(target.registry)
+    settings = registry_settings_for(target.registry, registries)
+    if reg is None or settings is None or not settings.create_repository:
+        return False
+    created = ensure_repository(reg, target.repository, target.auth, settings.aws_endpoint_url)
+    if created:
+        log.info(f"created ECR repository {target.repository} in {reg.region}")
+    return created

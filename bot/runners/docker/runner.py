@@ -55,7 +55,8 @@ class DockerRunner:
     ) -> None:
         self.docker_host = docker_host
         self.network = network or "none"
-        self.credentials = credentials or registry_credentials(registries or {})
+        self.registries: Mapping[str, RegistrySettings] = registries or {}
+        self.credentials = credentials or registry_credentials(self.registries)
         self._factory: ClientFactory = client_factory or (
             lambda timeout: make_client(docker_host, timeout)
         )
@@ -88,7 +89,7 @@ class DockerRunner:
             raise InfrastructureError(
                 f"no Docker Engine at {engine_url(self.docker_host)}: {err}"
             ) from None
-        engine = EngineHandle(control, stream, self.network, self.credentials)
+        engine = EngineHandle(control, stream, self.network, self.credentials, self.registries)
         source_path = (base_path or "").rstrip("/") or "/pipeline/source"
         session = DockerSession(engine, workspace, box_env, source_path)
         try:
