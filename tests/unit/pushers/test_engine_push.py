@@ -12,6 +12,7 @@ import docker
 import pytest
 from botocore.exceptions import ClientError
 
+from bot.errors import RegistryError
 from bot.logs import MemoryLog
 from bot.pushers.engine import EngineHandle, push_image
 from bot.pushers.model import RegistryAuth, Target
@@ -186,3 +187,20 @@ def test_engine_push_does_not_warn_for_plain_settings(calls: list[str]) -> None:
     )
     assert "ignores" not in log.text
 
+
+def test_engine_push_without_a_digest_line_fails(calls: list[str]) -> None:
+    lines: list[dict[str, Any]] = [
+        {"status": "The push refers to repository [reg.example.com/team/app]"},
+        {"status": "Pushed", "id": "abc123", "progressDetail": {}},
+        {"status": "v1: pushed"},
+    ]
+    with pytest.raises(RegistryError) as info:
+        push_image(
+            handle(FakeApi(calls, lines), {}),
+            "sha256:img",
+            Target("reg.example.com", "team/app", ("v1",)),
+            MemoryLog(),
+        )
+    assert "no manifest digest" in str(info.value)
+    assert "reg.example.com/team/app:v1" in str(info.value)
+    assert "rmi reg.example.com/team/app:v1" in calls  # the local tag is cleaned up anyway
