@@ -9,7 +9,9 @@ password gets 401.
 Knobs for tests (change them and put them back): ``ttl`` is the real lifetime written in
 ``exp`` (distribution accepts ~60 s past it, so a ttl of -57 makes a token that dies ~3 s
 after issue); ``advertised_ttl`` is what ``expires_in`` tells the client (None: ``ttl``).
-``requests`` records every exchange as (username, [scopes]).
+``token_fields`` names the fields the token goes in: both ``token`` and ``access_token`` (the
+default, as distribution's own issuer does), or only one of them, e.g. ``("access_token",)``
+as OAuth2-style services answer. ``requests`` records every exchange as (username, [scopes]).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class TokenIssuer:
     ttl: float = 300.0
     advertised_ttl: float | None = None
     readers: set[str] = field(default_factory=set)  # users allowed only "pull"
+    token_fields: tuple[str, ...] = ("token", "access_token")
     requests: list[tuple[str, list[str]]] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -83,12 +86,10 @@ class TokenIssuer:
             claims, self.signing_key_pem, algorithm="RS256", headers={"x5c": [self._x5c()]}
         )
         advertised = self.advertised_ttl if self.advertised_ttl is not None else self.ttl
-        return {
-            "token": token,
-            "access_token": token,
-            "expires_in": int(advertised),
-            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        }
+        answer: dict[str, Any] = {name: token for name in self.token_fields}
+        answer["expires_in"] = int(advertised)
+        answer["issued_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        return answer
 
     def start(self) -> None:
         issuer = self

@@ -578,3 +578,26 @@ def test_a_web_server_that_is_not_a_registry(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_push_with_a_token_service_sending_only_access_token(
+    registry_token_tls: RegistryServer, tmp_path: Path
+) -> None:
+    """OAuth2-style token services answer ``access_token`` without ``token``."""
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    issuer.token_fields = ("access_token",)
+    try:
+        answer = issuer.issue(registry_token_tls.username, ["repository:acme/oauth:pull"])
+        assert "token" not in answer and answer["access_token"]
+        before = len(issuer.requests)
+        result, _ = push(
+            registry_token_tls,
+            tmp_path,
+            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig(cmd=["/x"])),
+            target_for(registry_token_tls, "acme/oauth", "v1"),
+        )
+        assert len(issuer.requests) > before  # the push did go through the token service
+    finally:
+        issuer.token_fields = ("token", "access_token")
+    assert registry_token_tls.inspect("acme/oauth", "v1")["Digest"] == result.digest
