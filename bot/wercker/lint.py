@@ -29,6 +29,10 @@ _RETIRED = {
     "force-tags": "Wercker removed it; existing tags are always overwritten",
     "insecure": "configure the registry as insecure in the bot's [registries] table",
 }
+# A box ``cmd`` that only names a shell asks for what the bot does anyway: nothing is lost.
+_PLAIN_SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"})
+# Hints for service-only keys written in a box.
+_BOX_ONLY_IN_SERVICE = {key: "only a service has it" for key in schema.SERVICE_ONLY_KEYS}
 _UNSUPPORTED_HINTS = {
     "internal/docker-run": "start the containers the build needs outside the bot",
     "internal/docker-kill": "start the containers the build needs outside the bot",
@@ -128,13 +132,13 @@ def lint_file(wf: WerckerFile) -> list[Problem]:
     if wf.box is not None:
         out.extend(_box(wf.box, None))
     for service in wf.services:
-        out.extend(_box(service, None))
+        out.extend(_box(service, None, service=True))
         out.append(_service_not_started(service, None))
     for pipeline in wf.pipelines.values():
         if pipeline.box is not None:
             out.extend(_box(pipeline.box, pipeline.name))
         for service in pipeline.services or []:
-            out.extend(_box(service, pipeline.name))
+            out.extend(_box(service, pipeline.name, service=True))
             out.append(_service_not_started(service, pipeline.name))
         for step in _all_steps(pipeline):
             out.extend(_step(step, pipeline.name))
@@ -206,6 +210,7 @@ class _Checker:
         locs: dict[str, Loc],
         known: frozenset[str],
         fallback: Loc,
+        hints: dict[str, str] | None = None,
     ) -> None:
         for key in options:
             if key not in known:
@@ -213,14 +218,29 @@ class _Checker:
                     locs.get(key, fallback),
                     "warning",
                     f"unknown option '{key}' in {what}; it is ignored",
-                    _RETIRED.get(key) or did_you_mean(key, known),
+                    (hints or {}).get(key) or _RETIRED.get(key) or did_you_mean(key, known),
                 )
 
 
-def _box(box: BoxSpec, pipeline: str | None) -> list[Problem]:
+def _box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> list[Problem]:
+    """A box or service: unknown keys, keys Wercker knew that the bot ignores, partial
+    credentials. Known and used keys are ``schema.BOX_USED_KEYS``."""
+    what = "service" if service else "box"
     check = _Checker(pipeline)
-    check.unknown("box", box.options, box.option_locs, schema.BOX_KEYS, box.loc)
-    _credentials(check, box.options, box.option_locs, box.loc, "box")
+    known = schema.SERVICE_KEYS if service else schema.BOX_KEYS
+    ignored = {**schema.BOX_IGNORED_KEYS, **(schema.SERVICE_ONLY_KEYS if service else {})}
+    check.unknown(what, box.options, box.option_locs, known, box.loc, _BOX_ONLY_IN_SERVICE)
+    for key, value in box.options.items():
+        if key == "cmd" and value.strip() in _PLAIN_SHELLS:
+            continue  # the shell the bot picks anyway (bash when the box has it, else sh)
+        if key in ignored:
+            check.add(
+                box.option_locs.get(key, box.loc),
+                "warning",
+                f"{what} option '{key}' is ignored by wercker-bot",
+                ignored[key],
+            )
+    _credentials(check, box.options, box.option_locs, box.loc, what)
     return check.out
 
 

@@ -32,7 +32,9 @@ from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, StepSpec, Wer
 
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
-_KNOWN_OPTIONS = frozenset().union(*schema.STEP_OPTIONS.values(), schema.BOX_KEYS, {"port"})
+_KNOWN_OPTIONS = frozenset().union(
+    *schema.STEP_OPTIONS.values(), schema.SERVICE_KEYS, {"port"}
+)
 
 
 def read(text: str, filename: str) -> tuple[WerckerFile | None, list[Problem]]:

@@ -118,9 +118,22 @@ RUNNABLE_STEPS = frozenset({"script", *PUSH_STEPS, DOCKER_BUILD})
 # For docker-run/kill ``name`` is the container name (an option), not a display name.
 NAME_IS_OPTION = frozenset({"internal/docker-run", "internal/docker-kill"})
 
-BOX_KEYS = frozenset(
-    {"id", "tag", "cmd", "entrypoint", "env", "ports", "volumes", "name", "url", *_REGISTRY_AUTH}
-)
+# Box keys the bot uses: the image and how to pull it (bot.pushers.target.resolve_box), and env.
+BOX_USED_KEYS = frozenset({"id", "tag", "env", *_REGISTRY_AUTH})
+# Box keys Wercker knew that the bot ignores, each with what to do instead (lint warns).
+BOX_IGNORED_KEYS: dict[str, str] = {
+    "cmd": "wercker-bot starts the box with its own shell; run commands in a script step",
+    "entrypoint": "wercker-bot starts the box with its own shell; run commands in a script step",
+    "ports": "no ports are published (Wercker only used them with --expose-ports)",
+    "volumes": "no host directories are mounted (Wercker only used them with --enable-volumes)",
+    "url": "external services built from another project are not supported",
+}
+# Keys only a service may have; in a box they are unknown.
+SERVICE_ONLY_KEYS: dict[str, str] = {
+    "name": "the network alias of a service; services are not started by wercker-bot",
+}
+BOX_KEYS = BOX_USED_KEYS | frozenset(BOX_IGNORED_KEYS)
+SERVICE_KEYS = BOX_KEYS | frozenset(SERVICE_ONLY_KEYS)
 
 # Misspellings Wercker silently ignored, read as what was meant (behaviour §6), per step id.
 ALIASES: dict[str, dict[str, str]] = {

@@ -185,3 +185,10 @@ def test_tags_and_image_aliases() -> None:
     push = pushes(wf)[-1]
     assert push.options["image-name"] == "sample-webapp" and push.options["ports"] == "80/tcp"
     assert not any("is not built" in p.message for p in problems)
+
+
+def test_crashcart_box_cmd_is_reported_as_ignored() -> None:
+    _, problems = load("oracle__crashcart__wercker.yml")
+    (problem,) = [p for p in problems if "box option 'cmd'" in p.message]
+    assert problem.severity == "warning" and problem.pipeline == "build-musl"
+    assert (problem.loc.line, problem.loc.col) == (13, 5), problem.format()

@@ -214,3 +214,105 @@ def test_services_are_reported_as_not_started() -> None:
     )
     warnings = [p for p in problems if "not started by wercker-bot" in p.message]
     assert len(warnings) == 1 and warnings[0].loc.line == 2 and warnings[0].severity == "warning"
+
+
+BOX_WITH_EVERY_KEY = """\
+box:
+  id: acme/app
+  tag: "1.0"
+  registry: quay.io
+  username: $U
+  password: $P
+  env:
+    A: b
+  cmd: /usr/bin/sudo -E /bin/bash
+  entrypoint: /bin/sh -c
+  ports: ["8080"]
+  volumes: /tmp:/data
+  url: file://../other
+  name: app
+  usrname: u
+build:
+  steps:
+    - script: {code: 'true'}
+"""
+
+
+@pytest.mark.parametrize(
+    ("key", "line", "hint"),
+    [
+        ("cmd", 9, "own shell"),
+        ("entrypoint", 10, "own shell"),
+        ("ports", 11, "--expose-ports"),
+        ("volumes", 12, "--enable-volumes"),
+        ("url", 13, "external services"),
+    ],
+)
+def test_box_keys_the_bot_ignores_warn_at_the_key(key: str, line: int, hint: str) -> None:
+    _, problems = loaded(BOX_WITH_EVERY_KEY)
+    problem = only(problems, f"box option '{key}' is ignored")
+    assert problem.severity == "warning" and problem.pipeline is None
+    assert (problem.loc.line, problem.loc.col) == (line, 3)
+    assert hint in (problem.hint or "")
+
+
+def test_box_keys_the_bot_uses_do_not_warn() -> None:
+    _, problems = loaded(BOX_WITH_EVERY_KEY)
+    for key in ("id", "tag", "registry", "username", "password", "env"):
+        assert not [p for p in problems if f"'{key}'" in p.message], key
+    # name is a service key only; an unknown key gets a did-you-mean; nothing else is said
+    assert only(problems, "unknown option 'name' in box").hint == "only a service has it"
+    usrname = only(problems, "unknown option 'usrname' in box")
+    assert (usrname.loc.line, usrname.hint) == (15, "did you mean 'username'?")
+    assert len(problems) == 7, [p.format() for p in problems]
+
+
+def test_crashcart_style_box_cmd_in_a_pipeline_box() -> None:
+    _, problems = loaded(
+        """\
+        build-musl:
+          box:
+            id: ekidd/rust-musl-builder:stable
+            cmd: /usr/bin/sudo -E /bin/bash
+          steps:
+            - script: {code: 'true'}
+        """
+    )
+    problem = only(problems, "box option 'cmd' is ignored by wercker-bot")
+    assert problem.format().startswith("wercker.yml:4:5: warning: ")
+    assert problem.pipeline == "build-musl"
+
+
+def test_service_keys_the_bot_ignores_warn_at_the_key() -> None:
+    _, problems = loaded(
+        """\
+        services:
+          - id: mongo
+            name: db
+            ports: ["27017"]
+            pasword: x
+        build:
+          steps:
+            - script: {code: 'true'}
+        """
+    )
+    name = only(problems, "service option 'name' is ignored")
+    assert (name.loc.line, name.loc.col, name.severity) == (3, 5, "warning")
+    assert "not started" in (name.hint or "")
+    assert only(problems, "service option 'ports' is ignored").loc.line == 4
+    typo = only(problems, "unknown option 'pasword' in service")
+    assert typo.hint == "did you mean 'password'?"
+    assert only(problems, "not started by wercker-bot").loc.line == 2
+
+
+def test_box_port_alias_is_read_then_reported_as_ignored() -> None:
+    _, problems = loaded("box:\n  id: x\n  port: 80\nbuild:\n  steps: [{script: {code: a}}]\n")
+    assert only(problems, "'port' is read as 'ports'").loc.line == 3
+    assert only(problems, "box option 'ports' is ignored").loc.line == 3
+
+
+@pytest.mark.parametrize("cmd", ["/bin/sh", "/bin/bash", "bash"])
+def test_box_cmd_naming_a_plain_shell_is_what_the_bot_does(cmd: str) -> None:
+    text = f"box:\n  id: x\n  cmd: {cmd}\nbuild:\n  steps: [{{script: {{code: a}}}}]\n"
+    _, problems = loaded(text)
+    assert problems == []
