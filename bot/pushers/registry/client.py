@@ -392,8 +392,25 @@ class RegistryClient:
                 secrets=self.secrets,
             )
         return error_for_response(
-            resp, registry=self.name, action=action, repository=repository, secrets=self.secrets
+            resp,
+            registry=self.name,
+            action=action,
+            repository=repository,
+            secrets=self.secrets,
+            username=(
+                self._username()
+                if resp.status_code == 403 or "DENIED" in registry_codes(resp)
+                else None
+            ),
         )
+
+    def _username(self) -> str | None:
+        """The account requests are made as, for messages (None when anonymous or unknown)."""
+        try:
+            creds = self.auth.creds()
+        except Exception:
+            return None
+        return (creds.username or None) if creds else None
 
     def _as_pusher(
         self, method: str, url: str, repository: str, **kwargs: Any

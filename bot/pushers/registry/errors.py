@@ -82,12 +82,15 @@ def error_for_response(
     action: str,
     repository: str | None,
     secrets: Iterable[str] = (),
+    username: str | None = None,
 ) -> RegistryError:
     """The exception for a failed registry response.
 
     ``action`` is a verb phrase such as ``push to`` or ``pull from``. 401/403 and
     ``DENIED``/``UNAUTHORIZED`` give ``RegistryAuthError``; 5xx, 408 and 429 give
-    ``RegistryUnavailable``; everything else ``RegistryError``.
+    ``RegistryUnavailable``; everything else ``RegistryError``. ``username`` (the account the
+    request was made as, None when anonymous) is named when the registry denies it access:
+    with quay.io robot accounts (``org+robot``) it tells which robot lacks the permission.
     """
     codes = registry_codes(resp)
     detail = describe_body(resp)
@@ -102,6 +105,10 @@ def error_for_response(
         hint = hint or "check the username and password (or token) for this registry"
     elif status == 403 or "DENIED" in codes:
         cls, verb = RegistryAuthError, "denied"
+        if username:
+            where += f" for {username}"
+            if action.startswith("push"):
+                hint = "the credentials are valid but lack write permission"
         hint = hint or _HINTS["DENIED"]
     elif status in (408, 429) or status >= 500:
         cls, verb = RegistryUnavailable, "failed to"

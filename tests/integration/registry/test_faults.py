@@ -193,3 +193,36 @@ def test_rewritten_digest_header_fails_naming_both(
         push_through(fault_proxy, tmp_path, "faults/rewritten")
     ours = registry_plain.inspect("faults/rewritten", "v1")["Digest"]
     assert other in str(info.value) and ours in str(info.value)
+
+
+def test_403_denied_names_the_robot_account_and_not_its_token(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """quay.io answers a robot account without write permission with 403 DENIED."""
+    from bot.errors import RegistryAuthError
+    from bot.pushers.model import RegistryAuth
+
+    robot_token = "R0BOT-T0KEN-0123456789ABCDEF"
+    fault_proxy.add(
+        "POST",
+        UPLOAD,
+        "status",
+        times=20,
+        status=403,
+        headers={"Content-Type": "application/json"},
+        body=b'{"errors":[{"code":"DENIED","message":"requested access to the resource is '
+        b'denied"}]}',
+    )
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    target = Target(
+        fault_proxy.host, "acme/app", ("v1",), "http", RegistryAuth("acme+ci", robot_token)
+    )
+    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    with pytest.raises(RegistryAuthError) as info:
+        pusher.push(ImageSpec([LayerDir(src, "/")], ImageConfig()), target, MemoryLog())
+    message = str(info.value)
+    assert message.startswith(f"{fault_proxy.host} denied push to acme/app for acme+ci: ")
+    assert message.endswith("; the credentials are valid but lack write permission")
+    assert robot_token not in message

@@ -278,6 +278,35 @@ def test_pull_only_token_user_is_denied_push(
         issuer.readers.discard("reader")
 
 
+def test_pull_only_robot_account_is_named_when_denied_push(
+    registry_token_tls: RegistryServer, tmp_path: Path
+) -> None:
+    """A quay.io-style robot name (``org+robot``): the message names it, never its token."""
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    robot_token = "R0BOT-T0KEN-ABCDEF0123456789"
+    issuer.users["acme+ci"] = robot_token
+    issuer.readers.add("acme+ci")
+    try:
+        with pytest.raises(RegistryAuthError) as info:
+            push(
+                registry_token_tls,
+                tmp_path,
+                ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
+                target_for(
+                    registry_token_tls, "acme/app", auth=RegistryAuth("acme+ci", robot_token)
+                ),
+            )
+        message = str(info.value)
+        assert "denied push to acme/app" in message and "acme+ci" in message
+        assert robot_token not in message
+        # the robot did reach the token service under its own name ('+' intact)
+        assert any(user == "acme+ci" for user, _ in issuer.requests)
+    finally:
+        issuer.users.pop("acme+ci")
+        issuer.readers.discard("acme+ci")
+
+
 def test_registry_down_is_unavailable(tmp_path: Path) -> None:
     host = f"127.0.0.1:{free_port()}"
     target = Target(host, "acme/app", ("v1",), "auto")

@@ -162,3 +162,21 @@ def test_error_text_never_carries_a_credential() -> None:
         [secret],
     )
     assert secret not in str(transport)
+
+
+def test_denied_push_names_the_robot_account() -> None:
+    body = json.dumps({"errors": [{"code": "DENIED", "message": "requested access denied"}]})
+    err = error_for_response(
+        _response(403, body.encode()),
+        registry="quay.io",
+        action="push to",
+        repository="acme/app",
+        secrets=["ROBOTTOKEN0123456789"],
+        username="acme+ci",
+    )
+    assert isinstance(err, RegistryAuthError)
+    assert str(err) == (
+        "quay.io denied push to acme/app for acme+ci: DENIED: requested access denied "
+        "(HTTP 403); the credentials are valid but lack write permission"
+    )
+    assert "ROBOTTOKEN0123456789" not in str(err)
