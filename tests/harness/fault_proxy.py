@@ -9,6 +9,8 @@ times=1, ...)`` queues a fault for the next ``times`` matching requests:
   429 with ``{"Retry-After": "1"}``;
 - ``lose_upload``: answer 404 ``BLOB_UPLOAD_UNKNOWN`` (the upload session is gone);
 - ``after``: forward, then replace the upstream answer with ``status`` (the request did land);
+- ``delay``: wait ``seconds`` after reading the body, then forward (a slow upload, to
+  see which requests are in flight at once);
 - ``header``: forward, then rewrite the upstream answer's headers: each of ``headers`` is set
   to its value, or removed when the value is ``None`` (e.g. ``{"Docker-Content-Digest":
   None}`` drops the manifest digest a registry echoes).
@@ -57,6 +59,7 @@ class Fault:
     headers: dict[str, str | None] = field(default_factory=dict)
     body: bytes = b""
     only_with_body: bool = False
+    seconds: float = 0.0
 
 
 class FaultProxy:
@@ -209,6 +212,8 @@ class FaultProxy:
                     proxy.seen.append((method, path, status))
                     self._answer(status, headers, payload, head=method == "HEAD")
                     return
+                if fault is not None and fault.action == "delay":
+                    time.sleep(fault.seconds)
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 try:
                     forward = {
