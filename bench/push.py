@@ -1,9 +1,10 @@
 """Push benchmark, printed as a table (not a test):
 
 1. cold push of an image with one 200 MB layer of random files: ours (tar + gzip streamed
-   into the upload), ours with the layer already built (upload only), ``skopeo copy dir:…
-   docker://…`` of the same blobs, and ``docker push`` of the same files ``docker import``-ed
-   into a private dockerd (skipped, with the reason, when none can start);
+   into the upload; target ≤ 1.0× skopeo), ours with the layer already built (upload only),
+   ``skopeo copy dir:… docker://…`` of the same blobs, and ``docker push`` of the same files
+   ``docker import``-ed into a private dockerd (skipped, with the reason, when none can
+   start);
 2. warm re-push of the same image (target < 0.3 s);
 3. peak RSS of a child process pushing a 1 GiB layer (target < 120 MB).
 
@@ -48,6 +49,27 @@ from bot.pushers.registry.image import (
 )
 from bot.pushers.registry.layers import LayerCache, LayerSource
 from tests.harness.registry import run_skopeo, start_registry
+
+COLD_TARGET = 1.0  # cold push: at most this many times skopeo's time for the same blobs
+WARM_TARGET = 0.3  # seconds
+RSS_TARGET_MB = 120
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def cold_row(layer_mb: int, cold_s: float, skopeo_s: float) -> tuple[str, str, str]:
+    """The cold-push row: our time, its ratio to skopeo's and the verdict against
+    ``COLD_TARGET``."""
+    ratio = cold_s / skopeo_s
+    return (
+        f"cold push {layer_mb} MB layer: ours, tar+gzip+upload (target <= {COLD_TARGET:.1f}x "
+        "skopeo)",
+        f"{cold_s:.2f} s",
+        f"{ratio:.2f}x skopeo {verdict(cold_s <= COLD_TARGET * skopeo_s)}",
+    )
+
 
 CHILD = textwrap.dedent(
     """
@@ -279,11 +301,7 @@ def main() -> None:
 
         mb = args.layer_mb
         rows += [
-            (
-                f"cold push {mb} MB layer: ours, tar+gzip+upload",
-                f"{cold:.2f} s",
-                f"{cold / skopeo_s:.2f}x skopeo",
-            ),
+            cold_row(mb, cold, skopeo_s),
             ("  of which layer build (tar+gzip, one pass)", f"{build_s:.2f} s", ""),
             (
                 "cold push, layer prebuilt: ours, upload only",
@@ -296,11 +314,15 @@ def main() -> None:
                 f"{docker_s:.2f} s" if docker_s is not None else f"skipped ({docker.skipped})",
                 f"{docker_s / skopeo_s:.2f}x skopeo" if docker_s is not None else "",
             ),
-            ("warm re-push (target < 0.3 s)", f"{warm:.3f} s", "ok" if warm < 0.3 else "MISSED"),
             (
-                f"peak RSS pushing a {args.big_mb} MB layer (target < 120 MB)",
+                f"warm re-push (target < {WARM_TARGET} s)",
+                f"{warm:.3f} s",
+                verdict(warm < WARM_TARGET),
+            ),
+            (
+                f"peak RSS pushing a {args.big_mb} MB layer (target < {RSS_TARGET_MB} MB)",
                 f"{int(peak_kb) / 1024:.0f} MB",
-                "ok" if int(peak_kb) < 120 * 1024 else "MISSED",
+                verdict(int(peak_kb) < RSS_TARGET_MB * 1024),
             ),
             ("  of which interpreter + imports", f"{int(base_kb) / 1024:.0f} MB", ""),
             (f"  time for that {args.big_mb} MB push", f"{float(big_s):.1f} s", ""),
