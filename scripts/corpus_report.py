@@ -33,6 +33,7 @@ _CLASSES = (
     ("needs 'repository'", "push step without repository"),
     ("has no code", "script step without code"),
     ("none of build, deploy", "no build or deploy pipeline"),
+    ("box image '", "box image that cannot be pulled as written (e.g. upper-case name)"),
 )
 
 

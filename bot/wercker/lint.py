@@ -19,6 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.errors import StepConfigError
+from bot.pushers.model import RegistryAuth
+from bot.pushers.target import parse_image_ref, without_reference
 from bot.wercker import schema
 from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
 
@@ -241,7 +244,36 @@ def _box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> list[P
                 ignored[key],
             )
     _credentials(check, box.options, box.option_locs, box.loc, what)
+    if not service:  # services are never pulled
+        _box_image(check, box)
     return check.out
+
+
+def _box_image(check: _Checker, box: BoxSpec) -> None:
+    """The box id must parse as the runner will parse it (``parse_image_ref``), else the
+    build fails at pull time with no location. With ``$VAR`` it is known only at run time."""
+    if "$" in box.id:
+        return
+    # A ``tag`` option replaces the id's own tag or digest (bot.pipeline.resolve_box).
+    image = without_reference(box.id) if box.options.get("tag") else box.id
+    try:
+        parse_image_ref(image, auth=RegistryAuth(), registries={})
+    except StepConfigError as err:
+        name = without_reference(box.id.strip())
+        lowered = name.lower() + box.id.strip()[len(name) :]
+        message, hint = f"box {err}", "an image is [host[:port]/]name[:tag][@sha256:digest]"
+        if name != name.lower() and _parses(lowered):
+            message = f"box image {box.id.strip()!r} is not a valid image reference"
+            hint = f"repository names must be lower-case, e.g. {lowered}"
+        check.add(box.id_loc or box.loc, "error", message, hint)
+
+
+def _parses(image: str) -> bool:
+    try:
+        parse_image_ref(image, auth=RegistryAuth(), registries={})
+    except StepConfigError:
+        return False
+    return True
 
 
 def _step(step: StepSpec, pipeline: str) -> list[Problem]:

@@ -77,7 +77,8 @@ class BoxSpec:
 
     ``options`` holds every key of the mapping form other than ``id`` and ``env`` (e.g.
     ``username``, ``password``, ``registry``, ``tag``, ``aws-*``, ``cmd``, ``entrypoint``);
-    ``env`` is the box's environment with keys upper-cased, values unexpanded.
+    ``env`` is the box's environment with keys upper-cased, values unexpanded. ``id_loc`` is
+    where the image is written (``None``: at ``loc``, as in the string form).
     """
 
     id: str
@@ -85,6 +86,7 @@ class BoxSpec:
     options: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     option_locs: dict[str, Loc] = field(default_factory=dict)
+    id_loc: Loc | None = None
 
 
 @dataclass

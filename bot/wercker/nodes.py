@@ -425,6 +425,7 @@ class _Reader:
             text = self.scalar(value, key)
             if key == "id":
                 box.id = text
+                box.id_loc = self.loc(value)
             else:
                 box.options[key] = text
                 box.option_locs[key] = self.loc(key_node)

@@ -192,3 +192,19 @@ def test_crashcart_box_cmd_is_reported_as_ignored() -> None:
     (problem,) = [p for p in problems if "box option 'cmd'" in p.message]
     assert problem.severity == "warning" and problem.pipeline == "build-musl"
     assert (problem.loc.line, problem.loc.col) == (13, 5), problem.format()
+
+
+@pytest.mark.parametrize(
+    ("name", "image", "lowered"),
+    [
+        ("AllanCochrane__go-app1__wercker.yml", "AllanCochrane/golang", "allancochrane/golang"),
+        ("jpkira__wercker-oracle-accs-deploy__wercker.yml", "Debian", "debian"),
+    ],
+)
+def test_upper_case_box_is_a_located_error(name: str, image: str, lowered: str) -> None:
+    _, problems = load(name)
+    (problem,) = [p for p in problems if "box image" in p.message]
+    assert problem.severity == "error" and problem.pipeline is None
+    assert (problem.loc.line, problem.loc.col) == (1, 6), problem.format()
+    assert f"'{image}' is not a valid image reference" in problem.message
+    assert problem.hint == f"repository names must be lower-case, e.g. {lowered}"

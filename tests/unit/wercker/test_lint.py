@@ -316,3 +316,70 @@ def test_box_cmd_naming_a_plain_shell_is_what_the_bot_does(cmd: str) -> None:
     text = f"box:\n  id: x\n  cmd: {cmd}\nbuild:\n  steps: [{{script: {{code: a}}}}]\n"
     _, problems = loaded(text)
     assert problems == []
+
+
+def test_upper_case_box_image_is_an_error_at_the_id() -> None:
+    _, problems = loaded("box: AllanCochrane/golang\nbuild:\n  steps: [{script: {code: a}}]\n")
+    (problem,) = problems
+    assert problem.format() == (
+        "wercker.yml:1:6: error: box image 'AllanCochrane/golang' is not a valid image "
+        "reference; repository names must be lower-case, e.g. allancochrane/golang"
+    )
+    assert problem.pipeline is None
+
+
+def test_bad_box_image_in_a_pipeline_box_mapping_is_located_at_the_id_value() -> None:
+    _, problems = loaded(
+        """\
+        build:
+          box:
+            username: u
+            password: p
+            id: Acme/App:1.0
+          steps: [{script: {code: a}}]
+        """
+    )
+    problem = only(problems, "box image 'Acme/App:1.0'")
+    assert (problem.loc.line, problem.loc.col, problem.severity) == (5, 9, "error")
+    assert problem.pipeline == "build" and problem.hint and problem.hint.endswith("acme/app:1.0")
+
+
+@pytest.mark.parametrize(
+    ("box", "needle"),
+    [
+        ("foo@sha256:zz", "is not a sha256 digest"),
+        ("foo:-bad", "is not a valid tag"),
+        ("acme//app", "not a valid repository path component"),
+    ],
+)
+def test_malformed_box_images_are_errors(box: str, needle: str) -> None:
+    _, problems = loaded(f"box: '{box}'\nbuild:\n  steps: [{{script: {{code: a}}}}]\n")
+    (problem,) = problems
+    assert problem.severity == "error" and needle in problem.message, problem.format()
+    assert (problem.loc.line, problem.loc.col) == (1, 6)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        "box: $BOX_IMAGE",
+        "box: acme/$NAME:1.0",
+        "box: 127.0.0.1:5000/library/busybox:1.36",
+        "box: Quay.IO/acme/app",  # the host is not case-sensitive
+        "box: {id: 'acme/app:bad tag', tag: ok}",  # the tag option replaces it
+    ],
+)
+def test_box_images_that_are_fine_or_known_only_at_run_time(box: str) -> None:
+    _, problems = loaded(f"{box}\nbuild:\n  steps: [{{script: {{code: a}}}}]\n")
+    assert [p for p in problems if p.severity == "error"] == []
+
+
+def test_a_tag_option_does_not_hide_a_bad_repository_name() -> None:
+    text = "box: {id: 'Acme/App:x', tag: $T}\nbuild:\n  steps: [{script: {code: a}}]\n"
+    _, problems = loaded(text)
+    assert only(problems, "box image 'Acme/App:x'").loc.col == 11
+
+
+def test_service_images_are_not_checked_they_are_never_pulled() -> None:
+    _, problems = loaded("services: [Mongo]\nbuild:\n  steps: [{script: {code: a}}]\n")
+    assert [p.severity for p in problems] == ["warning"]
