@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from urllib.parse import urlsplit
 
 from bot.runners.base import GuestPaths
 from steps.base import BuildFacts
@@ -40,7 +41,8 @@ def pipeline_env(
         "WERCKER_REPORT_DIR": posixpath.join(paths.pipeline, "report"),
         "WERCKER_APPLICATION_NAME": name,
         "WERCKER_APPLICATION_OWNER_NAME": owner,
-        "WERCKER_GIT_DOMAIN": "github.com",
+        # GitHub Enterprise serves repositories from its own host.
+        "WERCKER_GIT_DOMAIN": urlsplit(facts.source_url).hostname or "github.com",
         "WERCKER_GIT_OWNER": owner,
         "WERCKER_GIT_REPOSITORY": name,
         "WERCKER_GIT_BRANCH": facts.branch,

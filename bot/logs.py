@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from bot.masking import Masker
@@ -25,6 +25,9 @@ class Log(Protocol):
     def output(self, chunk: str) -> None: ...
 
     def progress(self, message: str) -> None: ...
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Masks these values too from now on (credentials a step resolved at run time)."""
 
 
 class CallbackLog:
@@ -50,6 +53,10 @@ class CallbackLog:
 
     def progress(self, message: str) -> None:
         self._emit(f"[wercker-bot] {message}\n")
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        with self._lock:
+            self.masker.add(values)
 
 
 class MemoryLog(CallbackLog):

@@ -116,6 +116,7 @@ def run_pipeline(
     box_env: dict[str, str] = {}
     if box_spec is not None:
         box_ref, box_env = resolve_box(box_spec, base_lookup, inputs.registries, log)
+        log.add_secrets(box_ref.auth.secrets())
         log.info(f"box: {box_ref}")
     session = inputs.runner.open(box_ref, box_env, ws, spec.base_path, log)
     try:

@@ -20,8 +20,13 @@ from steps.base import StepContext, StepOutcome
 from steps.image_options import image_config
 
 
+SECRET_OPTIONS = ("password", "aws-secret-key", "azure-client-secret")
+
+
 def _prepare(ctx: StepContext) -> tuple[dict[str, str], Target, ImageConfig]:
     options = expand_options(ctx.step, ctx.lookup, ctx.log)
+    # A password may come from plain env or be written in wercker.yml: mask it all the same.
+    ctx.log.add_secrets(options.get(key, "") for key in SECRET_OPTIONS)
     target = resolve_target(
         options,
         default_tag=ctx.facts.branch or ctx.facts.git_tag or "latest",

@@ -81,3 +81,24 @@ build:
     assert got["result"] == "failed"
     assert "secret API_TOKEN" in got["statuses"]["build"]
     assert "tok-very-secret" not in got["log"]
+
+
+def test_a_password_from_plain_env_is_masked_once_used(
+    tmp_path: Path, registry_plain: RegistryServer
+) -> None:
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {registry_plain.host}/acme/masked
+        username: ci
+        password: $REG_PASSWORD
+    - script:
+        name: leak attempt
+        code: echo "pw=$REG_PASSWORD"
+"""
+    got = run_scenario(
+        tmp_path, {"wercker.yml": yml, "config": {"env": {"REG_PASSWORD": "plain-env-pw-123"}}}
+    )
+    assert got["result"] == "passed", got["log"]
+    assert "pw=****" in got["log"] and "plain-env-pw-123" not in got["log"]
