@@ -19,7 +19,6 @@ from bot.wercker.expand import expand_options
 from steps.base import StepContext, StepOutcome
 from steps.image_options import image_config
 
-
 SECRET_OPTIONS = ("password", "aws-secret-key", "azure-client-secret")
 
 
