@@ -43,8 +43,15 @@ deploy:
   steps:
     - internal/docker-push:
         repository: {registry}/acme/app
-        cmd: cat /pipeline/source/message.txt
+        entrypoint: cat
+        cmd: /pipeline/source/message.txt
         ports: 8080
+        env: GREETING=hello
+        volumes: /data
+        working-dir: /pipeline/source
+        user: "0"
+        stopsignal: SIGINT
+        labels: team=platform
 """
 
 
@@ -206,8 +213,18 @@ def test_image_in_registry_has_tag_config_and_files(flow: Flow) -> None:
     manifest = manifest_resp.json()
     assert manifest["mediaType"] == V2S2
     config = _get(flow.registry, f"acme/app/blobs/{manifest['config']['digest']}").json()
-    assert config["config"]["Cmd"] == ["cat", "/pipeline/source/message.txt"]
-    assert config["config"]["ExposedPorts"] == {"8080/tcp": {}}
+    runtime = config["config"]
+    assert runtime["Entrypoint"] == ["cat"]
+    assert runtime["Cmd"] == ["/pipeline/source/message.txt"]
+    assert runtime["ExposedPorts"] == {"8080/tcp": {}}
+    assert "GREETING=hello" in runtime["Env"]
+    assert runtime["Volumes"] == {"/data": {}}
+    assert (runtime["WorkingDir"], runtime["User"], runtime["StopSignal"]) == (
+        "/pipeline/source",
+        "0",
+        "SIGINT",
+    )
+    assert runtime["Labels"]["team"] == "platform"
     labels = config["config"]["Labels"]
     assert labels["org.opencontainers.image.revision"] == flow.sha
     assert TOKEN not in json.dumps(config) and SECRET not in json.dumps(config)
