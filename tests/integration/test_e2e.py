@@ -112,9 +112,8 @@ clone_url = "{clone_url}"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "bot.cli",
+                # The console script the package installs, as a user would run it.
+                str(Path(sys.executable).with_name("wercker-bot")),
                 "serve",
                 "--config",
                 str(config),
