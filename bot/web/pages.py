@@ -41,6 +41,9 @@ def _detail(build_id: int) -> dict[str, Any]:
         abort(404)
     for attempt in detail["attempts"]:
         attempt["log"], attempt["log_cursor"] = svc.store.log_text(attempt["id"])
+        for pipeline in attempt["pipelines"]:
+            for step in pipeline["steps"]:
+                step["duration_s"] = _seconds(step["started_at"], step["finished_at"])
     detail["url"] = f"{svc.settings.base_url}/builds/{build_id}"
     detail["statuses"] = svc.store.statuses_for(detail["repo"], detail["sha"])
     result: dict[str, Any] = _masked(detail, _masker())
@@ -102,6 +105,11 @@ def build_page(build_id: int) -> str:
 
 def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + " UTC" if ts else "–"
+
+
+def _seconds(start: float | None, end: float | None) -> float | None:
+    """A finished step's duration; ``None`` while it runs or when it never started."""
+    return round(end - start, 3) if start and end else None
 
 
 def _duration(start: float | None, end: float | None) -> str:

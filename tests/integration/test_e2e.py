@@ -246,6 +246,7 @@ def test_build_page_shows_pipelines_steps_and_log(flow: Flow) -> None:
     detail = flow.bot.build(flow.build_id)
     steps = detail["attempts"][0]["pipelines"][0]["steps"]
     assert steps[0]["exit_code"] == 0 and steps[0]["finished_at"] >= steps[0]["started_at"]
+    assert steps[0]["duration_s"] >= 0
     assert "runner: local" in detail["attempts"][0]["log"]
 
 
