@@ -3,12 +3,15 @@ that a chatty step does not turn into one write transaction per line."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from bot.logs import CallbackLog
 from bot.masking import Masker
 from bot.store.store import Store
+
+logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
 FLUSH_BYTES = 16384
@@ -46,8 +49,15 @@ class StoreLog(CallbackLog):
 
     def flush(self) -> None:
         text = self._take()
-        if text:
+        if not text:
+            return
+        try:
             self._store.append_log(self._attempt, text)
+        except Exception:
+            with self._cond:  # put it back in front, so nothing is lost or reordered
+                self._buffer.insert(0, text)
+                self._size += len(text)
+            raise
 
     def _run(self) -> None:
         last_beat = time.monotonic()
@@ -56,10 +66,16 @@ class StoreLog(CallbackLog):
                 if self._closed:
                     break
                 self._cond.wait(FLUSH_SECONDS)
-            self.flush()
-            if time.monotonic() - last_beat > 15:
-                self._store.heartbeat(self._attempt)
-                last_beat = time.monotonic()
+            try:
+                self.flush()
+                if time.monotonic() - last_beat > 15:
+                    self._store.heartbeat(self._attempt)
+                    last_beat = time.monotonic()
+            except Exception:
+                # The store is failing for a moment (locked, disk): keep the buffer and the
+                # thread; the next round retries. A dead thread would stop the heartbeat and
+                # get a live attempt recovered as dead.
+                logger.exception("writing the log of attempt %s failed; retrying", self._attempt)
 
     def close(self) -> None:
         with self._cond:
