@@ -17,6 +17,8 @@ from typing import Any
 from bot.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_LOG_LIMIT_MB = 100
+RUNNER_KINDS = ("auto", "local", "docker", "local-unsafe")
 DEFAULT_PIPELINES: tuple[dict[str, Any], ...] = ({"name": "build"}, {"name": "deploy"})
 
 
@@ -83,6 +85,8 @@ class Settings:
     docker_network: str = "none"
     clone_url_template: str = "https://github.com/{full_name}.git"
     config_path: Path | None = None
+    sandbox_expose: tuple[str, ...] = ()
+    log_limit: int = DEFAULT_LOG_LIMIT_MB * 1024 * 1024
 
     @property
     def db_path(self) -> Path:
@@ -180,6 +184,7 @@ _TOP_KEYS = {
     "repos",
     "registries",
     "clone_url_template",
+    "log_limit_mb",
 }
 _REPO_KEYS = {"clone_url", "pipelines", "env", "secrets", "deploy_target", "ssh_key_file"}
 _REGISTRY_KEYS = {
@@ -226,10 +231,23 @@ def parse_settings(
         insecure_skip_signature=_flag(github_raw, "insecure_skip_signature", "github."),
     )
     runner_raw = _table(raw, "runner", "")
-    _check_keys(runner_raw, {"kind", "docker_host", "network"}, "runner.")
+    _check_keys(runner_raw, {"kind", "docker_host", "network", "sandbox_expose"}, "runner.")
     kind = str(runner_raw.get("kind", "auto"))
-    if kind not in ("auto", "local", "docker"):
-        raise ConfigError(f"must be auto, local or docker, not {kind!r}", "runner.kind")
+    if kind not in RUNNER_KINDS:
+        raise ConfigError(
+            f"must be auto, local, docker or local-unsafe, not {kind!r}", "runner.kind"
+        )
+    expose = runner_raw.get("sandbox_expose", [])
+    if not isinstance(expose, list) or not all(
+        isinstance(p, str) and p.startswith("/") for p in expose
+    ):
+        raise ConfigError(
+            "must be a list of absolute host paths (shown read-only to local steps)",
+            "runner.sandbox_expose",
+        )
+    log_limit_mb = raw.get("log_limit_mb", DEFAULT_LOG_LIMIT_MB)
+    if isinstance(log_limit_mb, bool) or not isinstance(log_limit_mb, int) or log_limit_mb < 1:
+        raise ConfigError("must be a whole number of megabytes ≥ 1", "log_limit_mb")
     workers = raw.get("workers", 2)
     if not isinstance(workers, int) or workers < 0:
         raise ConfigError("must be a whole number ≥ 0", "workers")
@@ -288,6 +306,8 @@ def parse_settings(
         docker_network=str(runner_raw.get("network", "none")),
         clone_url_template=template,
         config_path=config_path,
+        sandbox_expose=tuple(expose),
+        log_limit=log_limit_mb * 1024 * 1024,
     )
 
 
