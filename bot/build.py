@@ -7,6 +7,7 @@ results into commit statuses (through the durable outbox).
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import shutil
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.buildlog import StoreLog
-from bot.checkout import checkout, is_ancestor
+from bot.checkout import ancestry, checkout, is_ancestor
 from bot.errors import WerckerBotError, WerckerFileError
-from bot.forges.github import truncate_description
+from bot.forges.github import truncate_description, utf16_len
+from bot.forges.github.descriptions import LIMIT as DESCRIPTION_LIMIT
 from bot.logs import Log
 from bot.masking import Masker
 from bot.models import GITHUB_STATE, Result, short_sha
@@ -39,6 +41,7 @@ from steps.base import BuildFacts
 logger = logging.getLogger(__name__)
 
 NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
+LOG_INCOMPLETE = "(log incomplete: store write failed)"
 
 
 def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[str]:
@@ -118,7 +121,9 @@ class Attempt:
         self.repo = self.settings.repos.get(str(self.build["repo"]).lower())
         self.masker = services.masker_for(self.repo)
         self.url = build_url(self.settings, int(self.build["id"]))
-        self.log = StoreLog(self.store, claim.attempt_id, self.masker)
+        self.log = StoreLog(
+            self.store, claim.attempt_id, self.masker, limit=self.settings.log_limit
+        )
         self.workdir = self.settings.data_dir / "work" / f"attempt-{claim.attempt_id}"
         self.pipeline_ids: dict[str, int] = {}
         self.resolved: set[str] = set()
@@ -133,13 +138,27 @@ class Attempt:
             self.url,
         )
 
+    def log_note(self, description: str, status: bool = False) -> str:
+        """``description`` plus ``LOG_INCOMPLETE`` when the store lost part of the log, so
+        the page and the commit status do not claim a whole log. For a ``status`` the
+        description is shortened first, so GitHub's 140-character cut keeps the note. The
+        text is masked before anything cuts it: a secret cut in half is no longer found."""
+        description = self.masker.mask(description)
+        if not self.log.incomplete:
+            return description
+        if status:
+            limit = DESCRIPTION_LIMIT - utf16_len(LOG_INCOMPLETE) - 1
+            description = truncate_description(description, limit)
+        return f"{description} {LOG_INCOMPLETE}"
+
     def finish(self, state: Result, description: str, planned: Sequence[str]) -> Result:
         """Ends the attempt; every context not yet resolved gets this final state."""
         description = self.masker.mask(description)
         for name in planned:
             if name not in self.resolved:
-                self.status(name, GITHUB_STATE[state], description)
+                self.status(name, GITHUB_STATE[state], self.log_note(description, status=True))
                 self.resolved.add(name)
+        description = self.log_note(description)
         self.store.error_open_pipelines(self.claim.attempt_id, description)
         self.store.finish_attempt(self.claim.attempt_id, state, description)
         self.log.info(f"attempt {self.claim.attempt_number} {state}: {description}")
@@ -199,12 +218,7 @@ class Attempt:
         )
         stale = self.superseded_by(source)
         if stale is not None:
-            description = f"Superseded by {short_sha(stale)}"
-            self.log.info(
-                f"{str(build['sha'])[:12]} is older than {stale[:12]}, already built for this "
-                "branch; not pushing over it (redeliver this push to roll back on purpose)"
-            )
-            return self.finish(Result.CANCELED, description, planned)
+            return self.finish(Result.CANCELED, f"Superseded by {short_sha(stale)}", planned)
         facts = BuildFacts(
             repo=self.repo.full_name,
             branch=str(build["branch"]),
@@ -248,27 +262,71 @@ class Attempt:
         return self.conclude(runs, planned)
 
     def superseded_by(self, source: Path) -> str | None:
-        """The newer sha already built for this branch when this push's commit is its
-        ancestor (pushes delivered out of order); ``None`` otherwise. A user's redelivery
-        (an explicit re-run) is never superseded: that is the rollback path."""
+        """Places this build among its branch's builds by git ancestry, once its commit is
+        checked out (intake could only use what payloads prove; behaviour §3).
+
+        Returns the sha of a descendant that makes this build moot: one already built for
+        this branch, or one queued behind it (a user's redelivery does not count). Returns
+        ``None`` when this build should run; the queued builds whose commits are its
+        ancestors are then canceled now ("Superseded by <this sha>", statuses resolved), so
+        they never push over it. Unrelated histories (a force push) and whatever git cannot
+        tell keep arrival order. A user's redelivery (an explicit re-run: the rollback
+        path) is never superseded and supersedes nothing."""
         build = self.build
         if self.claim.explicit or not build["branch"] or self.repo is None:
             return None
-        newest = self.store.newest_built_sha(
-            str(build["repo"]), str(build["branch"]), int(build["id"])
-        )
-        if newest is None or newest == build["sha"]:
+        repo, branch, sha = str(build["repo"]), str(build["branch"]), str(build["sha"])
+        token, ssh_key = self.settings.github.token, self.repo.ssh_key_file
+        newest = self.store.newest_built_sha(repo, branch, int(build["id"]))
+        if (
+            newest is not None
+            and newest != sha
+            and is_ancestor(
+                source,
+                sha,
+                newest,
+                self.log,
+                token=token,
+                clone_url=self.repo.clone_url,
+                ssh_key_file=ssh_key,
+            )
+        ):
+            self.log.info(
+                f"{sha[:12]} is older than {newest[:12]}, already built for this branch; "
+                "not pushing over it (redeliver this push to roll back on purpose)"
+            )
+            return newest
+        queued = [
+            q for q in self.store.queued_on_branch(repo, branch, int(build["id"])) if not q.explicit
+        ]
+        if not queued:
             return None
-        older = is_ancestor(
+        related = ancestry(
             source,
-            str(build["sha"]),
-            newest,
+            sha,
+            [q.sha for q in queued],
             self.log,
-            token=self.settings.github.token,
+            token=token,
             clone_url=self.repo.clone_url,
-            ssh_key_file=self.repo.ssh_key_file,
+            ssh_key_file=ssh_key,
         )
-        return newest if older else None
+        if related.descendants:
+            newer = related.descendants[-1]  # several: the latest to arrive
+            self.log.info(
+                f"{sha[:12]} is an ancestor of {newer[:12]}, queued for this branch; that "
+                "build runs instead (redeliver this push to roll back on purpose)"
+            )
+            return newer
+        older = [q for q in queued if q.sha in related.ancestors]
+        canceled = set(self.store.supersede(repo, older, sha)) if older else set()
+        if canceled:
+            self.log.info(
+                "canceled the queued builds of older commits of this branch: "
+                + ", ".join(
+                    f"#{q.build_id} ({q.sha[:12]})" for q in older if q.attempt_id in canceled
+                )
+            )
+        return None
 
     # hooks for run_chain ---------------------------------------------------------------
 
@@ -283,7 +341,7 @@ class Attempt:
         self.store.finish_pipeline(
             self.pipeline_ids[run.name], run.state, self.masker.mask(run.description)
         )
-        self.status(run.name, GITHUB_STATE[run.state], run.description)
+        self.status(run.name, GITHUB_STATE[run.state], self.log_note(run.description, True))
 
     def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
         self.resolved.add(name)
@@ -306,7 +364,8 @@ class Attempt:
                 break
         if worst is Result.PASSED and runs:
             description = runs[-1].description
-        self.store.finish_attempt(self.claim.attempt_id, worst, self.masker.mask(description))
+        description = self.log_note(self.masker.mask(description))
+        self.store.finish_attempt(self.claim.attempt_id, worst, description)
         self.log.info(f"attempt {self.claim.attempt_number} {worst}")
         return worst
 
@@ -442,8 +501,21 @@ def run_chain(
     return runs
 
 
+_SAFE_MAX = 100  # characters of a path component we make; file systems allow 255 bytes
+
+
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
+    """One path component for ``name`` (a repository, branch, tag or pipeline name):
+    ASCII letters, digits, ``-``, ``_`` and ``.`` kept, anything else ``_``. Never empty,
+    never ``.`` or ``..`` (a ref ``refs/heads/..`` must not reach the cache of every
+    repository), and at most ``_SAFE_MAX`` characters: a longer name, or one made only of
+    dots, becomes a readable prefix plus a hash of the whole name, so it stays distinct."""
+    text = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
+    if text and len(text) <= _SAFE_MAX and text.strip("."):
+        return text
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    prefix = text[: _SAFE_MAX - len(digest) - 1].strip(".")
+    return f"{prefix}-{digest}" if prefix else f"_{digest}"
 
 
 def execute(claim: Claim, services: Services) -> Result:

@@ -5,7 +5,11 @@ they never reach ``.git/config``, a log line or an error shown to the user."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -14,6 +18,8 @@ import git
 from bot.errors import CheckoutError
 from bot.logs import Log
 from bot.masking import Masker
+
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class _Progress(git.RemoteProgress):
@@ -42,8 +48,9 @@ def split_credentials(clone_url: str) -> tuple[str, str, str]:
     parts = urlsplit(clone_url)
     if not parts.username and not parts.password:
         return clone_url, "", ""
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    # The authority after the credentials, as written: keeps the port and an IPv6 host's
+    # brackets (``hostname`` drops both).
+    netloc = parts.netloc.rsplit("@", 1)[1]
     return (
         urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)),
         unquote(parts.username or ""),
@@ -70,9 +77,11 @@ def auth_env(clone_url: str, token: str, ssh_key_file: str | None) -> dict[str, 
         )
     elif token and parts.scheme == "https":
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        # Keyed on host *and* port: git matches ``http.<url>.*`` against the whole
+        # authority, so a bare host name never matches GitHub Enterprise on :8443.
         env.update(
             GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0=f"http.https://{parts.hostname}/.extraheader",
+            GIT_CONFIG_KEY_0=f"http.https://{parts.netloc}/.extraheader",
             GIT_CONFIG_VALUE_0=f"AUTHORIZATION: basic {basic}",
         )
     if ssh_key_file:
@@ -173,6 +182,96 @@ def is_ancestor(
     except (OSError, ValueError) as err:
         log.warn(f"could not compare {older[:7]} with {newer[:7]}: {type(err).__name__}")
         return False
+
+
+@dataclass(frozen=True)
+class Ancestry:
+    """How a commit relates to others, as far as a bounded look back could tell."""
+
+    descendants: tuple[str, ...]
+    """The others that ``sha`` is a strict ancestor of."""
+    ancestors: tuple[str, ...]
+    """The others that are strict ancestors of ``sha``."""
+
+
+def ancestry(
+    dest: Path,
+    sha: str,
+    others: Sequence[str],
+    log: Log,
+    *,
+    token: str = "",
+    clone_url: str = "",
+    ssh_key_file: str | None = None,
+    depth: int = 200,
+) -> Ancestry:
+    """Which of ``others`` descend from ``sha`` and which are its ancestors, looking back at
+    most ``depth`` commits from each (fetched into the checkout at ``dest`` in one fetch
+    when the server allows, else one by one). A commit that cannot be fetched, an unrelated
+    history (a force push) and history deeper than ``depth`` count as neither: the builds
+    then keep their arrival order. Never raises."""
+    wanted = [o for o in dict.fromkeys(others) if o != sha and _FULL_SHA.match(o)]
+    if not wanted or not _FULL_SHA.match(sha):
+        return Ancestry((), ())
+    env = auth_env(clone_url, token, ssh_key_file) if clone_url else {}
+    try:
+        repo = git.Repo(dest)
+        with repo.git.custom_environment(**env):
+            try:
+                repo.git.fetch("--depth", str(depth), "origin", sha, *wanted)
+            except git.GitCommandError:
+                # One commit the server no longer has fails the whole fetch.
+                for one in (sha, *wanted):
+                    with contextlib.suppress(git.GitCommandError):
+                        repo.git.fetch("--depth", str(depth), "origin", one)
+            descendants = tuple(o for o in wanted if _is_ancestor(repo, sha, o))
+            ancestors = tuple(
+                o for o in wanted if o not in descendants and _is_ancestor(repo, o, sha)
+            )
+    except (OSError, ValueError, git.GitError) as err:
+        log.warn(f"could not compare {sha[:7]} with the queued commits: {type(err).__name__}")
+        return Ancestry((), ())
+    return Ancestry(descendants, ancestors)
+
+
+def _is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", older, newer)
+    except git.GitCommandError:
+        return False  # exit 1 (not an ancestor) or a commit missing from the shallow history
+    return True
+
+
+_REF_SPECIALS = " ~^:?*[\\"
+
+
+def check_ref_format(ref: str) -> str | None:
+    """Why ``ref`` (a full ref such as ``refs/heads/main``) breaks git's ref-name rules
+    (``git check-ref-format``), as a short phrase; ``None`` when it is valid. A ref reaches
+    cache paths, tags and the log, so a newline, ``..`` or a ``//`` must never get in."""
+    if not ref:
+        return "it is empty"
+    control = next((c for c in ref if ord(c) < 0x20 or c == "\x7f"), None)
+    if control is not None:
+        return f"it contains the control character {control!r}"
+    special = next((c for c in ref if c in _REF_SPECIALS), None)
+    if special is not None:
+        return f"it contains {special!r}"
+    for bad in ("..", "@{", "//"):
+        if bad in ref:
+            return f"it contains {bad!r}"
+    if ref == "@":
+        return "it is '@'"
+    if ref.startswith("/") or ref.endswith("/"):
+        return "it starts or ends with '/'"
+    if ref.endswith("."):
+        return "it ends with '.'"
+    for part in ref.split("/"):
+        if part.startswith("."):
+            return f"its part {part!r} starts with '.'"
+        if part.endswith(".lock"):
+            return f"its part {part!r} ends with '.lock'"
+    return None
 
 
 def _git_reason(err: Exception | None, masker: Masker) -> str:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bot.errors import WerckerBotError
 from bot.masking import Masker
@@ -43,10 +44,52 @@ def _wait_for_signal() -> None:
         stop.wait(1.0)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
+# `serve`'s HTTP server (waitress). One I/O thread reads and buffers every request before a
+# handler thread sees it, so a slow or stalled client costs a socket, never a thread.
+WEB_THREADS = 8  # requests handled at once (as the Procfile's `gunicorn --threads 8`)
+CONNECTION_LIMIT = 500  # open connections; further ones wait in the listen backlog
+READ_TIMEOUT = 30  # seconds a connection may stay silent (mid-request or idle) before closing
+# The body cap is a little over bot.app.MAX_BODY (25 MB), so that the app itself answers a
+# body just over its cap with its own 413; far bigger bodies are refused by waitress unread.
+BODY_LIMIT_SLACK = 1024 * 1024
+SHUTDOWN_GRACE = 5  # seconds requests in flight get to finish on Ctrl-C / SIGTERM (waitress's)
 
-    from bot.app import check_startable, create_app
+_SERVE_LIMITS = f"""\
+HTTP server limits: {WEB_THREADS} handler threads and at most {CONNECTION_LIMIT} open connections
+(more wait in the listen backlog). Requests are read and buffered before a handler
+thread sees them; a connection silent for --read-timeout seconds, mid-request or
+idle, is closed; bodies over {(25 << 20) + BODY_LIMIT_SLACK >> 20} MB are refused unread.
+Ctrl-C or SIGTERM stops taking connections, lets requests in flight finish (up to
+{SHUTDOWN_GRACE} s) and stops the workers.
+"""
+
+
+def _access_log(app: Any) -> Any:
+    """WSGI middleware: one INFO line per request (client, method, path, status), as the
+    previous server wrote; never the query string, which is nobody's business in a log."""
+    logger = logging.getLogger("wercker-bot.access")
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            logger.info(
+                '%s "%s %s" %s',
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", "-"),
+                environ.get("PATH_INFO", ""),
+                status.split(" ", 1)[0],
+            )
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0)."""
+    from waitress.server import create_server
+
+    from bot.app import MAX_BODY, check_startable, create_app
     from bot.settings import load_settings
     from bot.wiring import build_services
     from bot.worker import WorkerPool
@@ -55,22 +98,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_startable(settings)
     services = build_services(settings)
     app = create_app(services=services)
+    read_timeout = max(1, int(args.read_timeout))
+    # Bound before the workers start: a port in use fails the command before any build runs.
+    server = create_server(
+        _access_log(app),
+        host=args.host,
+        port=args.port,
+        threads=WEB_THREADS,
+        connection_limit=CONNECTION_LIMIT,
+        channel_timeout=read_timeout,
+        # how often silent connections are looked for: a fraction of the timeout
+        cleanup_interval=max(1, min(10, read_timeout // 3)),
+        max_request_body_size=MAX_BODY + BODY_LIMIT_SLACK,
+        # poll(), not select(): select cannot watch descriptors numbered over 1023
+        asyncore_use_poll=True,
+        ident="wercker-bot",  # no server name and version for a scanner to match
+    )
     pool = WorkerPool(services, settings.workers)
     pool.start()
-    server = make_server(args.host, args.port, app, threaded=True)
     logging.getLogger("wercker-bot").info(
         "serving on http://%s:%d (%d workers, data in %s)",
         args.host,
-        server.server_port,
+        int(server.effective_port),  # waitress keeps it as given: a string
         settings.workers,
         settings.data_dir,
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _wait_for_signal()
-    server.shutdown()
+    _serve_until_signal(server)
     pool.stop()
     return 0
+
+
+def _serve_until_signal(server: Any) -> None:
+    """Runs waitress's loop in this (the main) thread until SIGINT or SIGTERM, then lets
+    requests in flight finish (``SHUTDOWN_GRACE``) and sends what they answered.
+
+    Waitress stops on a ``KeyboardInterrupt`` raised into its loop (it then stops its handler
+    threads, waiting for those busy with a request); it has no other supported way to stop,
+    so both signals raise one, once. A second signal gets the default action: Ctrl-C twice
+    ends the process at once."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+        server.run()  # returns once the interrupt landed inside it and its threads stopped
+    except KeyboardInterrupt:  # landed just outside waitress's own handler
+        server.task_dispatcher.shutdown(timeout=SHUTDOWN_GRACE)
+    # The loop writes answers out, not the handler threads: run it a little longer, taking
+    # no new connections, so requests that finished during the grace are answered.
+    server.accepting = False
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and any(
+        getattr(channel, "total_outbufs_len", 0) for channel in list(server._map.values())
+    ):
+        server.asyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -158,7 +247,7 @@ class _TerminalTracer:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.build import plan_run, run_chain
-    from bot.checkout import local_commit_facts
+    from bot.checkout import check_ref_format, local_commit_facts
     from bot.logs import CallbackLog
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.runners.select import select_runner
@@ -177,6 +266,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = Settings(**{**settings.__dict__, "runner_kind": args.runner})
     git_branch, commit, created = local_commit_facts(directory)
     branch = args.branch if args.branch is not None else git_branch
+    # The same rule as a webhook's ref: the name reaches the cache path and the log.
+    bad_branch = check_ref_format(f"refs/heads/{args.branch}") if args.branch else None
+    if bad_branch is not None:
+        print(
+            f"--branch {args.branch!r} is not a valid git branch name: {bad_branch}",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORED
     repo_name = args.repo or f"local/{directory.name}"
     configured = settings.repos.get(repo_name.lower())
     # Wercker's local convention: X_FOO in the environment becomes FOO in the steps.
@@ -251,10 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wercker-bot", description="Self-hosted push-to-deploy bot for wercker.yml"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="webhook receiver, build pages and embedded workers")
+    serve = sub.add_parser(
+        "serve",
+        help="webhook receiver, build pages and embedded workers",
+        description="Webhook receiver, build pages and embedded workers in one process.",
+        epilog=_SERVE_LIMITS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--config", help="TOML config (default: $WERCKER_BOT_CONFIG)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--read-timeout",
+        type=int,
+        default=READ_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection silent this long, mid-request or idle (default {READ_TIMEOUT})",
+    )
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="workers only (Procfile worker:)")
     worker.add_argument("--config")
@@ -268,13 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--branch", help="branch name (default: the checkout's)")
     run.add_argument("--repo", help="owner/name, to take env and secrets from the config")
     run.add_argument("--deploy-target", help="deploy target (named step list) to run")
-    run.add_argument("--runner", choices=["auto", "local", "docker"])
+    run.add_argument("--runner", choices=["auto", "local", "local-unsafe", "docker"])
     run.add_argument("--config")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="lint a wercker.yml")
     check.add_argument("file")
     check.add_argument("--format", choices=["text", "json"], default="text")
-    check.add_argument("--runner", choices=["local", "docker"], default=None)
+    check.add_argument("--runner", choices=["local", "local-unsafe", "docker"], default=None)
     check.set_defaults(func=cmd_check)
     return parser
 

@@ -11,6 +11,7 @@ problem makes an attempt ``failed`` (the user's code or the registry said no) or
     ├── CheckoutError             clone/fetch of the pushed commit failed            → errored
     ├── WerckerFileError          wercker.yml missing pipelines or invalid (problems) → errored
     ├── InfrastructureError       runner, daemon, disk: the bot could not do its job  → errored
+    │   └── StoreUnavailable      the store cannot write (disk full, I/O, locked)      → 503
     └── StepError                 a step could not complete                           → failed
         ├── StepConfigError       an option is missing, undefined or malformed
         ├── StepTimeout           command-timeout or no-response-timeout hit
@@ -92,3 +93,16 @@ class RegistryAuthError(RegistryError):
 
 class RegistryUnavailable(RegistryError):
     """The registry could not be reached, or kept failing after retries."""
+
+
+class StoreUnavailable(InfrastructureError):
+    """The store could not write (disk full, I/O error, database locked for too long).
+
+    ``reason`` is SQLite's own one-line message, e.g. ``database or disk is full``. Nothing
+    of the failed transaction was kept, so the caller may retry it later as a whole: the
+    intake answers 503 so the delivery is redelivered, not lost.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the store cannot write: {reason}")

@@ -6,7 +6,10 @@ The executor knows nothing of the store or the forge: it reports through a ``Tra
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,7 +112,7 @@ def run_pipeline(
     log = inputs.log
     started = time.monotonic()
     ws = Workspace.create(workdir, inputs.cache_dir)
-    shutil.copytree(source, ws.source, symlinks=True, dirs_exist_ok=True)
+    _copy_source(source, ws.source)
     base_lookup = {**inputs.env, **inputs.secrets}
     box_spec = wf.box_for(spec)
     box_ref: ImageRef | None = None
@@ -168,7 +171,7 @@ def run_pipeline(
         seconds = time.monotonic() - started
         if failure is not None:
             return PipelineRun(spec.name, failure[2], failure[1], runner.images, None, seconds)
-        artifact = _artifact(session, ws)
+        artifact = _artifact(session, ws, log)
         if runner.images:
             last = runner.images[-1]
             desc = (
@@ -184,12 +187,50 @@ def run_pipeline(
             log.warn(f"cleanup: {err}")
 
 
-def _artifact(session: Session, ws: Workspace) -> Path:
-    """Wercker's hand-off: the output dir if non-empty, else the source dir."""
+def _copy_source(source: Path, dest: Path) -> None:
+    """Copies the checkout or the previous pipeline's artifact into the workspace. Links are
+    copied as links, never followed (``source`` itself included: it must be a real
+    directory), and fifos, sockets and device nodes are left out: opening a fifo would hang
+    the bot, and a device node would hand the next step a door to the host."""
+    if not _real_dir(source):
+        raise InfrastructureError(f"the pipeline's source {source} is not a directory")
+
+    def special(directory: str, names: list[str]) -> set[str]:
+        left_out: set[str] = set()
+        for name in names:
+            try:
+                mode = os.lstat(os.path.join(directory, name)).st_mode
+            except OSError:
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                left_out.add(name)
+        return left_out
+
+    shutil.copytree(source, dest, symlinks=True, ignore=special, dirs_exist_ok=True)
+
+
+def _artifact(session: Session, ws: Workspace, log: Log) -> Path:
+    """Wercker's hand-off: the output dir if non-empty, else the source dir. Either must be
+    a real directory: a symlink a step put in its place is not followed (a warning, and it
+    counts as empty), so the next pipeline never starts from a host directory."""
     output = session.collect(session.paths.output)
-    if output.is_dir() and any(output.iterdir()):
+    if _real_dir(output, log) and any(output.iterdir()):
         return output
-    return session.collect(session.paths.source)
+    source = session.collect(session.paths.source)
+    if _real_dir(source, log):
+        return source
+    return Path(tempfile.mkdtemp(prefix="artifact-", dir=ws.root))
+
+
+def _real_dir(path: Path, log: Log | None = None) -> bool:
+    """Whether ``path`` is a directory and not a symlink (warns about a symlink)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode) and log is not None:
+        log.warn(f"{path} is a symlink; it is not followed (taken as empty)")
+    return stat.S_ISDIR(mode)
 
 
 class _StepRunner:

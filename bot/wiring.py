@@ -3,6 +3,8 @@ config or constructs long-lived collaborators."""
 
 from __future__ import annotations
 
+import contextlib
+
 from bot.build import Services
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.settings import Settings
@@ -11,6 +13,11 @@ from bot.store.store import Store
 
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Box containers run as root on a bind-mounted cache under data_dir: what they leave
+    # there (setuid binaries, device nodes, links) must be out of reach of the host's other
+    # users. A data_dir the bot does not own keeps its mode (the operator chose it).
+    with contextlib.suppress(OSError):
+        settings.data_dir.chmod(0o700)
     store = Store(settings.db_path)
     pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
     return Services(settings=settings, store=store, pusher=pusher)

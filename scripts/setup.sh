@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_tests="${1:-}"
-pkgs=(git python3-venv)
+# bubblewrap: the local runner sandboxes every step with it (make run needs it too).
+pkgs=(git python3-venv bubblewrap)
 if [ "$want_tests" = "--tests" ]; then
   pkgs+=(docker.io docker-registry skopeo busybox-static openssl)
 fi

@@ -7,7 +7,10 @@ Only the docker runner can build: the local runner has no engine.
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
+from pathlib import Path
 from typing import Any
 
 from bot.errors import StepConfigError
@@ -40,6 +43,7 @@ class DockerBuildStep:
         # checkout: earlier steps ran in the container and their results (a compiled binary
         # the Dockerfile COPYs, generated files) exist only there, as under Wercker.
         context_dir = session.collect(context)
+        _check_dockerignore(context_dir)
         build_options: dict[str, Any] = {
             "buildargs": _pairs("build-args", options.get("build-args", "")),
             "labels": _pairs("labels", options.get("labels", "")),
@@ -48,7 +52,7 @@ class DockerBuildStep:
             "pull": False,  # the engine still pulls a FROM image it lacks
         }
         if options.get("dockerfile"):
-            build_options["dockerfile"] = options["dockerfile"]
+            build_options["dockerfile"] = _dockerfile(options["dockerfile"])
         if options.get("squash", "") in _TRUE:
             build_options["squash"] = True
         hosts = _extra_hosts(options.get("extra-hosts", ""))
@@ -66,6 +70,33 @@ def _context_path(source: str, context: str) -> str:
     if path != source and not path.startswith(source.rstrip("/") + "/"):
         raise StepConfigError(f"internal/docker-build: context {context!r} leaves the source dir")
     return path
+
+
+def _dockerfile(value: str) -> str:
+    """The ``dockerfile`` option, which must name a file inside the context. docker-py
+    reads a Dockerfile outside the context itself, on the bot's host, and sends it to the
+    engine: ``dockerfile: /etc/shadow`` would publish a host file in the build log."""
+    name = value.strip()
+    path = posixpath.normpath(name)
+    if posixpath.isabs(path) or path == ".." or path.startswith("../"):
+        raise StepConfigError(
+            f"internal/docker-build: dockerfile {value!r} must be a path inside the context"
+        )
+    return path
+
+
+def _check_dockerignore(context_dir: Path) -> None:
+    """docker-py opens the context's ``.dockerignore`` on the bot's host and follows links:
+    it must be a regular file, if there is one."""
+    try:
+        mode = os.lstat(context_dir / ".dockerignore").st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise StepConfigError(
+            "internal/docker-build: .dockerignore in the context is a symlink or not a file; "
+            "make it a regular file"
+        )
 
 
 def _extra_hosts(value: str) -> dict[str, str]:

@@ -9,6 +9,8 @@ the local runner it is the box image's layers plus the source at ``/pipeline/sou
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -47,8 +49,17 @@ def _report(ctx: StepContext, result: PushResult, started: float) -> StepOutcome
     )
 
 
-def _non_empty(path: Path) -> bool:
-    return path.is_dir() and any(path.iterdir())
+def _non_empty(path: Path, ctx: StepContext) -> bool:
+    """Whether ``path`` is a real directory with something in it. A symlink is never
+    followed (a step may have put one in place of its output dir): it counts as empty."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode):
+        ctx.log.warn(f"{path} is a symlink; it is not followed (taken as empty)")
+        return False
+    return stat.S_ISDIR(mode) and any(path.iterdir())
 
 
 class DockerPushStep:
@@ -88,7 +99,9 @@ class DockerScratchPushStep:
         # image is assembled daemonless on both runners: a scratch image has no base layers to
         # share with the engine, and this keeps one code path and identical digests.
         output = ctx.session.collect(ctx.session.paths.output)
-        root = output if _non_empty(output) else ctx.session.collect(ctx.session.paths.source)
+        # The layer builder refuses a root that is a symlink, so a source dir replaced by one
+        # fails the push rather than pack what it points at.
+        root = output if _non_empty(output, ctx) else ctx.session.collect(ctx.session.paths.source)
         ctx.log.info(f"scratch image from {'output' if root is output else 'source'} dir")
         spec = ImageSpec(layers=[LayerDir(root, "/")], config=config, base=None)
         return _report(ctx, ctx.pusher.push(spec, target, ctx.log), started)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import platform
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -62,6 +64,7 @@ from bot.pushers.registry.image import (
 from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
 from bot.pushers.registry.stream import LayerStream
 from bot.settings import RegistrySettings
+from bot.store.store import process_alive, worker_name
 
 UPLOAD_THREADS = 4
 CREATED_LABEL = "org.opencontainers.image.created"
@@ -129,18 +132,57 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
     return BaseImage(ref, media_type, layers, config)
 
 
-STALE_TEMP_SECONDS = 24 * 3600
+# A spool whose owner cannot be asked (another host's, or a loose layer file of an earlier
+# version) goes once nothing has been written to it for this long. A layer is written
+# continuously while it is built, so a live build's spool never looks this old; only a
+# finished layer still uploading over a slow link could.
+UNOWNED_SPOOL_SECONDS = 15 * 60
+
+logger = logging.getLogger(__name__)
 
 
-def _remove_stale(tmp_dir: Path) -> None:
-    """Compressed layers left behind by a crashed push (normally each is removed once
-    uploaded)."""
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    with contextlib.suppress(OSError):
-        for path in tmp_dir.glob("layer-*.tar.gz"):
+def spool_dir(tmp_dir: Path) -> Path:
+    """This process's directory for layers being built, named by ``worker_name()``
+    (``host:pid:token``) so that a sweep can tell whether its owner still runs."""
+    return tmp_dir / worker_name()
+
+
+def _last_write(path: Path) -> float:
+    """The newest mtime in ``path`` (a file, or a directory and the files in it)."""
+    newest = path.lstat().st_mtime
+    if path.is_dir():
+        for child in path.iterdir():
             with contextlib.suppress(OSError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
+                newest = max(newest, child.lstat().st_mtime)
+    return newest
+
+
+def sweep_spool(tmp_dir: Path, now: float | None = None) -> list[Path]:
+    """Removes layers that crashed pushes left under ``tmp_dir`` (a push removes its own
+    once uploaded) and returns what went: every spool directory whose owning process is
+    gone (``process_alive``: no such pid, a zombie, or its pid under an earlier token), at
+    once; and what no live process can be asked about (another host's spool, loose
+    ``layer-*.tar.gz`` files from before spools were per process) once unwritten for
+    ``UNOWNED_SPOOL_SECONDS``. This process's own spool is never touched."""
+    cutoff = (time.time() if now is None else now) - UNOWNED_SPOOL_SECONDS
+    removed: list[Path] = []
+    try:
+        children = list(tmp_dir.iterdir())
+    except OSError:
+        return removed
+    for path in children:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                alive = process_alive(path.name)
+                if alive is False or (alive is None and _last_write(path) < cutoff):
+                    shutil.rmtree(path)
+                    removed.append(path)
+            elif path.name.startswith("layer-") and path.lstat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        except OSError as err:  # one that cannot go must not stop the others
+            logger.warning("cannot remove the leftover layer spool %s: %s", path, err)
+    return removed
 
 
 class ProgressReader:
@@ -183,7 +225,9 @@ class DaemonlessPusher:
 
     ``registries`` is the bot's ``[registries]`` config (CA files, ``insecure``,
     ``mirror_of``, ECR endpoint and repository creation); ``cache_dir`` holds the layer cache
-    and temporary compressed layers. A layer the cache does not know is uploaded while it is
+    and the layers being built (``tmp/<host:pid:token>/``, one spool per process, so that
+    ``sweep`` can remove a crashed process's as soon as it is gone). Every retry of a push
+    is announced in its build log. A layer the cache does not know is uploaded while it is
     compressed (``RegistryClient.stream_blob``) unless ``stream_uploads`` is false; it is
     uploaded from its temp file when the cache knows it, when the registry refuses the
     stream, and on every retry.
@@ -204,22 +248,32 @@ class DaemonlessPusher:
         self.retry = retry
         self.threads = threads
         self.stream_uploads = stream_uploads
-        _remove_stale(self.tmp_dir)
+        self.sweep()
 
-    def client(self, registry: str, scheme: Scheme, auth: RegistryAuth) -> RegistryClient:
-        """A client for one push (tests and tools may use it to read back)."""
-        client = RegistryClient(registry, scheme, auth, self.registries, retry=self.retry)
+    def sweep(self) -> list[Path]:
+        """Removes the layer spools of crashed processes (``sweep_spool``); safe to call
+        any time, from any thread. Returns what was removed."""
+        return sweep_spool(self.tmp_dir)
+
+    def client(
+        self, registry: str, scheme: Scheme, auth: RegistryAuth, log: Log | None = None
+    ) -> RegistryClient:
+        """A client for one push (tests and tools may use it to read back). Its retries are
+        announced in ``log`` (the bot's own log without one)."""
+        client = RegistryClient(
+            registry, scheme, auth, self.registries, retry=self.retry, log=log
+        )
         client.streaming = client.streaming and self.stream_uploads
         return client
 
     def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
         started = time.monotonic()
         ecr.prepare_repository(target, self.registries, log)
-        with self.client(target.registry, target.scheme, target.auth) as client:
+        with self.client(target.registry, target.scheme, target.auth, log) as client:
             try:
                 client.ping()
                 client.auth.want([push_scope(target.repository)])
-                base, source = self._base(image.base, client, target)
+                base, source = self._base(image.base, client, target, log)
                 try:
                     return self._push(image, target, log, client, base, source, started)
                 finally:
@@ -241,7 +295,7 @@ class DaemonlessPusher:
                 ) from None
 
     def _base(
-        self, ref: ImageRef | None, client: RegistryClient, target: Target
+        self, ref: ImageRef | None, client: RegistryClient, target: Target, log: Log
     ) -> tuple[BaseImage | None, RegistryClient | None]:
         if ref is None:
             return None, None
@@ -251,7 +305,7 @@ class DaemonlessPusher:
         if same_host and ref.auth == target.auth:
             source = client
         else:
-            source = self.client(ref.registry, ref.scheme, ref.auth)
+            source = self.client(ref.registry, ref.scheme, ref.auth, log)
             source.ping()
         if same_host:
             client.auth.want([pull_scope(ref.repository)])
@@ -377,7 +431,7 @@ class DaemonlessPusher:
     def _push_new_layer(
         self, layer_dir: LayerDir, client: RegistryClient, repo: str, media_type: str, log: Log
     ) -> tuple[Descriptor, NewLayer | None]:
-        source = LayerSource(layer_dir, self.cache, self.tmp_dir)
+        source = LayerSource(layer_dir, self.cache, spool_dir(self.tmp_dir))
         created_by = f"wercker-bot: layer at {layer_dir.image_path}"
         known = source.known()
         if known is not None and client.blob_exists(repo, known.digest):

@@ -14,9 +14,10 @@ PARTIAL_SECONDS = 0.3
 
 
 class OutputRelay:
-    """Hands a step's output to the log in whole lines, so that masking (done per chunk by
-    the log) sees a secret in one piece even when the engine split it across frames. A
-    partial line is still shown once the step pauses (a prompt, a progress dot)."""
+    """Hands a step's output to the log in whole lines, so that masking sees a secret in
+    one piece even when the engine split it across frames. A partial line is still shown
+    once the step pauses (a prompt, a progress dot); the log holds back any end of it that
+    could be the start of a secret (``bot.masking.MaskStream``)."""
 
     def __init__(self, log: Log) -> None:
         self._log = log

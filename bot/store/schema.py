@@ -140,3 +140,14 @@ Index("ix_outbox_pending", outbox.c.outcome, outbox.c.next_try_at)
 Index("ix_outbox_commit", outbox.c.repo, outbox.c.sha, outbox.c.context)
 Index("ix_attempts_build", attempts.c.build_id, attempts.c.number)
 Index("ix_builds_before", builds.c.repo, builds.c.branch, builds.c.before_sha)
+
+# Commits a push proves to be ancestors of its own (its ``before`` unless forced, and its
+# ``commits``): how intake orders out-of-order deliveries without a clone (behaviour §3).
+push_ancestors = Table(
+    "push_ancestors",
+    metadata,
+    Column("build_id", Integer, ForeignKey("builds.id"), nullable=False),
+    Column("sha", String(64), nullable=False),
+    UniqueConstraint("build_id", "sha"),
+)
+Index("ix_push_ancestors_sha", push_ancestors.c.sha)

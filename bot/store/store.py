@@ -9,7 +9,9 @@ SQLite in WAL mode under ``data_dir``. Every write transaction starts with
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -22,7 +24,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.errors import StoreUnavailable
 from bot.models import Result, short_sha
 from bot.store.schema import (
     attempts,
@@ -33,10 +37,15 @@ from bot.store.schema import (
     metadata,
     outbox,
     pipelines,
+    push_ancestors,
     steps,
 )
 
 HEARTBEAT_STALE_SECONDS = 120.0
+ZERO_SHA = "0" * 40
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,24 @@ class NewPush:
     html_url: str
     pipelines: Sequence[str]
     status_context: str
+    commits: Sequence[str] = ()
+    """The ids of the payload's ``commits``: all reachable from ``sha``."""
+    forced: bool = False
+    """A force push: ``before`` is then not an ancestor of ``sha``."""
 
     @property
     def contexts(self) -> list[str]:
         return contexts_for(self.status_context, self.pipelines)
+
+    @property
+    def proven_ancestors(self) -> set[str]:
+        """Commits this payload proves to be strict ancestors of ``sha`` (no clone needed):
+        its ``before`` unless the push was forced or created the branch, and its
+        ``commits``. Only full 40-hex shas count."""
+        found = set(self.commits)
+        if not self.forced:
+            found.add(self.before_sha)
+        return {s for s in found if _SHA.match(s) and s != ZERO_SHA and s != self.sha}
 
 
 def contexts_for(status_context: str, pipelines: Sequence[str]) -> list[str]:
@@ -78,11 +101,57 @@ class Intake:
 
 
 @dataclass(frozen=True)
+class QueuedBuild:
+    """A queued attempt of a branch, as the worker sees it when ordering by ancestry."""
+
+    attempt_id: int
+    build_id: int
+    sha: str
+    explicit: bool
+
+
+@dataclass(frozen=True)
 class Claim:
     attempt_id: int
     attempt_number: int
     explicit: bool
     build: dict[str, Any]
+
+
+LOG_ROW_CHARS = 16 * 1024
+"""A log row holds at most this many characters (≤ 64 KB of UTF-8): reads stop at rows."""
+LOG_PAGE_BYTES = 256 * 1024
+"""The default size of one page of log text served or read at once."""
+READ_ROW_CHARS = 64 * 1024
+"""Rows stored before rows were bounded may be huge; a read takes at most this much of one."""
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One bounded page of a log: ``text``, the cursor after it, and whether more follows."""
+
+    text: str
+    next_id: int
+    more: bool
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """The end of a log: ``text``, the newest row's id, and whether it is the whole log."""
+
+    text: str
+    last_id: int
+    complete: bool
+
+
+def _row_text(row: Any) -> str:
+    text = str(row.text)
+    if int(row.chars) > READ_ROW_CHARS:
+        text += (
+            f"\n[wercker-bot] (this log row of {row.chars} characters, stored before logs "
+            f"were bounded, is cut here at {READ_ROW_CHARS})\n"
+        )
+    return text
 
 
 # Tells this process apart from an earlier one that had the same host name and pid (a
@@ -96,14 +165,71 @@ def worker_name(tag: str = "") -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}" + (f":{tag}" if tag else "")
 
 
+def _sqlite_reason(err: DBAPIError) -> str:
+    """SQLite's own message, one line, without SQLAlchemy's SQL text and parameters (which
+    may hold a whole batch of log text)."""
+    text = str(err.orig).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _rollback(conn: Connection) -> None:
+    """Rolls back what is still open, and never hides the error that got us here.
+
+    SQLite ends the transaction itself on some errors (SQLITE_FULL, SQLITE_IOERR); a
+    ROLLBACK then fails with "cannot rollback - no transaction is active", and raising that
+    would replace the real reason (a full disk showed up as a wall of "cannot rollback")."""
+    try:
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+            return
+        conn.exec_driver_sql("ROLLBACK")
+    except Exception:
+        # The connection is unusable; SQLAlchemy's pool resets or discards it on return.
+        logger.debug("rollback failed after a failed transaction", exc_info=True)
+
+
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` (on this host) may still run. Dead: no such process, or a
+    zombie (state Z or X in ``/proc/<pid>/stat``): it has exited and only waits for its
+    parent to reap it, which can take any time, so waiting for it to vanish would hold
+    recovery up."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's process: it exists
+    return _proc_state(pid) not in ("Z", "X")
+
+
+def _proc_state(pid: int) -> str:
+    """The state letter of ``/proc/<pid>/stat``; "" when it cannot be read (no /proc)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return "X"  # gone since os.kill looked
+    except OSError:
+        return ""
+    # "pid (comm) S ...": comm may hold spaces and parentheses, so the state is the first
+    # field after the last ")".
+    fields = raw[raw.rfind(b")") + 1 :].split()
+    return fields[0].decode("ascii", "replace") if fields else ""
+
+
+def process_alive(owner: str) -> bool | None:
+    """Whether the process a ``worker_name`` (``host:pid:token[:tag]``) names still runs:
+    True or False on this host (False also for this pid under an earlier token: a restarted
+    container reuses pids), None for another host or a name without a pid (cannot tell)."""
+    parts = owner.split(":")
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    token = parts[2] if len(parts) > 2 else ""
+    if parts[0] != socket.gethostname() or not pid:
+        return None
+    if pid == os.getpid():
+        return token == PROCESS_TOKEN
+    return _pid_alive(pid)
 
 
 class Store:
@@ -135,17 +261,27 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT): all of it is kept, or none.
+
+        Raises ``StoreUnavailable`` (SQLite's own reason, e.g. "database or disk is full")
+        when the database cannot be written — full disk, I/O error, locked past the busy
+        timeout; nothing of the transaction is kept then. Other errors propagate as they are.
+        """
         # Threads of one process queue on a lock instead of on SQLite's busy handler, whose
         # sleep-and-retry polling turns a burst of webhooks into multi-second tail latency.
         # Other processes still wait on the database lock (busy_timeout).
-        with self._write_lock, self.engine.connect() as conn:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        with self._write_lock:
             try:
-                yield conn
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                        conn.exec_driver_sql("COMMIT")
+                    except BaseException:
+                        _rollback(conn)
+                        raise
+            except OperationalError as err:
+                raise StoreUnavailable(_sqlite_reason(err)) from err
 
     def _insert(self, table: Table, **values: Any) -> int:
         """Inserts one row in its own transaction and returns its primary key."""
@@ -160,9 +296,12 @@ class Store:
 
         The same (hook id, delivery id) while its build is queued or running is ignored;
         after it finished it becomes attempt N+1 (a user's re-run, honoured even for an old
-        commit). A new push cancels queued attempts of the same branch ("Superseded by …").
-        A push whose commit an earlier-stored push already moved past (its ``before``) is
-        stored canceled, so an older commit never overwrites a newer tag.
+        commit). A build is superseded only by a descendant (behaviour §3), and intake uses
+        only what payloads prove (``NewPush.proven_ancestors``; no clone, no network call):
+        a new push cancels the queued builds of its branch whose commits it proves to be
+        its ancestors ("Superseded by …"); a push that an earlier-stored push proves to be
+        its ancestor is stored canceled, so an older commit never overwrites a newer tag.
+        Everything else stays queued, in arrival order, for the worker to decide with git.
         """
         now = time.time()
         with self.tx() as conn:
@@ -233,6 +372,12 @@ class Store:
                 )
             )
             url = target_url.format(id=build_id)
+            ancestors = push.proven_ancestors if push.branch else set()
+            if ancestors:
+                conn.execute(
+                    push_ancestors.insert(),
+                    [{"build_id": build_id, "sha": sha} for sha in sorted(ancestors)],
+                )
             newer = self._newer_push(conn, push)
             if newer is not None:
                 desc = f"Superseded by {short_sha(newer)}"
@@ -250,8 +395,10 @@ class Store:
                 self._enqueue_status(
                     conn, push.repo, push.sha, push.contexts, "error", desc, url, now
                 )
+                # What this push proves older than itself is older than ``newer`` too.
+                self._supersede_queued(conn, push, build_id, newer, now)
                 return Intake(build_id, 1)
-            self._supersede_queued(conn, push.repo, push.branch, push.sha, build_id, now)
+            self._supersede_queued(conn, push, build_id, push.sha, now)
             conn.execute(
                 attempts.insert().values(
                     build_id=build_id,
@@ -268,52 +415,111 @@ class Store:
             return Intake(build_id, 1)
 
     def _newer_push(self, conn: Connection, push: NewPush) -> str | None:
-        """The sha of a stored push on the same branch that came after ``push.sha`` in git
-        history (its ``before`` is our sha), if any: GitHub may deliver out of order."""
-        if not push.branch or set(push.sha) == {"0"}:
+        """The sha of a stored push on the same branch whose payload proved ``push.sha`` to
+        be its ancestor (its ``before`` or one of its ``commits``), if any: GitHub may
+        deliver out of order, and an ancestor must never run after its descendant. The
+        latest such push is named."""
+        if not push.branch or not _SHA.match(push.sha) or push.sha == ZERO_SHA:
             return None
         row = conn.execute(
-            select(builds.c.sha).where(
+            select(builds.c.sha)
+            .join(push_ancestors, push_ancestors.c.build_id == builds.c.id)
+            .where(
                 builds.c.repo == push.repo,
                 builds.c.branch == push.branch,
-                builds.c.before_sha == push.sha,
+                builds.c.sha != push.sha,
+                push_ancestors.c.sha == push.sha,
             )
+            .order_by(builds.c.id.desc())
         ).first()
         return str(row.sha) if row else None
 
     def _supersede_queued(
-        self, conn: Connection, repo: str, branch: str, sha: str, keep_build: int, now: float
+        self, conn: Connection, push: NewPush, keep_build: int, by_sha: str, now: float
     ) -> None:
-        if not branch:
+        """Cancels the queued builds of ``push``'s branch whose commits the payload proves
+        to be ancestors of ``push.sha`` ("Superseded by <by_sha>", ``by_sha`` being this push
+        or a proven descendant of it). Anything else stays queued, for the worker to order
+        with git (``Attempt.superseded_by``): a build is only superseded by a descendant,
+        whatever order the deliveries arrive in. A user's redelivery is never superseded."""
+        ancestors = push.proven_ancestors
+        if not push.branch or not ancestors:
             return
+        desc = f"Superseded by {short_sha(by_sha)}"
+        for item in self._queued_builds(conn, push.repo, push.branch, keep_build):
+            if item.sha in ancestors and not item.explicit:
+                self._cancel_queued(conn, push.repo, item.attempt_id, item.sha, desc, now)
+
+    def _queued_builds(
+        self, conn: Connection, repo: str, branch: str, except_build: int
+    ) -> list[QueuedBuild]:
+        """The queued attempts of a branch (but ``except_build``'s), oldest first."""
         rows = conn.execute(
-            select(attempts.c.id, builds.c.id.label("build_id"), builds.c.sha, builds.c.pipelines)
+            select(
+                attempts.c.id.label("attempt_id"),
+                attempts.c.explicit,
+                builds.c.id.label("build_id"),
+                builds.c.sha,
+            )
             .join(builds, builds.c.id == attempts.c.build_id)
             .where(
                 builds.c.repo == repo,
                 builds.c.branch == branch,
                 attempts.c.state == Result.QUEUED,
-                builds.c.id != keep_build,
+                builds.c.id != except_build,
             )
+            .order_by(attempts.c.id)
         ).all()
-        desc = f"Superseded by {short_sha(sha)}"
-        for row in rows:
-            conn.execute(
-                update(attempts)
-                .where(attempts.c.id == row.id)
-                .values(state=Result.CANCELED, finished_at=now, description=desc)
+        return [
+            QueuedBuild(int(r.attempt_id), int(r.build_id), str(r.sha), bool(r.explicit))
+            for r in rows
+        ]
+
+    def _cancel_queued(
+        self, conn: Connection, repo: str, attempt_id: int, sha: str, desc: str, now: float
+    ) -> bool:
+        """Cancels one attempt if it is still queued, and ends its commit's pending contexts
+        with ``error: desc``. False when it had left the queue meanwhile."""
+        done = conn.execute(
+            update(attempts)
+            .where(attempts.c.id == attempt_id, attempts.c.state == Result.QUEUED)
+            .values(state=Result.CANCELED, finished_at=now, description=desc)
+        )
+        if not done.rowcount:
+            return False
+        for context in self._pending_contexts(conn, repo, sha):
+            self._enqueue_status(
+                conn,
+                repo,
+                sha,
+                context,
+                "error",
+                desc,
+                self._last_target_url(conn, repo, sha, context),
+                now,
             )
-            for context in self._pending_contexts(conn, repo, row.sha):
-                self._enqueue_status(
-                    conn,
-                    repo,
-                    row.sha,
-                    context,
-                    "error",
-                    desc,
-                    self._last_target_url(conn, repo, row.sha, context),
-                    now,
-                )
+        return True
+
+    def queued_on_branch(self, repo: str, branch: str, except_build: int) -> list[QueuedBuild]:
+        """The queued attempts of ``repo``'s ``branch`` other than ``except_build``'s, in
+        arrival order: what the worker compares with git before running a build."""
+        with self.engine.connect() as conn:
+            return self._queued_builds(conn, repo, branch, except_build)
+
+    def supersede(self, repo: str, queued: Sequence[QueuedBuild], by_sha: str) -> list[int]:
+        """Cancels the given queued attempts, "Superseded by <by_sha>", resolving their
+        pending statuses the same way; a user's redelivery and an attempt that has left the
+        queue meanwhile are left alone. Returns the ids of the attempts canceled."""
+        now = time.time()
+        desc = f"Superseded by {short_sha(by_sha)}"
+        canceled: list[int] = []
+        with self.tx() as conn:
+            for item in queued:
+                if item.explicit:
+                    continue
+                if self._cancel_queued(conn, repo, item.attempt_id, item.sha, desc, now):
+                    canceled.append(item.attempt_id)
+        return canceled
 
     # -- queue -----------------------------------------------------------------------------
 
@@ -407,9 +613,9 @@ class Store:
         """Finishes attempts left ``running`` by a dead process as ``errored`` ("worker
         died") and resolves their pending statuses. A claimer is dead when its heartbeat
         is older than ``max_age`` (a live attempt beats every few seconds), or, on this
-        host, when its pid is gone or is this process under an earlier token."""
+        host, when its pid is gone, a zombie, or this process under an earlier token
+        (``process_alive``)."""
         now = time.time()
-        host = socket.gethostname()
         recovered: list[int] = []
         with self.tx() as conn:
             rows = conn.execute(
@@ -418,15 +624,8 @@ class Store:
                 .where(attempts.c.state == Result.RUNNING)
             ).all()
             for row in rows:
-                parts = str(row.worker).split(":")
-                pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-                token = parts[2] if len(parts) > 2 else ""
-                dead = (row.heartbeat_at or 0) < now - max_age
-                if parts[0] == host and pid:
-                    if pid == os.getpid():
-                        dead = dead or token != PROCESS_TOKEN
-                    else:
-                        dead = dead or not _pid_alive(pid)
+                stale = (row.heartbeat_at or 0) < now - max_age
+                dead = stale or process_alive(str(row.worker)) is False
                 if not dead:
                     continue
                 desc = "Worker died while running this build; redeliver the webhook to re-run"
@@ -560,24 +759,118 @@ class Store:
         )
 
     def append_log(self, attempt_id: int, text: str) -> None:
+        """Appends ``text`` (already masked) to the attempt's log and bumps its heartbeat,
+        in one transaction. The text is stored in rows of at most ``LOG_ROW_CHARS``
+        characters, so every read can stop at a row boundary and stay bounded. Raises
+        ``StoreUnavailable`` when the store cannot write; nothing is stored then."""
         if not text:
             return
         now = time.time()
+        rows = [
+            {"attempt_id": attempt_id, "text": text[i : i + LOG_ROW_CHARS], "created_at": now}
+            for i in range(0, len(text), LOG_ROW_CHARS)
+        ]
         with self.tx() as conn:
-            conn.execute(logs.insert().values(attempt_id=attempt_id, text=text, created_at=now))
+            conn.execute(logs.insert(), rows)
             conn.execute(
                 update(attempts).where(attempts.c.id == attempt_id).values(heartbeat_at=now)
             )
 
-    def log_text(self, attempt_id: int, after_id: int = 0) -> tuple[str, int]:
+    def log_text(
+        self, attempt_id: int, after_id: int = 0, max_bytes: int = LOG_PAGE_BYTES
+    ) -> tuple[str, int]:
+        """``(text, cursor)`` of one bounded page of the log after row ``after_id`` (see
+        ``log_page``); never the whole log. Pass ``cursor`` back to read on."""
+        page = self.log_page(attempt_id, after_id, max_bytes)
+        return page.text, page.next_id
+
+    def _log_rows(self, attempt_id: int, after_id: int, newest_first: bool) -> Any:
+        text = func.substr(logs.c.text, 1, READ_ROW_CHARS).label("text")
+        order = logs.c.id.desc() if newest_first else logs.c.id
+        return (
+            select(logs.c.id, text, func.length(logs.c.text).label("chars"))
+            .where(logs.c.attempt_id == attempt_id, logs.c.id > after_id)
+            .order_by(order)
+        )
+
+    def log_page(
+        self, attempt_id: int, after_id: int = 0, max_bytes: int = LOG_PAGE_BYTES
+    ) -> LogPage:
+        """The log rows after row ``after_id``, oldest first, up to ``max_bytes`` of UTF-8
+        (at least one row, so a reader always advances; a row is at most ``LOG_ROW_CHARS``
+        characters). ``next_id`` is the cursor for the next page; ``more`` says whether
+        rows were left for it. Rows are read one at a time, so memory stays bounded by the
+        page whatever the log's size."""
+        parts: list[str] = []
+        used = 0
+        last = after_id
+        more = False
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(logs.c.id, logs.c.text)
-                .where(logs.c.attempt_id == attempt_id, logs.c.id > after_id)
-                .order_by(logs.c.id)
-            ).all()
-        last = rows[-1].id if rows else after_id
-        return "".join(r.text for r in rows), int(last)
+            result = conn.execute(self._log_rows(attempt_id, after_id, newest_first=False))
+            for row in result:
+                piece = _row_text(row)
+                size = len(piece.encode())
+                if parts and used + size > max_bytes:
+                    more = True
+                    break
+                parts.append(piece)
+                used += size
+                last = int(row.id)
+            result.close()
+        return LogPage("".join(parts), last, more)
+
+    def log_tail(self, attempt_id: int, max_bytes: int = LOG_PAGE_BYTES) -> LogTail:
+        """The last ``max_bytes`` (at most) of the log, for a page that shows where a build
+        is. When the log is longer, the text starts at a line start inside the window and
+        ``complete`` is false. ``last_id`` is the cursor of the newest row, for
+        ``log_page`` (the API's ``?after=``) to read what comes next."""
+        parts: list[str] = []
+        used = 0
+        last = 0
+        complete = True
+        with self.engine.connect() as conn:
+            result = conn.execute(self._log_rows(attempt_id, 0, newest_first=True))
+            for row in result:
+                last = last or int(row.id)
+                piece = _row_text(row)
+                data = piece.encode()
+                if used + len(data) > max_bytes:
+                    complete = False
+                    room = max_bytes - used
+                    if room > 0:
+                        cut = data[len(data) - room :].decode("utf-8", "ignore")
+                        newline = cut.find("\n")
+                        if 0 <= newline < len(cut) - 1:
+                            cut = cut[newline + 1 :]  # show whole lines only
+                        parts.append(cut)
+                    break
+                parts.append(piece)
+                used += len(data)
+            result.close()
+        parts.reverse()
+        return LogTail("".join(parts), last, complete)
+
+    def iter_log(self, attempt_id: int, page_bytes: int = LOG_PAGE_BYTES) -> Iterator[str]:
+        """The whole log as a sequence of pages of at most about ``page_bytes`` each, each
+        read on its own (no read transaction stays open while a slow client downloads)."""
+        after = 0
+        while True:
+            page = self.log_page(attempt_id, after, page_bytes)
+            if page.text:
+                yield page.text
+            if not page.more:
+                return
+            after = page.next_id
+
+    def log_attempt_id(self, build_id: int, number: int) -> int | None:
+        """The id of attempt ``number`` of build ``build_id`` (whose log rows these are)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(attempts.c.id).where(
+                    attempts.c.build_id == build_id, attempts.c.number == number
+                )
+            ).first()
+        return int(row.id) if row else None
 
     # -- status outbox ---------------------------------------------------------------------
 

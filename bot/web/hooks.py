@@ -7,15 +7,21 @@ happens here: GitHub gives up after 10 s.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bot.app import MAX_BODY
 from bot.build import Services, build_url, planned_pipelines
-from bot.errors import WebhookError
+from bot.errors import StoreUnavailable, WebhookError
 from bot.forges.github import Ignored, Ping, PushEvent, parse_delivery, verify_signature
 from bot.store.store import NewPush
 
 bp = Blueprint("hooks", __name__)
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 60
+"""What a 503 asks the sender to wait: a full disk is not freed in seconds."""
 
 
 def _services() -> Services:
@@ -58,7 +64,18 @@ def github() -> tuple[Response, int]:
     if isinstance(delivery, Ignored):
         return _answer(202, ignored=delivery.reason)
     assert isinstance(delivery, PushEvent)
-    return _accept(svc, delivery)
+    try:
+        return _accept(svc, delivery)
+    except StoreUnavailable as err:
+        # Nothing of this push was stored (the transaction is all or nothing): 503 with
+        # Retry-After says "try again", and the delivery stays failed in GitHub's Recent
+        # Deliveries for a redelivery, instead of a 500 that reads like a bug.
+        logger.error("intake of delivery %s: %s", delivery.delivery_id, err)
+        response, status = _answer(
+            503, error=f"{err}; nothing was stored, redeliver this webhook later"
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response, status
 
 
 def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
@@ -83,6 +100,8 @@ def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
             html_url=push.html_url,
             pipelines=names,
             status_context=svc.settings.github.status_context,
+            commits=push.commits,
+            forced=push.forced,
         ),
         target_url=svc.settings.base_url + "/builds/{id}",
     )

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from bot.build import Services
-from bot.masking import Masker
+from bot.masking import Masker, MaskStream
 
 bp = Blueprint("pages", __name__)
+
+LOG_TAIL_BYTES = 256 * 1024
+"""How much of the newest attempt's log a page or API answer shows (its end), and the
+largest page the log API serves: never the whole log, which may be ``log_limit_mb``."""
+OLD_TAIL = 16 * 1024
+"""How much of each earlier attempt's log is shown: a build may have many re-runs."""
+LOG_DOWNLOAD_PAGE = 1024 * 1024
+"""The raw download reads and sends the log in pages of about this size."""
+
+# Ids in URLs: SQLite's integers stop at 2**63 - 1, and a larger one fails in the bind
+# (OverflowError, a 500). Out of range cannot exist, so the route does not match: 404.
+_ID = f"int(max={2**63 - 1})"
 
 
 def _svc() -> Services:
@@ -34,13 +57,26 @@ def _masker() -> Masker:
     return masker
 
 
+def _add_log(attempt: dict[str, Any], build_id: int, max_bytes: int) -> None:
+    """Puts the end of the attempt's log (at most ``max_bytes``) on ``attempt``, with where
+    to read on: ``log_cursor`` for the API's ``?after=``, ``log_url`` for the whole log."""
+    tail = _svc().store.log_tail(attempt["id"], max_bytes)
+    attempt["log"] = tail.text
+    attempt["log_cursor"] = tail.last_id
+    attempt["log_complete"] = tail.complete
+    attempt["log_window"] = f"{max_bytes // 1024} KB"
+    attempt["log_url"] = url_for("pages.attempt_log", build_id=build_id, number=attempt["number"])
+    attempt["log_api"] = url_for("pages.api_log", attempt_id=attempt["id"], after=tail.last_id)
+
+
 def _detail(build_id: int) -> dict[str, Any]:
     svc = _svc()
     detail = svc.store.build_detail(build_id)
     if detail is None:
         abort(404)
+    newest = max((a["number"] for a in detail["attempts"]), default=0)
     for attempt in detail["attempts"]:
-        attempt["log"], attempt["log_cursor"] = svc.store.log_text(attempt["id"])
+        _add_log(attempt, build_id, LOG_TAIL_BYTES if attempt["number"] == newest else OLD_TAIL)
         for pipeline in attempt["pipelines"]:
             for step in pipeline["steps"]:
                 step["duration_s"] = _seconds(step["started_at"], step["finished_at"])
@@ -75,16 +111,47 @@ def api_builds() -> Response:
     return jsonify(builds=_masked(_svc().store.list_builds(limit), _masker()))
 
 
-@bp.get("/api/builds/<int:build_id>")
+@bp.get(f"/api/builds/<{_ID}:build_id>")
 def api_build(build_id: int) -> Response:
     return jsonify(_detail(build_id))
 
 
-@bp.get("/api/attempts/<int:attempt_id>/log")
+@bp.get(f"/api/attempts/<{_ID}:attempt_id>/log")
 def api_log(attempt_id: int) -> Response:
+    """One bounded page of an attempt's log after row ``after`` (0: from the start), at most
+    ``max_bytes`` (default and cap 256 KB): ``text``, ``cursor`` (the next ``after``) and
+    ``more`` (whether the next page is already there, or the log has to grow first)."""
     after = _int_arg("after", 0, 0, 2**62)
-    text, cursor = _svc().store.log_text(attempt_id, after)
-    return jsonify(text=_masker().mask(text), cursor=cursor)
+    max_bytes = _int_arg("max_bytes", LOG_TAIL_BYTES, 1024, LOG_TAIL_BYTES)
+    page = _svc().store.log_page(attempt_id, after, max_bytes)
+    return jsonify(text=_masker().mask(page.text), cursor=page.next_id, more=page.more)
+
+
+@bp.get(f"/builds/<{_ID}:build_id>/attempts/<{_ID}:number>/log.txt")
+def attempt_log(build_id: int, number: int) -> Response:
+    """The whole log of one attempt as plain text, streamed page by page from the store:
+    memory stays at one page whatever the log's size."""
+    svc = _svc()
+    attempt_id = svc.store.log_attempt_id(build_id, number)
+    if attempt_id is None:
+        abort(404)
+    store, masker = svc.store, _masker()
+
+    def pages() -> Iterator[str]:
+        # As a stream: a secret that a page boundary splits is still masked.
+        stream = MaskStream(masker)
+        for text in store.iter_log(attempt_id, LOG_DOWNLOAD_PAGE):
+            yield stream.feed(text)
+        yield stream.release()
+
+    return Response(
+        stream_with_context(pages()),
+        mimetype="text/plain",
+        headers={
+            "Content-Disposition": f'inline; filename="build-{build_id}-{number}.log"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @bp.get("/")
@@ -94,7 +161,7 @@ def builds_page() -> str:
     return render_template("builds.html", builds=builds, now=time.time())
 
 
-@bp.get("/builds/<int:build_id>")
+@bp.get(f"/builds/<{_ID}:build_id>")
 def build_page(build_id: int) -> str:
     detail = _detail(build_id)
     running = any(a["state"] in ("queued", "running") for a in detail["attempts"])

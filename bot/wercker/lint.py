@@ -82,13 +82,15 @@ def problems_to_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
 
 
 def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
-    """Problems that depend on where steps run: ``local`` cannot run ``internal/docker-build``
-    or give a pipeline ``docker: true``; ``auto`` may pick local, so those are warnings.
-    ``docker`` (or any other kind) adds nothing. Does NOT repeat ``lint_file``'s problems."""
-    if runner_kind not in ("local", "auto"):
+    """Problems that depend on where steps run: ``local`` (sandboxed or ``local-unsafe``)
+    cannot run ``internal/docker-build`` or give a pipeline ``docker: true``; ``auto`` may
+    pick local, so those are warnings. ``docker`` (or any other kind) adds nothing. Does NOT
+    repeat ``lint_file``'s problems."""
+    if runner_kind not in ("local", "local-unsafe", "auto"):
         return []
-    severity: Severity = "error" if runner_kind == "local" else "warning"
-    tail = "" if runner_kind == "local" else "; it fails if the auto runner picks local"
+    on_host = runner_kind != "auto"
+    severity: Severity = "error" if on_host else "warning"
+    tail = "" if on_host else "; it fails if the auto runner picks local"
     out: list[Problem] = []
     for pipeline in wf.pipelines.values():
         for step in _all_steps(pipeline):

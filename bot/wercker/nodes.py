@@ -30,6 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from bot.wercker import schema
 from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, StepSpec, WerckerFile
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # POSIX portable names, ASCII only
 _NULL = "tag:yaml.org,2002:null"
 _BOOL = "tag:yaml.org,2002:bool"
 _KNOWN_OPTIONS = frozenset().union(
@@ -109,6 +110,10 @@ class _Reader:
             return None, [_yaml_error(err, text, self.file)]
         except RecursionError:
             return None, [file_error(self.file, "is nested too deeply to read")]
+        if root is not None:
+            blowup = _alias_blowup(root, self.file)
+            if blowup is not None:
+                return None, [blowup]
         if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL):
             problem = Problem(
                 Loc(self.file, 1, 1),
@@ -440,8 +445,22 @@ class _Reader:
         if not isinstance(node, MappingNode):
             self.error(node, f"box 'env' must be a mapping of NAME: value, not {_kind(node)}")
             return {}
-        # Wercker upper-cased box env keys (docker/box.go dockerEnv); keep that.
-        return {k.value.upper(): self.scalar(v, k.value) for k, v in self.pairs(node)}
+        env: dict[str, str] = {}
+        for key, value in self.pairs(node):
+            name = str(key.value)
+            if not _ENV_NAME.fullmatch(name):
+                # Caught here, located: at run time 'A=B' would crash the process spawn
+                # and a newline would forge a second variable.
+                shown = repr(name) if len(name) <= 60 else repr(name[:59]) + "…"
+                self.error(
+                    key,
+                    f"box env name {shown} is not a valid environment variable name: use "
+                    "letters, digits and _ and do not start with a digit",
+                )
+                continue
+            # Wercker upper-cased box env keys (docker/box.go dockerEnv); keep that.
+            env[name.upper()] = self.scalar(value, name)
+        return env
 
     # -- scalars ----------------------------------------------------------------------------
 
@@ -472,6 +491,64 @@ class _Reader:
             return shlex.join(words)
         self.error(node, f"'{option}' must be text, not a mapping")
         return ""
+
+
+MAX_EXPANDED_VALUES = 1_000_000
+MAX_EXPANDED_CHARS = 4_000_000
+"""With aliases expanded, a file may hold at most this many values and characters of text:
+a few aliases (``<<: *defaults``) are far below it, and a 1 MB file without aliases cannot
+reach it, but ``[&t '…', *t, *t, …]`` ("billion laughs") would make gigabytes."""
+
+
+def _alias_blowup(root: Node, filename: str) -> Problem | None:
+    """A problem when aliases make the file too big to read once expanded, or an alias sits
+    inside the node it names (``&a [*a]``, which no reading could finish); else ``None``.
+    Each distinct node is visited once (sizes are memoised), without recursion."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, characters) expanded
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if children_done:
+            open_nodes.discard(key)
+            values, chars = 1, 0
+            for child in children:
+                child_values, child_chars = sizes[id(child)]
+                values, chars = values + child_values, chars + child_chars
+            sizes[key] = (values, chars)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return Problem(
+                Loc(filename, node.start_mark.line + 1, node.start_mark.column + 1),
+                "error",
+                "an alias ('*name') is used inside the node its anchor ('&name') names, "
+                "so the value never ends",
+                "anchor a node that does not contain the alias",
+            )
+        if isinstance(node, ScalarNode):
+            sizes[key] = (1, len(str(node.value)))
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    values, chars = sizes[id(root)]
+    if values > MAX_EXPANDED_VALUES or chars > MAX_EXPANDED_CHARS:
+        return Problem(
+            Loc(filename, 1, 1),
+            "error",
+            f"{filename} is too big once its aliases ('*name') are expanded (over "
+            f"{MAX_EXPANDED_VALUES:,} values or {MAX_EXPANDED_CHARS:,} characters)",
+            "repeat less through aliases: write the shared parts once",
+        )
+    return None
 
 
 def _scalar_text(node: ScalarNode, option: str) -> str:

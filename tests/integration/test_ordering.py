@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.build import execute
+from bot.build import Services, execute
+from bot.models import Result
 from bot.settings import parse_settings
 from bot.store.store import NewPush
 from bot.wiring import build_services
-from tests.harness.gitrepo import make_remote
+from tests.harness.gitrepo import Remote, git, make_remote
 
 YML = "build:\n  steps:\n    - script:\n        code: echo building $WERCKER_GIT_COMMIT\n"
 
 
-def _push(sha: str, before: str, delivery: str) -> NewPush:
+def _push(
+    sha: str, before: str, delivery: str, commits: tuple[str, ...] = (), forced: bool = False
+) -> NewPush:
     return NewPush(
         hook_id="1",
         delivery_id=delivery,
@@ -29,6 +32,8 @@ def _push(sha: str, before: str, delivery: str) -> NewPush:
         html_url="",
         pipelines=["build"],
         status_context="wb",
+        commits=commits,
+        forced=forced,
     )
 
 
@@ -90,3 +95,113 @@ def test_pushes_in_order_all_run(tmp_path: Path) -> None:
         claim = svc.store.claim_next("t")
         assert claim is not None
         assert str(execute(claim, svc)) == "passed"
+
+
+# The "tag": every passing build writes its commit to the branch's cache, last writer wins.
+DEPLOY_YML = (
+    "build:\n  steps:\n    - script:\n"
+    "        code: echo $WERCKER_GIT_COMMIT > $WERCKER_CACHE_DIR/deployed\n"
+)
+
+
+def _services(tmp_path: Path, remote: Remote) -> Services:
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "runner": {"kind": "local"},
+            "github": {"webhook_secret": "x" * 10, "status_context": "wb"},
+            "repos": {"acme/app": {"clone_url": remote.url, "pipelines": ["build"]}},
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    return build_services(settings)
+
+
+def _drain(svc: Services) -> dict[str, str]:
+    """Runs every queued build; returns sha → result of each attempt run."""
+    results: dict[str, str] = {}
+    while (claim := svc.store.claim_next("t")) is not None:
+        results[str(claim.build["sha"])] = str(execute(claim, svc))
+    return results
+
+
+def _deployed(tmp_path: Path) -> str:
+    (path,) = (tmp_path / "data" / "cache").glob("*/main/deployed")
+    return path.read_text().strip()
+
+
+def _final(svc: Services, sha: str) -> str:
+    row = svc.store.statuses_for("acme/app", sha)[-1]
+    return f"{row['state']}:{row['description']}"
+
+
+def _history(tmp_path: Path) -> tuple[Remote, list[str]]:
+    remote = make_remote(tmp_path / "git")
+    shas = [remote.commit({"wercker.yml": DEPLOY_YML, "v": "s"})]
+    shas += [remote.commit({"v": v}) for v in "abc"]
+    return remote, shas
+
+
+def test_git_decides_when_payloads_prove_nothing_descendant_first(tmp_path: Path) -> None:
+    # S → A → B → C. B's delivery is lost; C and A arrive (C first) while S runs, and no
+    # payload links them: the worker, with git, cancels A for C.
+    remote, (s, a, b, c) = _history(tmp_path)
+    svc = _services(tmp_path, remote)
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    running = svc.store.claim_next("t")  # S is running (past its checkout)
+    assert running is not None
+    svc.store.record_push(_push(c, b, "c", (c,)), "u/{id}")
+    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
+    assert _drain(svc) == {c: "passed"}
+    assert _final(svc, a) == f"error:Superseded by {c[:7]}"
+    assert _final(svc, c).startswith("success:")
+    assert _deployed(tmp_path) == c
+
+
+def test_git_decides_when_payloads_prove_nothing_ancestor_first(tmp_path: Path) -> None:
+    remote, (s, a, b, c) = _history(tmp_path)
+    svc = _services(tmp_path, remote)
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    running = svc.store.claim_next("t")  # S is running (past its checkout)
+    assert running is not None
+    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    svc.store.record_push(_push(c, b, "c", (c,)), "u/{id}")
+    svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
+    # A is claimed first (arrival order) and finds its descendant C queued.
+    assert _drain(svc) == {a: "canceled", c: "passed"}
+    assert _final(svc, a) == f"error:Superseded by {c[:7]}"
+    assert _deployed(tmp_path) == c
+
+
+def test_unrelated_histories_run_in_arrival_order(tmp_path: Path) -> None:
+    # A force push onto an unrelated history supersedes nothing by ancestry.
+    remote, (s, a, _b, _c) = _history(tmp_path)
+    git(remote.work, "checkout", "-q", "--orphan", "rewrite")
+    forced = remote.commit({"wercker.yml": DEPLOY_YML, "v": "new"}, branch="rewrite")
+    svc = _services(tmp_path, remote)
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    running = svc.store.claim_next("t")  # S is running (past its checkout)
+    assert running is not None
+    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    svc.store.record_push(_push(forced, a, "f", (forced,), forced=True), "u/{id}")
+    svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
+    assert _drain(svc) == {a: "passed", forced: "passed"}
+    assert _deployed(tmp_path) == forced
+
+
+def test_a_queued_redelivery_is_never_superseded_by_a_descendant(tmp_path: Path) -> None:
+    remote, (s, a, _b, _c) = _history(tmp_path)
+    svc = _services(tmp_path, remote)
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    assert _drain(svc) == {s: "passed"}
+    running_a = svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    claim = svc.store.claim_next("t")
+    assert claim is not None and claim.build["id"] == running_a.build_id
+    # While A runs, the user redelivers S (a rollback on purpose).
+    rerun = svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    assert rerun.attempt == 2
+    assert str(execute(claim, svc)) == "passed"
+    assert _drain(svc) == {s: "passed"}
+    assert _deployed(tmp_path) == s

@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from bot.checkout import check_ref_format
 from bot.errors import WebhookError
 from bot.forges.github.headers import header
 
@@ -31,6 +32,7 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 _SKIP = ("[skip ci]", "[ci skip]")
 _BRANCH_PREFIX = "refs/heads/"
 _TAG_PREFIX = "refs/tags/"
+MAX_COMMITS = 2048  # GitHub lists at most this many commits in a push payload
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ class PushEvent:
     pusher: str
     html_url: str
     private: bool
+    # Ordering evidence only (behaviour §3), so not part of a push's identity.
+    commits: tuple[str, ...] = field(default=(), compare=False)
+    """Ids of the payload's ``commits`` (each reachable from ``sha``), at most
+    ``MAX_COMMITS``."""
+    forced: bool = field(default=False, compare=False)
+    """A force push: ``before`` is then not an ancestor of ``sha``."""
 
     @property
     def dedupe_key(self) -> tuple[str, str]:
@@ -157,6 +165,7 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
     html_url = _str(repo, "html_url", "repository.")
     private = _bool(repo, "private", "repository.")
     deleted = _bool(payload, "deleted")
+    forced = _bool(payload, "forced")
     head = payload.get("head_commit")
     if head is not None and not isinstance(head, dict):
         raise WebhookError(400, f"field head_commit must be an object or null, not {_kind(head)}")
@@ -166,9 +175,16 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
     elif ref.startswith(_TAG_PREFIX):
         branch, tag, kind = "", ref[len(_TAG_PREFIX) :], "tag"
     else:
-        return Ignored(f"ref {ref[:200]} is not a branch or tag", full_name)
-    if not (branch or tag):
+        branch, tag, kind = "", "", ""
+    if kind and not (branch or tag):
         raise WebhookError(400, f"field ref has no name after the prefix: {_show(ref)}")
+    # GitHub only sends valid ref names; anything else is forged, and the name reaches the
+    # cache path, image tags and the build log (a newline could fake a log line).
+    problem = check_ref_format(ref)
+    if problem is not None:
+        raise WebhookError(400, f"field ref {_show(ref)} is not a valid git ref name: {problem}")
+    if not kind:
+        return Ignored(f"ref {ref[:200]} is not a branch or tag", full_name)
     if deleted or after == ZERO_SHA:
         # Nothing to build and no commit to post a status on.
         return Ignored(f"{kind} deleted", full_name)
@@ -200,7 +216,29 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
         pusher=_pusher(payload),
         html_url=strip_credentials(html_url),
         private=private,
+        commits=_commit_ids(payload),
+        forced=forced,
     )
+
+
+def _commit_ids(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    """The full shas of the payload's ``commits`` (absent or null: none), at most
+    ``MAX_COMMITS``; ids that are not full shas are left out, as they prove nothing."""
+    commits = payload.get("commits")
+    if commits is None:
+        return ()
+    if not isinstance(commits, list):
+        raise WebhookError(400, f"field commits must be an array, not {_kind(commits)}")
+    ids: list[str] = []
+    for index, commit in enumerate(commits[:MAX_COMMITS]):
+        if not isinstance(commit, dict):
+            raise WebhookError(
+                400, f"field commits[{index}] must be an object, not {_kind(commit)}"
+            )
+        value = commit.get("id")
+        if isinstance(value, str) and _SHA.match(value):
+            ids.append(value)
+    return tuple(ids)
 
 
 def _pusher(payload: Mapping[str, Any]) -> str:

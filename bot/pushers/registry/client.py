@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -34,12 +35,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
 
 from bot.errors import RegistryError, RegistryUnavailable
+from bot.logs import Log
 from bot.masking import Masker
 from bot.pushers.model import RegistryAuth, Scheme
 from bot.pushers.registry.auth import Authenticator, credentials_for
@@ -49,6 +51,7 @@ from bot.pushers.registry.errors import (
     describe_body,
     error_for_response,
     registry_codes,
+    transport_cause,
     transport_problem,
     unreachable,
 )
@@ -78,11 +81,15 @@ READ_TIMEOUT = 300.0
 
 BodyOpener = Callable[[], AbstractContextManager[Any]]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """``attempts`` tries per request (and per blob upload); sleeps ``backoff * factor**n``
-    seconds, or ``Retry-After`` when the registry sends one (capped at ``max_wait``)."""
+    seconds, or ``Retry-After`` when the registry sends one (capped at ``max_wait``). Nothing
+    is slept after the last try. Every retry is announced in the build log first
+    (``RegistryClient``: cause, wait, and which attempt of how many comes next)."""
 
     attempts: int = 4
     backoff: float = 1.0
@@ -95,6 +102,11 @@ class RetryPolicy:
             if after is not None:
                 return min(after, self.max_wait)
         return min(self.backoff * self.factor**attempt, self.max_wait)
+
+
+def _seconds(wait: float) -> str:
+    """``2 s``, ``0.05 s``: a wait as a retry line shows it."""
+    return f"{round(wait, 2):g} s"
 
 
 def retry_after(resp: requests.Response) -> float | None:
@@ -168,12 +180,20 @@ def streaming_allowed(host: str) -> bool:
 
 
 class _Restart(Exception):
-    """The blob upload must start again from POST (after ``wait`` seconds)."""
+    """The blob upload must start again from POST (after ``wait`` seconds; ``resp`` is the
+    answer that asked for it, whose ``Retry-After`` set ``wait``)."""
 
-    def __init__(self, why: str, wait: float = 0.0, fatal: RegistryError | None = None) -> None:
+    def __init__(
+        self,
+        why: str,
+        wait: float = 0.0,
+        fatal: RegistryError | None = None,
+        resp: requests.Response | None = None,
+    ) -> None:
         super().__init__(why)
         self.wait = wait
         self.fatal = fatal
+        self.resp = resp
 
 
 def _range_end(value: str) -> int | None:
@@ -206,10 +226,13 @@ class RegistryClient:
         registries: Mapping[str, RegistrySettings],
         *,
         retry: RetryPolicy | None = None,
+        log: Log | None = None,
     ) -> None:
         self.endpoint: Endpoint = resolve_endpoint(name, scheme, registries)
         self.name = name
         self.retry = retry or RetryPolicy()
+        # Where retries are announced: the build log of the push (the bot's log without one).
+        self.log = log
         self._registry_auth = auth
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -258,6 +281,45 @@ class RegistryClient:
     def secrets(self) -> list[str]:
         return self.auth.secrets
 
+    def _say(self, message: str) -> None:
+        """One warning line in the build log (masked with this push's credentials too)."""
+        message = Masker(self.secrets).mask(message)
+        if self.log is not None:
+            self.log.warn(message)
+        else:
+            logger.warning("%s", message)
+
+    def _retrying(
+        self,
+        cause: str,
+        wait: float,
+        attempt: int,
+        *,
+        resp: requests.Response | None = None,
+        again: str = "retrying",
+    ) -> None:
+        """Announces a retry (why, how long until it, and that it is ``attempt`` of
+        ``retry.attempts``), then waits. Every retry loop goes through here, so no retry is
+        silent."""
+        asked = retry_after(resp) if resp is not None else None
+        when = _seconds(wait)
+        if asked is not None and asked > wait:
+            when += (
+                f" (its Retry-After asked for {_seconds(asked)}; we wait at most "
+                f"{_seconds(self.retry.max_wait)})"
+            )
+        elif asked is not None and _seconds(asked) == _seconds(wait):
+            when += ", as its Retry-After asks"
+        self._say(f"{cause}; {again} in {when} (attempt {attempt} of {self.retry.attempts})")
+        time.sleep(wait)
+
+    def _answered(self, resp: requests.Response, method: str, url: str) -> str:
+        """``HOST answered HTTP 503 (its words) to PUT /v2/...``: the cause of a retry."""
+        return (
+            f"{self.name} answered HTTP {resp.status_code} ({describe_body(resp)}) to "
+            f"{method} {urlsplit(url).path}"
+        )
+
     def ping(self) -> str:
         """``GET /v2/`` once per client: picks http(s) for ``auto`` and reads the challenge.
         Returns the base URL (``https://host``)."""
@@ -298,7 +360,14 @@ class RegistryClient:
                     return base
                 if only_tls_errors:
                     break  # certificates do not get better by waiting
-                time.sleep(self.retry.wait(attempt, busy))
+                if attempt + 1 >= self.retry.attempts:
+                    break  # no point waiting after the last try
+                if busy is not None:
+                    cause = self._answered(busy, "GET", "/v2/")
+                else:
+                    assert last is not None
+                    cause = transport_cause(self.name, last, read_timeout=60)
+                self._retrying(cause, self.retry.wait(attempt, busy), attempt + 2, resp=busy)
             assert last is not None
             raise unreachable(
                 self.name,
@@ -365,18 +434,30 @@ class RegistryClient:
                             connect_timeout=CONNECT_TIMEOUT,
                             read_timeout=READ_TIMEOUT,
                         ) from None
-                    time.sleep(self.retry.wait(attempt - 1))
+                    cause = transport_cause(self.name, err, read_timeout=READ_TIMEOUT)
+                    self._retrying(
+                        f"{cause} ({method} {urlsplit(url).path})",
+                        self.retry.wait(attempt - 1),
+                        attempt + 1,
+                    )
                     continue
             if resp.status_code == 401 and not reauthed and reauth:
                 reauthed = True
                 if self.auth.unauthorized(resp):
                     resp.close()
+                    self._say(
+                        f"{self.name} refused our token for {method} {urlsplit(url).path} "
+                        "(HTTP 401); authenticating again and retrying at once"
+                    )
                     continue
             if retry and resp.status_code in RETRY_STATUSES:
                 attempt += 1
                 if attempt < self.retry.attempts:
+                    cause = self._answered(resp, method, url)
                     resp.close()
-                    time.sleep(self.retry.wait(attempt - 1, resp))
+                    self._retrying(
+                        cause, self.retry.wait(attempt - 1, resp), attempt + 1, resp=resp
+                    )
                     continue
             return resp
 
@@ -500,7 +581,7 @@ class RegistryClient:
                 retry=False,
             )
         except TRANSPORT_ERRORS as err:
-            raise _Restart(f"connection lost: {type(err).__name__}") from err
+            raise _Restart(transport_cause(self.name, err, read_timeout=READ_TIMEOUT)) from err
         return resp
 
     def _check_upload_answer(
@@ -510,15 +591,22 @@ class RegistryClient:
             return
         codes = registry_codes(resp)
         if resp.status_code in RETRY_STATUSES:
-            raise _Restart(f"HTTP {resp.status_code}", self.retry.wait(attempt, resp))
+            raise _Restart(
+                f"{self.name} answered HTTP {resp.status_code} ({describe_body(resp)})",
+                self.retry.wait(attempt, resp),
+                resp=resp,
+            )
         if resp.status_code == 404 and (UPLOAD_LOST_CODES & set(codes) or not codes):
-            raise _Restart("the upload session was lost")
+            said = f" {', '.join(codes)}" if codes else ""
+            raise _Restart(f"{self.name} lost the upload session (HTTP 404{said})")
         # The body is spent: a new session with a fresh token and a reopened body.
         if resp.status_code == 401 and self.auth.unauthorized(resp):
-            raise _Restart("token expired during the upload")
+            raise _Restart(f"{self.name} refused our token during the upload (HTTP 401)")
         if resp.status_code in PUT_UNSUPPORTED and self.upload_mode == "put":
             self.upload_mode = "patch"
-            raise _Restart(f"PUT with a body refused (HTTP {resp.status_code}); using PATCH")
+            raise _Restart(
+                f"{self.name} refused a body on PUT (HTTP {resp.status_code}); switching to PATCH"
+            )
         raise _Restart("fatal", fatal=self.fail(resp, "push to", repository))
 
     def upload_blob(
@@ -567,7 +655,14 @@ class RegistryClient:
                 if restart.fatal is not None:
                     raise restart.fatal from None
                 last = str(restart)
-                time.sleep(restart.wait or self.retry.wait(attempt))
+                if attempt + 1 < self.retry.attempts:  # no point waiting after the last try
+                    self._retrying(
+                        f"upload of blob {digest[:19]}… to {repository} failed: {restart}",
+                        restart.wait or self.retry.wait(attempt),
+                        attempt + 2,
+                        resp=restart.resp,
+                        again="uploading it again from the start",
+                    )
         if self.blob_exists(repository, digest):
             return "uploaded"  # a failed answer to a request that did get through
         raise RegistryUnavailable(
@@ -763,6 +858,11 @@ class RegistryClient:
             if stored:
                 break
             if attempt + 1 < tries:
+                self._say(
+                    f"{self.name} named no digest for {repository}:{reference} yet (HEAD); "
+                    f"asking again in {_seconds(self.retry.wait(attempt))} "
+                    f"(attempt {attempt + 2} of {tries})"
+                )
                 time.sleep(self.retry.wait(attempt))
         if stored == digest:
             return

@@ -247,12 +247,7 @@ def transport_problem(
             f"cannot reach {registry}: no route to the host (check the network and the host in "
             "'repository')"
         )
-    connect_timed_out = any(
-        isinstance(c, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
-        and not isinstance(c, urllib3.exceptions.NewConnectionError)
-        for c in causes
-    )
-    if connect_timed_out:
+    if _connect_timed_out(causes):
         return (
             f"{registry} did not answer within {connect_timeout:.0f} s (is the host/port in "
             "'repository' right, and does a firewall let the connection through?)"
@@ -262,14 +257,7 @@ def transport_problem(
             f"{registry} did not answer within {read_timeout:.0f} s{where}; the registry may "
             "be overloaded, retry later"
         )
-    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED) or _first(
-        causes,
-        (
-            urllib3.exceptions.ProtocolError,
-            requests.exceptions.ChunkedEncodingError,
-            http.client.RemoteDisconnected,
-        ),
-    ):
+    if _connection_dropped(causes):
         return (
             f"{registry} closed the connection{where} (the registry or a proxy in front of it "
             "dropped it); retry later"
@@ -280,6 +268,61 @@ def transport_problem(
         text = os.strerror(code).lower()
         return f"cannot reach {registry}{where}: {text}"
     return f"cannot reach {registry}{where}: the connection failed"
+
+
+def _connect_timed_out(causes: list[BaseException]) -> bool:
+    return any(
+        isinstance(c, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+        and not isinstance(c, urllib3.exceptions.NewConnectionError)
+        for c in causes
+    )
+
+
+def _connection_dropped(causes: list[BaseException]) -> bool:
+    return _errno(causes) in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED) or bool(
+        _first(
+            causes,
+            (
+                urllib3.exceptions.ProtocolError,
+                requests.exceptions.ChunkedEncodingError,
+                http.client.RemoteDisconnected,
+            ),
+        )
+    )
+
+
+def transport_cause(
+    registry: str,
+    err: BaseException,
+    *,
+    connect_timeout: float = 15.0,
+    read_timeout: float = 300.0,
+) -> str:
+    """A short clause naming a transport failure, for the line that announces a retry:
+    ``cannot connect to HOST (connection refused)``, ``HOST closed the connection``... No
+    hint (the final error, ``transport_problem``, gives one) and never a URL."""
+    causes = _causes(err)
+    resolve = _first(causes, (urllib3.exceptions.NameResolutionError, socket.gaierror))
+    if resolve is not None:
+        return f"cannot resolve {getattr(resolve, 'host', None) or split_host(registry)}"
+    if _first(causes, (requests.exceptions.SSLError, ssl.SSLError)) is not None:
+        return f"TLS handshake with {registry} failed ({_tls_reason(causes)})"
+    if isinstance(err, requests.exceptions.ProxyError):
+        return f"cannot reach {registry} through the HTTP proxy"
+    code = _errno(causes)
+    if code == errno.ECONNREFUSED:
+        return f"cannot connect to {registry} (connection refused)"
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        return f"cannot connect to {registry} (no route to host)"
+    if _connect_timed_out(causes):
+        return f"cannot connect to {registry} (no answer within {connect_timeout:.0f} s)"
+    if _first(causes, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return f"{registry} did not answer within {read_timeout:.0f} s"
+    if _connection_dropped(causes):
+        return f"{registry} closed the connection"
+    if code is not None:
+        return f"cannot reach {registry} ({os.strerror(code).lower()})"
+    return f"cannot reach {registry} ({type(err).__name__})"
 
 
 def split_host(registry: str) -> str:

@@ -74,6 +74,7 @@ def _walk(root: Path, prefix: str) -> Iterator[_Entry]:
         raise PushError(f"cannot read {root} for a layer: {err.strerror}") from None
     for child in children:
         arcname = f"{prefix}/{child.name}" if prefix else child.name
+        # Never follow a link: a build may point one anywhere on the host.
         st = child.stat(follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             yield _Entry(arcname, "link", Path(child.path), st, os.readlink(child.path))
@@ -86,8 +87,15 @@ def _walk(root: Path, prefix: str) -> Iterator[_Entry]:
 
 
 def entries(layer: LayerDir) -> list[_Entry]:
-    """Every tar entry of ``layer``, in archive order (parents first, names sorted)."""
-    if not layer.host_path.is_dir():
+    """Every tar entry of ``layer``, in archive order (parents first, names sorted). The
+    root must be a real directory: a symlink there is refused, not followed."""
+    try:
+        root_mode = os.lstat(layer.host_path).st_mode
+    except OSError:
+        root_mode = 0
+    if stat.S_ISLNK(root_mode):
+        raise PushError(f"layer source {layer.host_path} is a symlink; it is not followed")
+    if not stat.S_ISDIR(root_mode):
         raise PushError(f"layer source {layer.host_path} is not a directory")
     prefix = _normalise_image_path(layer.image_path)
     out: list[_Entry] = []
@@ -171,7 +179,9 @@ def write_tar(layer_entries: list[_Entry], out: Any) -> None:
                 continue
             assert entry.path is not None
             try:
-                with open(entry.path, "rb") as fh:
+                # O_NOFOLLOW: a file swapped for a link since it was listed is not followed.
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as fh:
                     if os.fstat(fh.fileno()).st_size != info.size:
                         raise PushError(f"{entry.path} changed while the layer was built")
                     tar.addfile(info, fh)

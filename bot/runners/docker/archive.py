@@ -1,14 +1,28 @@
-"""Moving directories in and out of a container as tar streams."""
+"""Moving directories in and out of a container as tar streams.
+
+What comes out of a box is hostile: the box decides every name, type and link in it. The
+bot extracts it into a directory it created itself, never through a symlink and never as a
+device node or fifo (``extract_stream``)."""
 
 from __future__ import annotations
 
+import copy
 import io
 import os
+import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import IO
+
+
+class UnsafeArchiveError(tarfile.FilterError):
+    """A member would be written outside the destination or through a link."""
+
+    def __init__(self, member: tarfile.TarInfo, reason: str) -> None:
+        super().__init__(f"{member.name!r} {reason}")
+        self.tarinfo = member
 
 
 def tar_directory(src: Path, spool_dir: Path) -> IO[bytes]:
@@ -45,11 +59,118 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
-def extract_stream(chunks: Iterable[bytes], dest: Path) -> None:
-    """Extracts a tar stream into ``dest``. The ``tar`` filter refuses members that would
-    land outside ``dest`` (absolute paths, ``..``, paths through symlinks) while keeping
-    symlinks as they are: a source tree may hold absolute links that are fine inside an
-    image."""
+def extract_stream(
+    chunks: Iterable[bytes],
+    dest: Path,
+    top: str,
+    warn: Callable[[str], None],
+    label: str = "",
+) -> Path:
+    """Extracts the archive of one directory (as the engine's ``get_archive`` makes it: a
+    ``top`` entry, then ``top/...``) into ``dest`` and returns ``dest / top``.
+
+    ``dest / top`` is created here, before anything is extracted, so what is returned is
+    always a directory the bot made, whatever the archive holds. Symlinks stay symlinks.
+    ``label`` names the directory in warnings (default: ``top``).
+    Skipped, with a ``warn`` line each: a ``top`` entry that is not a directory (a box that
+    replaced the directory with a symlink: it is not followed, the result is empty), device
+    nodes, fifos and other special files. Refused (``UnsafeArchiveError`` or another
+    ``tarfile.FilterError``; nothing more is extracted): a member outside ``top``, one whose
+    path runs through a symlink or a non-directory, a hard link to anything but a regular
+    file already extracted, and everything tarfile's own ``tar`` filter refuses (absolute
+    paths, ``..``, paths resolving outside ``dest``). That filter also drops set-id bits
+    and group/other write permission. A hard link to a symlink becomes a copy of that
+    symlink. Other tar errors propagate as ``tarfile.TarError``.
+    """
+    if not top or "/" in top or top in (".", ".."):
+        raise ValueError(f"not a directory name: {top!r}")
+    root = dest / top
+    root.mkdir()
     reader = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 16)
     with tarfile.open(fileobj=reader, mode="r|") as tar:
-        tar.extractall(dest, filter="tar")
+        tar.extractall(dest, filter=_member_filter(dest, top, label or top, warn))
+    return root
+
+
+def _member_filter(
+    dest: Path, top: str, label: str, warn: Callable[[str], None]
+) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
+    """The filter ``extract_stream`` applies to each member just before it is extracted
+    (so the checks see everything extracted before it)."""
+
+    def check(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
+        parts = _parts(member, member.name)
+        if parts[0] != top:
+            raise UnsafeArchiveError(member, f"is outside {top}")
+        if len(parts) == 1:
+            if not member.isdir():
+                what = "a symlink" if member.issym() else "not a directory"
+                warn(f"{label} is {what} in the box; it is not followed (taken as empty)")
+                return None
+            # The bot made this directory; the box's entry only brings its mode and times.
+            return tarfile.tar_filter(member, dest_path)
+        if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+            warn(f"skipped {member.name} from the box: {_kind(member)} are not copied out")
+            return None
+        _no_links_on_the_way(dest, parts, member)
+        if not member.issym():
+            st = _lstat(dest.joinpath(*parts), member)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                raise UnsafeArchiveError(member, "would be written through a symlink")
+        if member.islnk():
+            target = _parts(member, member.linkname)
+            if target[0] != top:
+                raise UnsafeArchiveError(member, "links outside the directory")
+            _no_links_on_the_way(dest, target, member)
+            source = dest.joinpath(*target)
+            st = _lstat(source, member)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                # A hard link to a symlink (``cp -al`` makes them) is that same symlink.
+                # tarfile would first look the link up with os.path.exists, which follows
+                # it onto the host; a copy of the link depends on nothing outside.
+                member = copy.copy(member)
+                member.type, member.linkname = tarfile.SYMTYPE, os.readlink(source)
+            elif st is None or not stat.S_ISREG(st.st_mode):
+                raise UnsafeArchiveError(member, "is a hard link to no regular file")
+        return tarfile.tar_filter(member, dest_path)
+
+    return check
+
+
+def _parts(member: tarfile.TarInfo, name: str) -> tuple[str, ...]:
+    """The components of a member's name (or link target), refusing absolute ones, ``..``
+    and empty names."""
+    path = PurePosixPath(name)
+    parts = tuple(p for p in path.parts if p != ".")
+    if path.is_absolute() or not parts or ".." in parts:
+        raise UnsafeArchiveError(member, f"names {name!r}: absolute, empty or with '..'")
+    return parts
+
+
+def _no_links_on_the_way(dest: Path, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+    """Every existing parent of ``parts`` under ``dest`` must be a real directory."""
+    here = dest
+    for part in parts[:-1]:
+        here = here / part
+        st = _lstat(here, member)
+        if st is None:
+            return  # created by tarfile below directories already checked
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafeArchiveError(member, "goes through a symlink or a file")
+
+
+def _lstat(path: Path, member: tarfile.TarInfo) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise UnsafeArchiveError(member, f"cannot be checked: {err.strerror}") from None
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.ischr() or member.isblk():
+        return "device nodes"
+    if member.isfifo():
+        return "fifos"
+    return "special files"

@@ -1,5 +1,6 @@
-"""Running one command in the box container: output streamed as it arrives, the real exit
-code, and both Wercker timeouts."""
+"""Running commands in the box container: a step's command with its output streamed as it
+arrives, the real exit code and both Wercker timeouts; and the bot's own small commands,
+whose output is read only up to a cap."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from docker import APIClient
 from docker.errors import DockerException
@@ -20,8 +23,18 @@ from bot.runners.output import OutputRelay, Watchdog
 # How long to wait for the output stream to end after the step's processes were killed,
 # before killing the whole container.
 _DRAIN_SECONDS = 10.0
+# How often the engine is asked whether the step's own process has exited. The stream alone
+# cannot tell: a background child that keeps stdout open holds it open (the engine gives up
+# on it a few seconds after the exit, but that is the engine's choice, not a promise).
+_POLL_SECONDS = 0.5
 TIMEOUT_EXIT_CODE = 124
 _END = object()
+
+# Run as root in the box: every process but PID 1 (the keepalive) gets SIGKILL. kill(2)
+# with -1 skips PID 1 and the caller, and the kernel aborts a fork that races a pending
+# SIGKILL, so a single pass leaves nothing of the step. ``kill`` is a shell builtin in
+# every sh, so the box needs nothing more than the keepalive already does.
+KILL_LEFTOVERS = ["sh", "-c", "kill -9 -1 2>/dev/null; exit 0"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,18 @@ class ExecOutcome:
     timed_out: str | None = None
 
 
+@dataclass(frozen=True)
+class Captured:
+    """What a small command printed, each stream cut at the caller's limit (``*_cut`` says
+    so). ``exit_code`` is -1 when it could not be known (output cut, container gone)."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    stdout_cut: bool = False
+    stderr_cut: bool = False
+
+
 def run_exec(
     control: APIClient,
     stream: APIClient,
@@ -42,13 +67,15 @@ def run_exec(
     timeouts: Timeouts,
     log: Log,
 ) -> ExecOutcome:
-    """Runs ``cmd`` with ``env`` in the container, streaming to ``log.output``.
+    """Runs ``cmd`` with ``env`` in the container as the box's user, streaming to
+    ``log.output``.
 
     ``control`` and ``stream`` are docker ``APIClient``s: ``stream`` has no read timeout
-    (a step may be silent for minutes), ``control`` does. On a timeout every process in the
-    container except its keepalive (pid 1) is killed: a step's background children would
-    otherwise hold the stream open. Only one step runs at a time in a session, so nothing
-    else is hit.
+    (a step may be silent for minutes), ``control`` does. Whatever the command started dies
+    with it: once it has exited (or a timeout passed), every process in the container except
+    its keepalive (PID 1) is killed, then the rest of the output is relayed. Only one
+    command runs at a time in a session, so nothing else is hit. A background child that
+    keeps stdout open therefore neither hangs the step nor outlives it.
     """
     try:
         exec_id = control.exec_create(
@@ -71,57 +98,115 @@ def run_exec(
     reader = threading.Thread(target=pump, name=f"exec-{exec_id[:12]}", daemon=True)
     reader.start()
     relay = OutputRelay(log)
-    timed_out = _follow(items, relay, timeouts)
-    if timed_out:
-        _kill_step(control, container_id, items, relay, log)
+    ended, timed_out = _follow(items, relay, timeouts, lambda: _exited(control, exec_id))
+    kill_leftovers(control, container_id)
+    if not ended and not _drain(items, relay):
+        log.warn("the step's processes did not stop; killing the box container")
+        with contextlib.suppress(DockerException):
+            control.kill(container_id)
+        _drain(items, relay)
     relay.close()
     if timed_out:
         # What was killed says nothing; report it the way timeout(1) does, as the step
         # layer expects for both runners.
         return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
-    return ExecOutcome(_exit_code(control, exec_id), timed_out)
+    return ExecOutcome(_exit_code(control, exec_id), None)
 
 
-def _follow(items: queue.Queue[object], relay: OutputRelay, timeouts: Timeouts) -> str | None:
-    """Relays output until the stream ends (``None``) or a timeout passes (its name)."""
+def kill_leftovers(control: APIClient, container_id: str) -> bool:
+    """Kills every process in the container except PID 1. False when that could not be
+    done (the container is not running: then nothing of the step runs either)."""
+    try:
+        run_capped(control, container_id, KILL_LEFTOVERS, user="0", limit=4096)
+    except DockerException:
+        return False
+    return True
+
+
+def run_capped(
+    control: APIClient,
+    container_id: str,
+    cmd: list[str],
+    *,
+    limit: int,
+    env: dict[str, str] | None = None,
+    user: str = "",
+) -> Captured:
+    """Runs one of the bot's own commands in the container and returns its output, each
+    stream read only up to ``limit`` bytes: a box's tools may print without end, and the
+    bot must not hold more than it means to. ``user`` empty is the box's own user. Raises
+    ``DockerException`` when the engine refuses (e.g. the container is not running)."""
+    exec_id = control.exec_create(
+        container_id, cmd, stdout=True, stderr=True, stdin=False, tty=False,
+        user=user, environment=env or {},
+    )["Id"]  # fmt: skip
+    frames: Any = control.exec_start(exec_id, stream=True, demux=True)
+    out, err = bytearray(), bytearray()
+    out_cut = err_cut = False
+    try:
+        for stdout, stderr in frames:
+            out_cut = _append(out, stdout, limit) or out_cut
+            err_cut = _append(err, stderr, limit) or err_cut
+            if out_cut or err_cut:
+                break
+    finally:
+        if out_cut or err_cut:
+            with contextlib.suppress(Exception):
+                frames.close()
+    code = -1 if out_cut or err_cut else _exit_code(control, exec_id)
+    return Captured(code, bytes(out), bytes(err), out_cut, err_cut)
+
+
+def _append(buffer: bytearray, data: bytes | None, limit: int) -> bool:
+    """Adds ``data`` up to ``limit`` bytes in all; True when some had to be left out."""
+    if not data:
+        return False
+    room = limit - len(buffer)
+    buffer += data[: max(room, 0)]
+    return len(data) > room
+
+
+def _follow(
+    items: queue.Queue[object],
+    relay: OutputRelay,
+    timeouts: Timeouts,
+    exited: Callable[[], bool],
+) -> tuple[bool, str | None]:
+    """Relays output until the stream ends, the command has exited while something else
+    holds the stream open, or a timeout passes. Returns (whether the stream ended, the
+    timeout's name or ``None``)."""
     watchdog = Watchdog(timeouts, relay)
+    next_poll = time.monotonic() + _POLL_SECONDS
     while True:
+        now = time.monotonic()
+        if now >= next_poll:
+            if exited():
+                return False, None
+            next_poll = now + _POLL_SECONDS
+        wait = min(watchdog.wait_seconds(3600.0), next_poll - now)
         try:
-            item = items.get(timeout=max(0.01, watchdog.wait_seconds(3600.0)))
+            item = items.get(timeout=max(0.01, wait))
         except queue.Empty:
             which = watchdog.expired()
             if which:
-                return which
+                return False, which
             continue
         if item is _END:
-            return None
+            return True, None
         if isinstance(item, bytes):
             watchdog.output(item)
         elif isinstance(item, Exception):
             relay.warn(f"lost the step's output stream: {type(item).__name__}")
 
 
-def _kill_step(
-    control: APIClient,
-    container_id: str,
-    items: queue.Queue[object],
-    relay: OutputRelay,
-    log: Log,
-) -> None:
-    """Kills the step's processes, then the container if the stream still does not end."""
+def _exited(control: APIClient, exec_id: str) -> bool:
+    """Whether the exec's own process has exited. Before it has started the engine reports
+    it not running with no exit code, so both are needed."""
     try:
-        kill_id = control.exec_create(
-            container_id, ["sh", "-c", "kill -9 -1"], user="0", stdout=True, stderr=True
-        )["Id"]
-        control.exec_start(kill_id)
+        info = control.exec_inspect(exec_id)
     except DockerException:
-        pass
-    if _drain(items, relay):
-        return
-    log.warn("the step's processes did not stop; killing the box container")
-    with contextlib.suppress(DockerException):
-        control.kill(container_id)
-    _drain(items, relay)
+        return False
+    return not info.get("Running") and info.get("ExitCode") is not None
 
 
 def _drain(items: queue.Queue[object], relay: OutputRelay) -> bool:

@@ -21,7 +21,8 @@ from bot.pushers.model import ImageRef
 from bot.runners.base import Workspace
 from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
-from bot.runners.docker.session import HELPER_GUEST, DockerSession
+from bot.runners.docker.execs import run_capped
+from bot.runners.docker.session import HELPER_GUEST, HELPER_TMPFS, DockerSession
 from bot.settings import RegistrySettings
 
 # PID 1 of the box: it must outlive every step, die on SIGTERM (so a step's ``kill 1``
@@ -29,6 +30,8 @@ from bot.settings import RegistrySettings
 # ``sleep`` ends (hence ``sleep & wait``).
 KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 CONTROL_TIMEOUT = 120.0
+# The bot's own small commands in the box print a word or nothing; more is not read.
+_SMALL_OUTPUT = 4096
 
 
 class DockerRunner:
@@ -38,8 +41,9 @@ class DockerRunner:
     ``network`` the network mode of box containers and builds (``none`` unless configured);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
     credentials for pulls and pushes, by default with the daemonless pusher's rules
-    (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). Bind mounts
-    (cache, helper files) need the engine on this host.
+    (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). The cache bind
+    mount needs the engine on this host. Nothing else of the host is mounted: the bot's
+    per-step files live in a tmpfs inside the box (``HELPER_GUEST``).
     """
 
     kind = "docker"
@@ -91,14 +95,14 @@ class DockerRunner:
             ) from None
         engine = EngineHandle(control, stream, self.network, self.credentials, self.registries)
         source_path = (base_path or "").rstrip("/") or "/pipeline/source"
-        session = DockerSession(engine, workspace, box_env, source_path)
+        session = DockerSession(engine, workspace, box_env, source_path, log)
         try:
             image = _pull(engine, box, log)
             session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
             session.container_id = _create(engine, image, session, workspace)
             engine.control.api.start(session.container_id)
             session.shell = _shell(engine, session.container_id)
-            _prepare(engine, session, workspace, log)
+            _prepare(engine, session, session.container_id, workspace, log)
         except DockerException as err:
             session.close()
             raise InfrastructureError(f"cannot start the box {box}: {_text(err)}") from None
@@ -147,13 +151,10 @@ def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
 
 def _create(engine: EngineHandle, image: str, session: DockerSession, ws: Workspace) -> str:
     api = engine.control.api
-    # The helper dir must be writable for whatever user the box runs steps as.
-    ws.helper.chmod(0o777)
-    binds = {
-        str(ws.cache): {"bind": session.paths.cache, "mode": "rw"},
-        str(ws.helper): {"bind": HELPER_GUEST, "mode": "rw"},
-    }
-    host_config = api.create_host_config(network_mode=engine.network, binds=binds)
+    binds = {str(ws.cache): {"bind": session.paths.cache, "mode": "rw"}}
+    host_config = api.create_host_config(
+        network_mode=engine.network, binds=binds, tmpfs={HELPER_GUEST: HELPER_TMPFS}
+    )
     # Only a box with an ENTRYPOINT needs it overridden; leaving it null otherwise keeps
     # the commit from inheriting an empty one.
     entrypoint: list[str] | None = [] if session.box_config.get("Entrypoint") else None
@@ -171,41 +172,44 @@ def _create(engine: EngineHandle, image: str, session: DockerSession, ws: Worksp
 
 def _shell(engine: EngineHandle, container: str) -> str:
     """bash when the box has it, else sh (decided once: the box does not change)."""
-    api = engine.control.api
-    exec_id = api.exec_create(container, ["sh", "-c", "command -v bash"], stdout=True)["Id"]
-    out = api.exec_start(exec_id)
-    found = out.decode("utf-8", "replace").strip() if isinstance(out, bytes) else ""
-    return "bash" if api.exec_inspect(exec_id).get("ExitCode") == 0 and found else "sh"
+    got = run_capped(
+        engine.control.api, container, ["sh", "-c", "command -v bash"], limit=_SMALL_OUTPUT
+    )
+    return "bash" if got.exit_code == 0 and got.stdout.strip() else "sh"
 
 
-def _prepare(engine: EngineHandle, session: DockerSession, ws: Workspace, log: Log) -> None:
+def _prepare(
+    engine: EngineHandle, session: DockerSession, container: str, ws: Workspace, log: Log
+) -> None:
     """Creates the guest dirs and copies the source in. The dirs are made as root and
     handed to the box's user, so a box with a non-root USER can still write its source."""
     api = engine.control.api
     paths = session.paths
     user = str(session.box_config.get("User") or "")
-    script = 'mkdir -p "$WB_SOURCE" "$WB_OUTPUT"'
-    exec_id = api.exec_create(
-        session.container_id,
-        ["sh", "-c", script],
+    made = run_capped(
+        api,
+        container,
+        ["sh", "-c", 'mkdir -p "$WB_SOURCE" "$WB_OUTPUT"'],
         user="0",
-        environment={"WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
-    )["Id"]
-    api.exec_start(exec_id)
-    if api.exec_inspect(exec_id).get("ExitCode") != 0:
+        env={"WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
+        limit=_SMALL_OUTPUT,
+    )
+    if made.exit_code != 0:
         raise InfrastructureError(f"cannot create {paths.source} in the box")
+    session.open_helper_dir()
     with tar_directory(ws.source, ws.root) as tar:
-        if not api.put_archive(session.container_id, paths.source, tar):
+        if not api.put_archive(container, paths.source, tar):
             raise InfrastructureError(f"cannot copy the source into {paths.source}")
     if user and user not in ("0", "root", "0:0", "root:root"):
-        exec_id = api.exec_create(
-            session.container_id,
+        owned = run_capped(
+            api,
+            container,
             ["sh", "-c", 'chown -R "$WB_USER" "$WB_SOURCE" "$WB_OUTPUT"'],
             user="0",
-            environment={"WB_USER": user, "WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
-        )["Id"]
-        api.exec_start(exec_id)
-        if api.exec_inspect(exec_id).get("ExitCode") != 0:
+            env={"WB_USER": user, "WB_SOURCE": paths.source, "WB_OUTPUT": paths.output},
+            limit=_SMALL_OUTPUT,
+        )
+        if owned.exit_code != 0:
             log.warn(f"could not hand {paths.source} to the box user {user}")
 
 

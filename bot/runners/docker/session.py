@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import posixpath
+import secrets as _random
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,35 @@ from bot.pushers.engine import EngineHandle
 from bot.pushers.model import ImageConfig, PushResult, Target
 from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.docker.archive import extract_stream
-from bot.runners.docker.execs import run_exec
-from bot.runners.wrapper import WRAPPER, parse_env_dump, wants_set_e
+from bot.runners.docker.execs import run_capped, run_exec
+from bot.runners.wrapper import (
+    MAX_HELPER_BYTES,
+    command,
+    parse_env_dump,
+    parse_message,
+    wants_set_e,
+)
 
 HELPER_GUEST = f"{GUEST_ROOT}/.wercker-bot"
-"""Where the workspace's helper dir is bind-mounted. A bind mount's contents never enter a
-commit (only the empty mount point does), so scripts and env dumps stay out of images."""
+"""A tmpfs in the box (``HELPER_TMPFS``) where the wrapper writes each step's script, env
+dump and message. It is the box's own scratch space, not the bot's: the bot writes nothing
+there and reads it back only with a command run in the box, as the step's user, so a link
+planted there resolves inside the box and reaches nothing the step could not read itself.
+A tmpfs's contents never enter a ``docker commit``, so none of it lands in an image."""
+
+HELPER_TMPFS = "rw,nosuid,nodev,noexec,size=64m,mode=1777"
+"""Mode 1777: whatever user the box runs steps as can write there."""
+
+# Reads what a step left: $1 (env dump) on stdout, $2 (message) on stderr when $4 is 1,
+# then removes $1-$3 (the dump holds every value the step saw, secrets included). Only a
+# regular file, not a link, is read, so a fifo planted there cannot block the read.
+_TAKE_LEFTOVERS = r"""
+take() { if [ -f "$1" ] && [ ! -L "$1" ]; then cat -- "$1"; fi; }
+take "$1" 2>/dev/null
+if [ "$4" = 1 ]; then { take "$2" 2>/dev/null; } >&2; fi
+rm -f -- "$1" "$2" "$3" 2>/dev/null
+exit 0
+"""
 
 STOP_WAIT_SECONDS = 15
 
@@ -47,8 +73,10 @@ class DockerSession:
         workspace: Workspace,
         box_env: dict[str, str],
         source_path: str,
+        log: Log,
     ) -> None:
         self.engine = engine
+        self.log = log
         self.workspace = workspace
         self.box_env = dict(box_env)
         self.paths = GuestPaths(
@@ -62,7 +90,6 @@ class DockerSession:
         self.box_config: dict[str, Any] = {}
         self.shell = "sh"
         self.built_images: list[str] = []
-        self._counter = 0
         self._closed = False
 
     # -- steps -----------------------------------------------------------------------------
@@ -78,58 +105,99 @@ class DockerSession:
         log: Log,
     ) -> ScriptResult:
         """Runs ``code`` through the shared wrapper (``bot.runners.wrapper``) in the box's
-        shell, exactly as the local runner does, and returns the env it left behind."""
+        shell, exactly as the local runner does, and returns the env it left behind.
+
+        The code travels as an argument; the wrapper's files live in the box's helper tmpfs
+        under fresh random names. When the step ends (or times out) every process it started
+        is killed (``run_exec``), then its env dump and, after a failure, its message are read
+        back inside the box. A failure with a message raises ``StepError`` with it; a code
+        too long to pass raises ``StepConfigError``."""
         container = self._require_container()
-        self._counter += 1
-        n = self._counter
-        helper = self.workspace.helper
-        (helper / "wrapper.sh").write_text(WRAPPER, encoding="utf-8")
-        (helper / f"step-{n}.sh").write_text(code, encoding="utf-8")
-        dump = helper / f"env-{n}"
-        message = helper / f"message-{n}"
+        argv = command(self.shell, code)
+        # Fresh random names per step: nothing a step planted for a later step's files is
+        # in their way (and the wrapper replaces the script file rather than write into it).
+        base = f"{HELPER_GUEST}/{_random.token_hex(16)}"
+        script, dump, message = f"{base}.sh", f"{base}.env", f"{base}.msg"
         full_env = {**BASE_STEP_ENV, **self.box_env, **env, **secrets}
         full_env.update(
-            WB_ENV_DUMP=f"{HELPER_GUEST}/env-{n}",
-            WB_MESSAGE_FILE=f"{HELPER_GUEST}/message-{n}",
+            WB_ENV_DUMP=dump,
+            WB_MESSAGE_FILE=message,
             WB_CWD=cwd,
             WB_SET_E="1" if wants_set_e(code) else "0",
-            WB_SCRIPT=f"{HELPER_GUEST}/step-{n}.sh",
+            WB_SCRIPT=script,
         )
         outcome = run_exec(
             self.engine.control.api,
             self.engine.stream.api,
             container,
-            [self.shell, f"{HELPER_GUEST}/wrapper.sh"],
+            argv,
             full_env,
             timeouts,
             log,
         )
-        exported = parse_env_dump(dump.read_bytes()) if dump.exists() else {}
-        text = message.read_text("utf-8", errors="replace").strip() if message.exists() else ""
-        # The dump holds every value the step saw, secrets included: keep it on disk no
-        # longer than needed.
-        for path in (dump, message, helper / f"step-{n}.sh"):
-            path.unlink(missing_ok=True)
-        if outcome.exit_code != 0 and not outcome.timed_out and not self._running():
+        failed = outcome.exit_code != 0 and not outcome.timed_out
+        exported, text = self._take_leftovers(container, dump, message, script, failed, log)
+        if failed and not self._running():
             log.warn("the box container stopped during the step")
-        if text and outcome.exit_code != 0 and not outcome.timed_out:
+        if text and failed:
             raise StepError(text, outcome.exit_code)
         return ScriptResult(outcome.exit_code, outcome.timed_out, exported)
 
+    def _take_leftovers(
+        self, container: str, dump: str, message: str, script: str, failed: bool, log: Log
+    ) -> tuple[dict[str, str], str]:
+        """The env a step exported and, after a failure, its message; both read in the box
+        (see ``HELPER_GUEST``) and at most ``MAX_HELPER_BYTES`` each. Runs after the step's
+        processes were killed, so nothing changes the files while they are read."""
+        try:
+            got = run_capped(
+                self.engine.control.api,
+                container,
+                ["sh", "-c", _TAKE_LEFTOVERS, "wercker-bot", dump, message, script,
+                 "1" if failed else "0"],
+                limit=MAX_HELPER_BYTES,
+            )  # fmt: skip
+        except DockerException:
+            # The box is gone or stopped (a step may stop it): nothing to sync, and the
+            # tmpfs with the files goes with the container.
+            return {}, ""
+        exported: dict[str, str] = {}
+        if got.stdout_cut:
+            log.warn(
+                f"the step's environment is over {MAX_HELPER_BYTES // (1024 * 1024)} MiB; "
+                "its exports are not passed on"
+            )
+        else:
+            exported = parse_env_dump(got.stdout)
+        return exported, parse_message(got.stderr) if failed else ""
+
     def collect(self, guest_dir: str) -> Path:
         """Copies ``guest_dir`` out of the container into a fresh dir under the workspace
-        and returns the copy (named like the guest dir)."""
+        and returns the copy (named like the guest dir), always a directory the bot made.
+
+        The engine hands the directory over as a tar (symlinks in it stay symlinks) and
+        ``extract_stream`` refuses members through links and skips device nodes and fifos,
+        with a warning. A ``guest_dir`` that a step replaced with a symlink is not followed:
+        the copy is empty, with a warning. Raises ``InfrastructureError`` when the directory
+        cannot be copied (missing, engine error, an archive the bot refuses)."""
         container = self._require_container()
+        guest = "/" + posixpath.normpath(guest_dir).lstrip("/")
+        # No trailing slash reaches the engine: with one it would follow a final symlink.
+        name = posixpath.basename(guest)
+        if not name or name in (".", ".."):
+            raise InfrastructureError(f"cannot copy {guest_dir!r} out of the box: not a directory")
         dest = Path(tempfile.mkdtemp(prefix="collect-", dir=self.workspace.root))
         try:
-            chunks, _stat = self.engine.stream.api.get_archive(container, guest_dir)
-            extract_stream(chunks, dest)
+            chunks, _stat = self.engine.stream.api.get_archive(container, guest)
+            return extract_stream(chunks, dest, name, self.log.warn, label=guest)
         except NotFound:
-            raise InfrastructureError(f"{guest_dir} does not exist in the box container") from None
+            raise InfrastructureError(f"{guest} does not exist in the box container") from None
         except DockerException as err:
-            raise InfrastructureError(f"cannot copy {guest_dir} out of the box: {err}") from None
-        name = Path(guest_dir.rstrip("/")).name or "root"
-        return dest / name
+            raise InfrastructureError(f"cannot copy {guest} out of the box: {err}") from None
+        except tarfile.FilterError as err:
+            raise InfrastructureError(f"refused to copy {guest} out of the box: {err}") from None
+        except (tarfile.TarError, OSError) as err:
+            raise InfrastructureError(f"cannot copy {guest} out of the box: {err}") from None
 
     def commit_and_push(self, config: ImageConfig, target: Target, log: Log) -> PushResult:
         """The engine pusher (``bot.pushers.engine``) on this session's container."""
@@ -154,7 +222,7 @@ class DockerSession:
 
     def restart(self, log: Log) -> None:
         """Starts the container again if a step stopped it (after-steps still run, as in
-        Wercker). Files survive; processes a step left running in a live container too."""
+        Wercker). Files survive (not the helper tmpfs, which holds nothing between steps)."""
         container = self._require_container()
         # The engine records a container's death a moment after the step's exec ends, so
         # "Running" alone can lie: ask the box to run something.
@@ -172,6 +240,24 @@ class DockerSession:
             raise InfrastructureError("the box container neither runs nor stops") from None
         if not self._answers():
             raise InfrastructureError("the box container does not answer after a restart")
+        self.open_helper_dir()
+
+    def open_helper_dir(self) -> None:
+        """Makes the helper tmpfs writable for whatever user the box runs steps as. Needed
+        after every start: the runtime gives a tmpfs the mode of the directory it covers,
+        and an image committed from a box already has that directory (mode 0755)."""
+        try:
+            got = run_capped(
+                self.engine.control.api,
+                self._require_container(),
+                ["sh", "-c", 'chmod 1777 "$1"', "wercker-bot", HELPER_GUEST],
+                user="0",
+                limit=4096,
+            )
+        except DockerException as err:
+            raise InfrastructureError(f"cannot prepare {HELPER_GUEST} in the box: {err}") from None
+        if got.exit_code != 0:
+            raise InfrastructureError(f"cannot prepare {HELPER_GUEST} in the box")
 
     def close(self) -> None:
         """Removes the container (with its anonymous volumes) and the images this session
@@ -199,15 +285,13 @@ class DockerSession:
         return self.container_id
 
     def _answers(self) -> bool:
-        api = self.engine.control.api
         try:
-            exec_id = api.exec_create(
-                self.container_id, ["sh", "-c", ":"], stdout=True, stderr=True
-            )["Id"]
-            api.exec_start(exec_id)
-            return bool(api.exec_inspect(exec_id).get("ExitCode") == 0)
+            got = run_capped(
+                self.engine.control.api, self._require_container(), ["sh", "-c", ":"], limit=4096
+            )
         except DockerException:
             return False
+        return got.exit_code == 0
 
     def _running(self) -> bool:
         try:

@@ -130,7 +130,7 @@ def test_build_failure_is_a_step_error_with_the_builders_message(
 
 
 def test_the_local_runner_cannot_build(workspace: Workspace) -> None:
-    session: Any = LocalRunner().open(None, {}, workspace, None, MemoryLog())
+    session: Any = LocalRunner(None).open(None, {}, workspace, None, MemoryLog())
     with pytest.raises(StepConfigError) as info:
         DockerBuildStep().run(_ctx(session, "internal/docker-build", {"image-name": "x"}, {}))
     assert str(info.value) == NEEDS_ENGINE

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import InfrastructureError
+from bot.errors import InfrastructureError, StepError
 from bot.logs import MemoryLog
 from bot.pushers.model import ImageRef, RegistryAuth
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, engine_available
+from bot.runners.docker.session import HELPER_TMPFS
 from tests.harness.dockerd import Dockerd
 from tests.integration.docker.conftest import Registry
 
@@ -154,7 +155,7 @@ def test_a_step_that_kills_the_box_then_after_steps_run_in_a_restarted_container
 
 
 def test_timeouts_kill_a_hanging_step_and_say_which(
-    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace, dockerd: Dockerd
 ) -> None:
     session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
     try:
@@ -175,9 +176,11 @@ def test_timeouts_kill_a_hanging_step_and_say_which(
         )
         assert result.timed_out == "no-response-timeout"
         assert time.monotonic() - started < 15
-        result, out = _run(session, "ps | grep -c 'sleep 300' || true")
-        assert result.exit_code == 0
-        assert out.strip() in ("0", "1")  # only grep's own line, if any
+        # Seen from outside: the step's code is an argument of its shell, so a `ps` inside
+        # would also match the step that runs it.
+        assert session.container_id is not None
+        top = dockerd.client().api.top(session.container_id, ps_args="-o pid,args")
+        assert not [p for p in top["Processes"] if p[-1] == "sleep 300"], top
     finally:
         session.close()
 
@@ -332,14 +335,25 @@ def test_parallel_sessions_do_not_see_each_other(
     assert results == [(0, "a", "a"), (0, "b", "b"), (0, "c", "c")]
 
 
-def test_no_step_file_or_env_dump_is_left_in_the_helper_dir(
-    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+def test_no_step_file_or_env_dump_is_left_in_the_box_and_nothing_of_the_bot_is_mounted(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace, dockerd: Dockerd
 ) -> None:
     session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
     try:
         _run(session, "export A=1", secrets={"TOKEN": "helper-secret-1"})
-        _run(session, "exit 2")
-        left = sorted(p.name for p in workspace.helper.iterdir())
-        assert left == ["wrapper.sh"]
+        _run(session, 'setMessage "kept?"; exit 0')
+        with pytest.raises(StepError, match="a message"):
+            _run(session, 'fail "a message"')
+        result, out = _run(session, 'ls -A /pipeline/.wercker-bot; echo "me=$WB_SCRIPT"')
+        # Only the listing step's own script is there while it runs.
+        assert result.exit_code == 0
+        name, me = out.split()
+        assert me == f"me=/pipeline/.wercker-bot/{name}"
+        assert session.container_id is not None
+        info = dockerd.client().api.inspect_container(session.container_id)
+        assert [m["Destination"] for m in info["Mounts"]] == [session.paths.cache]
+        assert info["HostConfig"]["Tmpfs"] == {"/pipeline/.wercker-bot": HELPER_TMPFS}
+        # The workspace's helper dir is the bot's own: the box never sees it.
+        assert list(workspace.helper.iterdir()) == []
     finally:
         session.close()

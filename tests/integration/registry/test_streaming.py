@@ -60,7 +60,8 @@ def stored(registry: RegistryServer, repository: str) -> tuple[dict[str, Any], b
 
 
 def leftovers(tmp_path: Path, cache: str = "cache") -> list[Path]:
-    return list((tmp_path / cache / "tmp").glob("layer-*"))
+    """Layer files left in the pusher's spools (one directory per process under tmp/)."""
+    return list((tmp_path / cache / "tmp").rglob("layer-*"))
 
 
 def test_cold_push_streams_the_layer_in_one_patch(

@@ -234,3 +234,53 @@ def test_oversized_chunked_body_is_413_not_401(services: Services) -> None:
     finally:
         server.shutdown()
     assert resp.status_code == 413 and build_count(services) == 0
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["refs/heads/..", "refs/heads/a\n[wercker-bot] passed", "refs/tags/v1..2", "refs/notes/a b"],
+)
+def test_invalid_ref_is_400_naming_it(client: FlaskClient, services: Services, ref: str) -> None:
+    resp = post(client, push_payload("acme/app", ref, SHA))
+    assert resp.status_code == 400
+    error = resp.json["error"]
+    assert error.startswith(f"field ref {ref!r} is not a valid git ref name: ")
+    assert "\n" not in error and build_count(services) == 0
+
+
+def test_payload_ancestry_orders_out_of_order_deliveries(
+    client: FlaskClient, services: Services
+) -> None:
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    newest = post(client, push_payload("acme/app", "refs/heads/main", c, before=b), delivery="c")
+    late = post(client, push_payload("acme/app", "refs/heads/main", b, before=a), delivery="b")
+    assert newest.status_code == late.status_code == 202
+    store = services.store
+    assert store.attempt_state(late.json["build"], 1) == "canceled"
+    assert store.attempt_state(newest.json["build"], 1) == "queued"
+    assert store.statuses_for("Acme/App", b)[-1]["description"] == "Superseded by ccccccc"
+
+
+def test_a_forced_push_proves_nothing_about_its_before(
+    client: FlaskClient, services: Services
+) -> None:
+    a, c = "a" * 40, "c" * 40
+    old = post(client, push_payload("acme/app", "refs/heads/main", a), delivery="a")
+    payload = push_payload("acme/app", "refs/heads/main", c, before=a)
+    payload["forced"] = True
+    forced = post(client, payload, delivery="c")
+    assert services.store.attempt_state(old.json["build"], 1) == "queued"
+    assert services.store.attempt_state(forced.json["build"], 1) == "queued"
+
+
+def test_malformed_commits_list_is_400(client: FlaskClient, services: Services) -> None:
+    payload = push_payload("acme/app", "refs/heads/main", SHA)
+    payload["commits"] = "nope"
+    resp = post(client, payload)
+    assert resp.status_code == 400 and resp.json["error"] == (
+        "field commits must be an array, not a string"
+    )
+    payload["commits"] = [42]
+    resp = post(client, payload, delivery="guid-2")
+    assert resp.json["error"] == "field commits[0] must be an object, not a number"
+    assert build_count(services) == 0

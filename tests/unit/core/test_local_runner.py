@@ -1,3 +1,4 @@
+import os
 import time
 from pathlib import Path
 
@@ -8,12 +9,18 @@ from bot.logs import MemoryLog
 from bot.masking import Masker
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.local import LocalRunner, LocalSession
+from bot.runners.sandbox import find_sandbox
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> LocalSession:
+@pytest.fixture(params=["sandboxed", "unsafe"])
+def session(tmp_path: Path, request: pytest.FixtureRequest) -> LocalSession:
+    """Both local runners keep the same step contract."""
+    sandbox = None
+    if request.param == "sandboxed":
+        sandbox, why = find_sandbox()
+        assert sandbox is not None, f"bubblewrap is needed for these tests: {why}"
     ws = Workspace.create(tmp_path / "ws", tmp_path / "cache")
-    return LocalRunner().open(None, {"BOX_VAR": "box"}, ws, None, MemoryLog())
+    return LocalRunner(sandbox).open(None, {"BOX_VAR": "box"}, ws, None, MemoryLog())
 
 
 def run(session: LocalSession, code: str, **kw: object) -> tuple[int, str | None, dict, str]:
@@ -95,36 +102,90 @@ def test_secret_split_across_writes_is_still_masked(session: LocalSession) -> No
 def test_steps_die_with_the_bot(tmp_path: Path) -> None:
     """Even a SIGKILLed bot leaves no step running (with secrets in its environment)."""
     import os
+    import secrets
     import signal
     import subprocess
     import sys
 
     project = tmp_path / "p"
     project.mkdir()
-    pidfile = tmp_path / "step.pid"
+    # The sandboxed step cannot write outside its workspace: it is found by its command line.
+    marker = f"300.{secrets.randbelow(10**9):09d}"
     (project / "wercker.yml").write_text(
         "build:\n  steps:\n    - script:\n        code: |\n"
-        f"          sleep 300 &\n          echo $! > {pidfile}\n          wait\n"
+        f"          sleep {marker} &\n          wait\n"
     )
     bot = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", str(project), "--runner", "local"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "WERCKER_BOT_CONFIG": ""},
+        cwd=tmp_path,
     )
+
+    def running() -> bool:
+        found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True)
+        return found.returncode == 0
+
     deadline = time.monotonic() + 20
-    while not pidfile.exists() or not pidfile.read_text().strip():
+    while not running():
+        assert bot.poll() is None, "the bot ended before the step started"
         assert time.monotonic() < deadline, "the step never started"
         time.sleep(0.1)
-    pid = int(pidfile.read_text())
     os.kill(bot.pid, signal.SIGKILL)
     bot.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not running():
             return
         time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True)
+    for pid in left.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
     pytest.fail("the step outlived the bot")
+
+
+def test_the_step_writes_its_dirs_and_the_bot_can_clean_up(session: LocalSession) -> None:
+    """Source, output, cache and home are the step's, at the paths ``WERCKER_*_DIR`` give;
+    what it leaves there (even a directory it locked) belongs to the bot's uid on the host."""
+    paths = session.paths
+    code, _, _, out = run(
+        session,
+        'echo src > "$SRC/made-by-step"\n'
+        'mkdir -p "$OUT/locked" && echo out > "$OUT/locked/f" && chmod 500 "$OUT/locked"\n'
+        'echo cached > "$CACHE/kept"\n'
+        'echo home > "$HOME/.kept"\n'
+        "echo done\n",
+        env={"SRC": paths.source, "OUT": paths.output, "CACHE": paths.cache},
+    )
+    assert code == 0 and "done" in out
+    assert (Path(paths.source) / "made-by-step").read_text() == "src\n"
+    assert (Path(paths.cache) / "kept").read_text() == "cached\n"
+    locked = Path(paths.output) / "locked"
+    assert (locked / "f").read_text() == "out\n" and locked.stat().st_uid == os.getuid()
+    locked.chmod(0o700)
+    (locked / "f").unlink()
+    _, _, _, out = run(session, 'cat "$HOME/.kept"')
+    assert "home" in out
+
+
+def test_a_background_server_does_not_hold_the_step(session: LocalSession) -> None:
+    """``server &`` before the tests is common: the step ends when its shell does."""
+    started = time.monotonic()
+    code, which, _, out = run(session, "sleep 30 &\necho started", timeouts=Timeouts(60, 20))
+    assert code == 0 and which is None and "started" in out
+    assert time.monotonic() - started < 5
+
+
+def test_local_unsafe_is_linted_like_local() -> None:
+    """Both run on the host: ``internal/docker-build`` is an error for either."""
+    from bot.wercker.lint import lint_for_runner
+    from bot.wercker.parse import load_text
+
+    wf, _ = load_text(
+        "build:\n  steps:\n    - internal/docker-build:\n        image-name: x\n", "wercker.yml"
+    )
+    assert wf is not None
+    local = [(p.severity, p.message) for p in lint_for_runner(wf, "local")]
+    assert local and local == [(p.severity, p.message) for p in lint_for_runner(wf, "local-unsafe")]
+    assert local[0][0] == "error"

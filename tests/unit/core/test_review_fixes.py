@@ -117,7 +117,7 @@ def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -
     from bot.runners.local import LocalRunner
 
     ws = Workspace.create(tmp_path / "ws", tmp_path / "cache")
-    session = LocalRunner().open(None, {}, ws, None, MemoryLog())
+    session = LocalRunner(None).open(None, {}, ws, None, MemoryLog())  # local-unsafe
     pidfile = tmp_path / "bg.pid"
     session.run_script(
         f"sleep 300 >/dev/null 2>&1 &\necho $! > {pidfile}",

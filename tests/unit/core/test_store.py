@@ -20,6 +20,8 @@ def push(
     branch: str = "main",
     before: str = "0" * 40,
     repo: str = "acme/app",
+    commits: tuple[str, ...] = (),
+    forced: bool = False,
 ) -> NewPush:
     return NewPush(
         hook_id="7",
@@ -35,6 +37,8 @@ def push(
         html_url="https://github.com/acme/app",
         pipelines=["build", "deploy"],
         status_context="wb",
+        commits=commits,
+        forced=forced,
     )
 
 
@@ -214,3 +218,80 @@ def test_redelivery_does_not_cancel_a_queued_newer_push(store: Store) -> None:
     rerun = store.record_push(push("a" * 40, delivery="old"), URL)
     assert rerun.attempt == 2
     assert store.attempt_state(newer.build_id or 0, 1) == "queued"
+
+
+# -- ordering by ancestry (behaviour §3): only a descendant supersedes -------------------------
+
+S, A, B, C = ("5" * 40, "a" * 40, "b" * 40, "c" * 40)  # the history S → A → B → C
+
+
+def state_of(store: Store, intake: object) -> str | None:
+    build_id = getattr(intake, "build_id", None)
+    return store.attempt_state(build_id or 0, 1)
+
+
+def test_a_push_the_payload_does_not_link_supersedes_nothing_at_intake(store: Store) -> None:
+    # C → A: nothing in C's payload (before B, commits [C]) proves A older; git decides later.
+    c = store.record_push(push(C, before=B, commits=(C,)), URL)
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    assert state_of(store, c) == "queued" and state_of(store, a) == "queued"
+    assert latest(store, C)["wb/build"] == "pending:Queued"
+
+
+def test_out_of_order_c_a_b_the_newest_commit_wins_at_intake(store: Store) -> None:
+    c = store.record_push(push(C, before=B, commits=(C,)), URL)
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    # B is C's before: stored canceled at once. A is B's before, so older than C too.
+    assert state_of(store, b) == "canceled" and state_of(store, a) == "canceled"
+    assert state_of(store, c) == "queued"
+    assert latest(store, B)["wb/build"] == f"error:Superseded by {C[:7]}"
+    assert latest(store, A)["wb/deploy"] == f"error:Superseded by {C[:7]}"
+    claim = store.claim_next("w")
+    assert claim is not None and claim.build["sha"] == C
+
+
+def test_commits_list_proves_ancestry_both_ways(store: Store) -> None:
+    # A push S → C carrying A, B, C: a queued A or B is older, and a late B is too.
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    c = store.record_push(push(C, before=S, commits=(A, B, C)), URL)
+    late_b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    assert state_of(store, a) == "canceled" and state_of(store, late_b) == "canceled"
+    assert state_of(store, c) == "queued"
+    assert latest(store, A)["wb/build"] == f"error:Superseded by {C[:7]}"
+
+
+def test_a_force_pushes_before_is_no_proof(store: Store) -> None:
+    old = store.record_push(push(A, before=S), URL)
+    forced = store.record_push(push(C, before=A, forced=True), URL)
+    # Unrelated histories: both stay queued and run in arrival order.
+    assert state_of(store, old) == "queued" and state_of(store, forced) == "queued"
+    late = store.record_push(push(A, delivery="again-a", before=S), URL)
+    assert state_of(store, late) == "queued"
+
+
+def test_a_queued_redelivery_is_never_superseded(store: Store) -> None:
+    first = store.record_push(push(A, delivery="old", before=S), URL)
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    rerun = store.record_push(push(A, delivery="old", before=S), URL)
+    assert rerun.attempt == 2
+    store.record_push(push(B, before=A), URL)
+    assert store.attempt_state(first.build_id or 0, 2) == "queued"
+
+
+def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: Store) -> None:
+    a = store.record_push(push(A, before=S), URL)
+    b = store.record_push(push(B, before=S, commits=(B,), delivery="d-b2"), URL)
+    queued = store.queued_on_branch("acme/app", "main", except_build=b.build_id or 0)
+    assert [(q.build_id, q.sha, q.explicit) for q in queued] == [(a.build_id, A, False)]
+    assert store.supersede("acme/app", queued, B) == [queued[0].attempt_id]
+    assert state_of(store, a) == "canceled"
+    assert latest(store, A) == {
+        "wb/build": f"error:Superseded by {B[:7]}",
+        "wb/deploy": f"error:Superseded by {B[:7]}",
+    }
+    # Already out of the queue: left alone, and no second status.
+    assert store.supersede("acme/app", queued, C) == []
+    assert latest(store, A)["wb/build"] == f"error:Superseded by {B[:7]}"

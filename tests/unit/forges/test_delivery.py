@@ -41,6 +41,36 @@ EXPECTED: dict[str, Any] = {
     "status/with-author-committer-null.payload.json": Ignored("event status is not handled"),
     "status/with-installation.payload.json": Ignored("event status is not handled"),
 }
+# GitHub App events (check runs and suites, installations) are not handled in token mode.
+_APP_EXAMPLES = {
+    "check_run": (
+        "completed.1",
+        "completed",
+        "completed.with-organization",
+        "created",
+        "created.with-organization",
+        "requested_action",
+        "rerequested",
+        "rerequested.with-organization",
+    ),
+    "check_suite": (
+        "completed.1",
+        "completed",
+        "completed.with-organization",
+        "requested",
+        "requested.with-organization",
+        "rerequested",
+        "rerequested.with-organization",
+    ),
+    "installation": ("created", "created.with-requester", "deleted"),
+    "installation_repositories": ("added", "removed"),
+}
+for _event, _names in _APP_EXAMPLES.items():
+    for _name in _names:
+        EXPECTED[f"{_event}/{_name}.payload.json"] = Ignored(f"event {_event} is not handled")
+EXPECTED["check_suite/requested.payload.with-email-with-special-characters.json"] = Ignored(
+    "event check_suite is not handled"
+)
 
 
 def headers(event: str = "push", **extra: str) -> dict[str, str]:
@@ -233,6 +263,8 @@ def test_push_event_exposes_no_clone_url() -> None:
         "pusher",
         "html_url",
         "private",
+        "commits",
+        "forced",
     }
     payload = push_payload("acme/app", "refs/heads/main", SHA)
     payload["repository"]["clone_url"] = "http://169.254.169.254/evil.git"

@@ -14,7 +14,7 @@ import urllib3
 from bot.errors import RegistryUnavailable
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
-from bot.pushers.registry.errors import transport_problem, unreachable
+from bot.pushers.registry.errors import transport_cause, transport_problem, unreachable
 
 
 def free_port() -> int:
@@ -168,3 +168,54 @@ def test_proxy_failure() -> None:
 def test_unknown_failure_is_still_a_sentence() -> None:
     message = transport_problem("registry.example", requests.ConnectionError("weird <thing>"))
     assert readable(message) == "cannot reach registry.example: the connection failed"
+
+
+# --- the short clause a retry line starts with (transport_cause) ---------------------------
+
+
+def _timeout(kind: str) -> requests.RequestException:
+    pool = urllib3.HTTPConnectionPool("registry.example", 443)
+    if kind == "connect":
+        reason: Exception = urllib3.exceptions.ConnectTimeoutError(pool, "timed out")
+        return through_urllib3(reason, requests.exceptions.ConnectTimeout)
+    reason = urllib3.exceptions.ReadTimeoutError(pool, "/v2/", "Read timed out.")
+    return through_urllib3(reason, requests.exceptions.ReadTimeout)
+
+
+@pytest.mark.parametrize(
+    ("err", "cause"),
+    [
+        (
+            through_urllib3(new_connection(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))),
+            "cannot connect to registry.example (connection refused)",
+        ),
+        (
+            through_urllib3(new_connection(OSError(errno.EHOSTUNREACH, "No route to host"))),
+            "cannot connect to registry.example (no route to host)",
+        ),
+        (_timeout("connect"), "cannot connect to registry.example (no answer within 15 s)"),
+        (_timeout("read"), "registry.example did not answer within 300 s"),
+        (
+            requests.ConnectionError(
+                urllib3.exceptions.ProtocolError(
+                    "Connection aborted.", ConnectionResetError(errno.ECONNRESET, "reset")
+                )
+            ),
+            "registry.example closed the connection",
+        ),
+        (
+            requests.ConnectionError("weird <thing>"),
+            "cannot reach registry.example (ConnectionError)",
+        ),
+    ],
+    ids=["refused", "no-route", "connect-timeout", "read-timeout", "reset", "unknown"],
+)
+def test_transport_cause_is_one_short_clause(err: Exception, cause: str) -> None:
+    assert readable(transport_cause("registry.example", err)) == cause
+
+
+def test_transport_cause_of_a_closed_port_for_real() -> None:
+    host = f"127.0.0.1:{free_port()}"
+    with pytest.raises(requests.ConnectionError) as info:
+        requests.get(f"http://{host}/v2/", timeout=5)
+    assert transport_cause(host, info.value) == f"cannot connect to {host} (connection refused)"

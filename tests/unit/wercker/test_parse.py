@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bot.wercker.parse import find_file, load_dir, load_text
+from bot.wercker.parse import MAX_FILE_BYTES, find_file, load_dir, load_text
 from tests.unit.wercker.helpers import load, loaded, messages, only
 
 PUSH = """\
@@ -383,3 +384,73 @@ def test_pipeline_services_replace_and_empty_list_disables() -> None:
     )
     assert [s.id for s in wf.services] == ["mongo"]
     assert wf.pipelines["build"].services == [] and wf.pipelines["deploy"].services is None
+
+
+@pytest.mark.parametrize("name", ["A=B", "A\nB", "9LIVES", "", "FOO BAR", "ÄPFEL"])
+def test_box_env_names_must_be_variable_names(name: str) -> None:
+    text = f"box:\n  id: alpine\n  env:\n    {json.dumps(name)}: x\n    ok_1: y\n"
+    text += "build:\n  steps: [{script: {code: a}}]\n"
+    wf, problems = load_text(text, "wercker.yml")
+    assert wf is not None and wf.box is not None
+    assert wf.box.env == {"OK_1": "y"}  # the bad name never reaches a runner
+    problem = only(problems, "box env name")
+    assert (problem.severity, problem.loc.line, problem.loc.col) == ("error", 4, 5)
+    assert problem.message == (
+        f"box env name {name!r} is not a valid environment variable name: use letters, "
+        "digits and _ and do not start with a digit"
+    )
+    assert "\n" not in problem.format()
+
+
+def test_service_env_names_are_checked_too() -> None:
+    _, problems = load("services:\n  - id: redis\n    env: {'X=1': y}\nbuild: {steps: [a]}\n")
+    assert only(problems, "box env name 'X=1'").loc.line == 3
+
+
+def test_a_file_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "wercker.yml").write_bytes(b"build: {steps: [a]}\n" + b"#" * MAX_FILE_BYTES)
+    wf, problems, path = load_dir(tmp_path)
+    assert wf is None and path == tmp_path / "wercker.yml"
+    assert [p.format() for p in problems] == [
+        "wercker.yml:1:1: error: wercker.yml is 1,000,020 bytes; the limit is 1,000,000 bytes; "
+        "move long scripts into files in the repository and run them from a step"
+    ]
+    (tmp_path / "wercker.yml").write_bytes(b"build: {steps: [a]}\n" + b"#" * 1_500_000)
+    assert load_dir(tmp_path)[1][0].message == "wercker.yml is 1.5 MB; the limit is 1 MB"
+    # At the limit exactly, the file is read.
+    exact = b"build: {steps: [{script: {code: a}}]}\n"
+    (tmp_path / "wercker.yml").write_bytes(exact + b"#" * (MAX_FILE_BYTES - len(exact)))
+    wf, problems, _ = load_dir(tmp_path)
+    assert wf is not None and problems == []
+
+
+def test_load_text_has_the_same_limit() -> None:
+    wf, problems = load_text("#" * (MAX_FILE_BYTES + 1), "wercker.yml")
+    assert wf is None and problems[0].message.startswith("wercker.yml is 1,000,001 bytes")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "&a [*a]",
+        "a: &a [*a]\nbuild: {steps: *a}\n",
+        "x: &m {<<: *m}\nbuild: {steps: [a]}\n",
+    ],
+)
+def test_an_alias_inside_its_own_anchor_is_a_located_error(text: str) -> None:
+    wf, problems = load_text(text, "wercker.yml")
+    assert wf is None
+    assert len(problems) == 1 and "used inside the node its anchor" in problems[0].message
+
+
+def test_aliases_that_expand_past_the_budget_are_refused() -> None:
+    laughs = ["l0: &l0 ['" + "x" * 100 + "']"]
+    for i in range(1, 8):  # nested lists of ten aliases each: 10**7 copies of the text
+        laughs.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    wf, problems = load_text("\n".join(laughs) + "\nbuild: {steps: [a]}\n", "wercker.yml")
+    assert wf is None and "too big once its aliases" in problems[0].message
+    # Ordinary reuse stays well inside it.
+    wf, problems = load_text(
+        "base: &b {steps: [{script: {code: a}}]}\nbuild: *b\ndeploy: *b\n", "wercker.yml"
+    )
+    assert wf is not None and not [p for p in problems if p.severity == "error"]
