@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bot.build import Services
+from bot.errors import StoreUnavailable
 from bot.settings import Settings, load_settings
+from bot.store.store import sqlite_reason
 from bot.wiring import build_services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -41,6 +44,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.register_blueprint(hooks_bp)
     app.register_blueprint(pages_bp)
+
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(OperationalError)
+    def _store_unavailable(err: StoreUnavailable | OperationalError) -> tuple[Response, int]:
+        # A full disk or a locked database is the bot's trouble, and passing: say so, and
+        # when to come back, instead of a 500 (reads fail as OperationalError).
+        reason = err.reason if isinstance(err, StoreUnavailable) else sqlite_reason(err)
+        resp = jsonify(error=f"the store cannot be used right now ({reason}); try again later")
+        resp.headers["Retry-After"] = "30"
+        return resp, 503
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> tuple[Response, int]:

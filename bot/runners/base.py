@@ -22,8 +22,10 @@ class Workspace:
     """Host directories of one pipeline run.
 
     ``source`` holds the checkout (or the previous pipeline's artifact), ``output`` starts
-    empty, ``cache`` persists per repository and branch, ``helper`` holds the bot's own files
-    (env dumps, scripts) and never ends up in an image.
+    empty, ``cache`` persists per repository and branch. ``helper`` is the bot's own
+    directory (mode 0700) for what a runner keeps on the host beside a pipeline: the local
+    runner's step home and per-step scratch dirs. The bot never writes there through a path
+    a step can change, and nothing in it ends up in an image.
     """
 
     root: Path
@@ -108,7 +110,7 @@ class Session(Protocol):
 
 
 class Runner(Protocol):
-    """Opens sessions. ``kind`` is ``local`` or ``docker``.
+    """Opens sessions. ``kind`` is ``docker``, ``local`` (sandboxed) or ``local-unsafe``.
 
     ``box`` is the pipeline's box, already resolved and expanded (with its own pull
     credentials in ``box.auth``); ``box_env`` its expanded environment. ``base_path`` is the

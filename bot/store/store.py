@@ -165,7 +165,7 @@ def worker_name(tag: str = "") -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}" + (f":{tag}" if tag else "")
 
 
-def _sqlite_reason(err: DBAPIError) -> str:
+def sqlite_reason(err: DBAPIError) -> str:
     """SQLite's own message, one line, without SQLAlchemy's SQL text and parameters (which
     may hold a whole batch of log text)."""
     text = str(err.orig).strip()
@@ -281,7 +281,7 @@ class Store:
                         _rollback(conn)
                         raise
             except OperationalError as err:
-                raise StoreUnavailable(_sqlite_reason(err)) from err
+                raise StoreUnavailable(sqlite_reason(err)) from err
 
     def _insert(self, table: Table, **values: Any) -> int:
         """Inserts one row in its own transaction and returns its primary key."""

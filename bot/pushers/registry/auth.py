@@ -54,17 +54,20 @@ def is_gcr(host: str) -> bool:
     return name == "gcr.io" or name.endswith(".gcr.io")
 
 
-def credentials_for(endpoint: Endpoint, auth: RegistryAuth) -> Credentials:
+def credentials_for(
+    endpoint: Endpoint, auth: RegistryAuth, say: Callable[[str], None] | None = None
+) -> Credentials:
     """The username/password to present to ``endpoint`` for ``auth``.
 
     ECR (an ECR host, or any aws-* option) → ``AWS`` + a boto3 login token; Azure (azure-*
     options) → client id/secret; gcr.io with ``_json_key`` → the key with literal ``\\n``
-    turned into newlines; otherwise the username/password as given.
+    turned into newlines; otherwise the username/password as given. ``say`` announces the
+    retries of an ECR login (the build log).
     """
     reg = ecr.ecr_registry(endpoint.name)
     if reg is not None:
         endpoint_url = endpoint.settings.aws_endpoint_url if endpoint.settings else None
-        return Credentials(*ecr.login(reg, auth, endpoint_url))
+        return Credentials(*ecr.login(reg, auth, endpoint_url, say))
     if auth.azure_client_id or auth.azure_client_secret:
         return Credentials(auth.azure_client_id, auth.azure_client_secret)
     password = auth.password

@@ -239,7 +239,7 @@ class RegistryClient:
         self._sessions_lock = threading.Lock()
         self.auth = Authenticator(
             self.endpoint,
-            lambda: credentials_for(self.endpoint, auth),
+            lambda: credentials_for(self.endpoint, auth, self._say),
             session=self._session,
             secrets=auth.secrets(),
         )

@@ -8,9 +8,10 @@ before it expires. Without ``aws_access_key``/``aws_secret_key`` boto3's default
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,25 @@ from bot.pushers.target import ECR_HOST, registry_settings_for
 from bot.settings import RegistrySettings
 
 REFRESH_BEFORE_EXPIRY = 3600.0
+ATTEMPTS = 4
+"""Tries of one ECR API call. boto3's own retries are switched off: they are silent, and
+every retry must say in the build log why it waits and for how long."""
+_BUSY_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServerException",
+    }
+)
+
+logger = logging.getLogger(__name__)
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -51,7 +71,49 @@ def _client(reg: EcrRegistry, auth: RegistryAuth, endpoint_url: str | None) -> A
         aws_secret_access_key=auth.aws_secret_key or None,
         region_name=auth.aws_region or reg.region,
     )
-    return session.client("ecr", endpoint_url=endpoint_url or None)
+    from botocore.config import Config
+
+    return session.client(
+        "ecr",
+        endpoint_url=endpoint_url or None,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def _busy(err: Exception) -> str | None:
+    """Why a failed ECR call is worth another try (throttled, a 5xx, no connection), or
+    ``None`` when it is not (refused credentials, a missing repository)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(err, ClientError):
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _BUSY_CODES or status >= 500:
+            return f"AWS answered {code or status}"
+        return None
+    if isinstance(err, ConnectionError | HTTPClientError):
+        return f"the ECR API could not be reached ({type(err).__name__})"
+    return None
+
+
+def _calling(call: Callable[[], Any], doing: str, say: Say | None) -> Any:
+    """``call()``, tried up to ``ATTEMPTS`` times while AWS is busy or unreachable, each
+    retry announced through ``say`` (the build log) with its cause and wait."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except Exception as err:
+            cause = _busy(err)
+            if cause is None or attempt == ATTEMPTS:
+                raise
+            wait = float(2 ** (attempt - 1))
+            message = (
+                f"{cause} when asked to {doing}; retrying in {wait:g} s "
+                f"(attempt {attempt + 1} of {ATTEMPTS})"
+            )
+            (say or logger.warning)(message)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _translate(err: Exception, reg: EcrRegistry, doing: str, auth: RegistryAuth) -> RegistryError:
@@ -87,16 +149,24 @@ def _translate(err: Exception, reg: EcrRegistry, doing: str, auth: RegistryAuth)
     return RegistryError(masker.mask(f"{where}: failed to {doing}: {type(err).__name__}"))
 
 
-def login(reg: EcrRegistry, auth: RegistryAuth, endpoint_url: str | None) -> tuple[str, str]:
+def login(
+    reg: EcrRegistry, auth: RegistryAuth, endpoint_url: str | None, say: Say | None = None
+) -> tuple[str, str]:
     """(username, password) for Basic auth against the registry, from
-    ``get_authorization_token``; cached until ~1 h before ``expiresAt``."""
+    ``get_authorization_token``; cached until ~1 h before ``expiresAt``. Retries are
+    announced through ``say``."""
     key = (reg.account, reg.region, auth.aws_access_key, endpoint_url or "")
     with _lock:
         hit = _cache.get(key)
         if hit and time.time() < hit[2]:
             return hit[0], hit[1]
     try:
-        answer = _client(reg, auth, endpoint_url).get_authorization_token(registryIds=[reg.account])
+        client = _client(reg, auth, endpoint_url)
+        answer = _calling(
+            lambda: client.get_authorization_token(registryIds=[reg.account]),
+            "get a registry login token",
+            say,
+        )
         data = answer["authorizationData"][0]
     except Exception as err:
         raise _translate(err, reg, "get a registry login token", auth) from None
@@ -114,19 +184,34 @@ def login(reg: EcrRegistry, auth: RegistryAuth, endpoint_url: str | None) -> tup
 
 
 def ensure_repository(
-    reg: EcrRegistry, repository: str, auth: RegistryAuth, endpoint_url: str | None
+    reg: EcrRegistry,
+    repository: str,
+    auth: RegistryAuth,
+    endpoint_url: str | None,
+    say: Say | None = None,
 ) -> bool:
-    """Creates ``repository`` unless it exists. Returns True when it was created."""
+    """Creates ``repository`` unless it exists. Returns True when it was created. Retries
+    are announced through ``say``."""
     client = _client(reg, auth, endpoint_url)
     try:
-        client.describe_repositories(registryId=reg.account, repositoryNames=[repository])
+        _calling(
+            lambda: client.describe_repositories(
+                registryId=reg.account, repositoryNames=[repository]
+            ),
+            f"look up repository {repository}",
+            say,
+        )
         return False
     except Exception as err:
         code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
         if code != "RepositoryNotFoundException":
             raise _translate(err, reg, f"look up repository {repository}", auth) from None
     try:
-        client.create_repository(registryId=reg.account, repositoryName=repository)
+        _calling(
+            lambda: client.create_repository(registryId=reg.account, repositoryName=repository),
+            f"create repository {repository}",
+            say,
+        )
     except Exception as err:
         code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
         if code == "RepositoryAlreadyExistsException":
@@ -145,7 +230,9 @@ def prepare_repository(
     settings = registry_settings_for(target.registry, registries)
     if reg is None or settings is None or not settings.create_repository:
         return False
-    created = ensure_repository(reg, target.repository, target.auth, settings.aws_endpoint_url)
+    created = ensure_repository(
+        reg, target.repository, target.auth, settings.aws_endpoint_url, log.warn
+    )
     if created:
         log.info(f"created ECR repository {target.repository} in {reg.region}")
     return created

@@ -7,31 +7,13 @@ from bot import buildlog
 from bot.buildlog import StoreLog
 from bot.errors import StoreUnavailable
 from bot.masking import Masker
-from bot.store.store import NewPush, Store
+from bot.store.store import Store
+from tests.harness.builds import claimed_attempt
 
 
 def test_a_failing_store_loses_no_log_text(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    store.record_push(
-        NewPush(
-            "1",
-            "d",
-            "acme/app",
-            "refs/heads/main",
-            "main",
-            "",
-            "a" * 40,
-            "0" * 40,
-            "",
-            "",
-            "",
-            ["build"],
-            "wb",
-        ),
-        "u/{id}",
-    )
-    claim = store.claim_next("w")
-    assert claim is not None
+    attempt_id = claimed_attempt(store)
     real = store.append_log
     failures = {"left": 3}
 
@@ -42,37 +24,17 @@ def test_a_failing_store_loses_no_log_text(tmp_path: Path) -> None:
         real(attempt_id, text)
 
     store.append_log = flaky  # type: ignore[method-assign]
-    log = StoreLog(store, claim.attempt_id, Masker())
+    log = StoreLog(store, attempt_id, Masker())
     log.output("first\n")
     time.sleep(2.5)  # several flush rounds fail, the thread survives
     log.output("second\n")
     log.close()
-    text, _ = store.log_text(claim.attempt_id)
+    text, _ = store.log_text(attempt_id)
     assert text == "first\nsecond\n"
 
 
 def claimed(store: Store) -> int:
-    store.record_push(
-        NewPush(
-            "1",
-            "d",
-            "acme/app",
-            "refs/heads/main",
-            "main",
-            "",
-            "a" * 40,
-            "0" * 40,
-            "",
-            "",
-            "",
-            ["build"],
-            "wb",
-        ),
-        "u/{id}",
-    )
-    claim = store.claim_next("w")
-    assert claim is not None
-    return claim.attempt_id
+    return claimed_attempt(store)
 
 
 def whole_log(store: Store, attempt_id: int) -> str:

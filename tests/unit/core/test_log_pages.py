@@ -9,9 +9,10 @@ from flask.testing import FlaskClient
 
 from bot.app import create_app
 from bot.build import Services
+from bot.models import Result
 from bot.settings import parse_settings
-from bot.store.store import NewPush
 from bot.wiring import build_services
+from tests.harness.builds import claimed_attempt
 
 SECRET = "pages-secret-value"
 
@@ -37,28 +38,9 @@ def client(services: Services) -> FlaskClient:
 
 
 def new_attempt(services: Services, delivery: str) -> int:
-    services.store.record_push(
-        NewPush(
-            "1",
-            delivery,
-            "acme/app",
-            "refs/heads/main",
-            "main",
-            "",
-            "a" * 40,
-            "0" * 40,
-            "",
-            "",
-            "",
-            ["build"],
-            "wb",
-        ),
-        "u/{id}",
-    )
-    claim = services.store.claim_next("w")
-    assert claim is not None
-    services.store.finish_attempt(claim.attempt_id, "passed", "Passed")  # type: ignore[arg-type]
-    return claim.attempt_id
+    attempt_id = claimed_attempt(services.store, delivery_id=delivery)
+    services.store.finish_attempt(attempt_id, Result.PASSED, "Passed")
+    return attempt_id
 
 
 def test_a_short_log_is_shown_whole_with_a_link_to_the_text(

@@ -11,7 +11,8 @@ from sqlalchemy import event, func, select
 
 from bot.errors import StoreUnavailable
 from bot.store.schema import logs
-from bot.store.store import LOG_ROW_CHARS, READ_ROW_CHARS, NewPush, Store
+from bot.store.store import LOG_ROW_CHARS, READ_ROW_CHARS, Store
+from tests.harness.builds import claimed_attempt
 
 
 @pytest.fixture
@@ -19,36 +20,12 @@ def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "db")
 
 
-def attempt_in(store: Store) -> int:
-    store.record_push(
-        NewPush(
-            "1",
-            "d",
-            "acme/app",
-            "refs/heads/main",
-            "main",
-            "",
-            "a" * 40,
-            "0" * 40,
-            "",
-            "",
-            "",
-            ["build"],
-            "wb",
-        ),
-        "u/{id}",
-    )
-    claim = store.claim_next("w")
-    assert claim is not None
-    return claim.attempt_id
-
-
 def numbered(count: int) -> list[str]:
     return [f"line {i:06d}\n" for i in range(count)]
 
 
 def test_append_log_stores_bounded_rows(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     store.append_log(attempt, "x" * (LOG_ROW_CHARS * 2 + 5))
     with store.engine.connect() as conn:
         sizes = [
@@ -61,7 +38,7 @@ def test_append_log_stores_bounded_rows(store: Store) -> None:
 
 
 def test_pages_are_bounded_and_their_cursors_add_up_to_the_log(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     lines = numbered(3000)
     for i in range(0, len(lines), 10):
         store.append_log(attempt, "".join(lines[i : i + 10]))
@@ -80,14 +57,14 @@ def test_pages_are_bounded_and_their_cursors_add_up_to_the_log(store: Store) -> 
 
 
 def test_a_page_holds_at_least_one_row(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     store.append_log(attempt, "y" * 3000)
     page = store.log_page(attempt, 0, max_bytes=10)
     assert page.text == "y" * 3000 and not page.more
 
 
 def test_log_text_is_one_page_not_the_whole_log(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     for _ in range(40):
         store.append_log(attempt, "z" * 10_000)
     text, cursor = store.log_text(attempt)
@@ -95,7 +72,7 @@ def test_log_text_is_one_page_not_the_whole_log(store: Store) -> None:
 
 
 def test_tail_is_the_end_of_the_log_from_a_line_start(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     lines = numbered(2000)  # 12 bytes each
     store.append_log(attempt, "".join(lines))
     tail = store.log_tail(attempt, max_bytes=1000)
@@ -110,7 +87,7 @@ def test_tail_is_the_end_of_the_log_from_a_line_start(store: Store) -> None:
 
 
 def test_iter_log_streams_the_whole_log_in_pages(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     lines = numbered(5000)
     for i in range(0, len(lines), 100):
         store.append_log(attempt, "".join(lines[i : i + 100]))
@@ -120,7 +97,7 @@ def test_iter_log_streams_the_whole_log_in_pages(store: Store) -> None:
 
 
 def test_a_huge_row_from_before_the_bound_is_cut_when_read(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     with store.tx() as conn:  # as the old append_log stored a whole batch in one row
         conn.execute(logs.insert().values(attempt_id=attempt, text="q" * 200_000, created_at=0))
     page = store.log_page(attempt, 0)
@@ -129,7 +106,7 @@ def test_a_huge_row_from_before_the_bound_is_cut_when_read(store: Store) -> None
 
 
 def test_log_attempt_id(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     assert store.log_attempt_id(1, 1) == attempt
     assert store.log_attempt_id(1, 2) is None
 
@@ -149,7 +126,7 @@ def cap_database(store: Store) -> None:
 def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     cap_database(store)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(StoreUnavailable) as caught:
@@ -168,7 +145,7 @@ def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
 
 
 def test_other_errors_in_a_transaction_pass_through_and_roll_back(store: Store) -> None:
-    attempt = attempt_in(store)
+    attempt = claimed_attempt(store)
     with pytest.raises(ValueError), store.tx() as conn:
         conn.execute(logs.insert().values(attempt_id=attempt, text="gone", created_at=0))
         raise ValueError("caller's own error")

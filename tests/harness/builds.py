@@ -1,0 +1,36 @@
+"""Builds in a real store, for tests that need an attempt to write to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.store.store import NewPush, Store
+
+
+def new_push(**fields: Any) -> NewPush:
+    """A push of ``acme/app`` ``main`` at ``a…a``; ``fields`` override any of it."""
+    values: dict[str, Any] = {
+        "hook_id": "1",
+        "delivery_id": "d",
+        "repo": "acme/app",
+        "ref": "refs/heads/main",
+        "branch": "main",
+        "git_tag": "",
+        "sha": "a" * 40,
+        "before_sha": "0" * 40,
+        "message": "",
+        "pusher": "",
+        "html_url": "",
+        "pipelines": ["build"],
+        "status_context": "wb",
+    }
+    values.update(fields)
+    return NewPush(**values)
+
+
+def claimed_attempt(store: Store, **fields: Any) -> int:
+    """Records ``new_push(**fields)``, claims it, and returns the attempt's id."""
+    store.record_push(new_push(**fields), "u/{id}")
+    claim = store.claim_next("w")
+    assert claim is not None
+    return claim.attempt_id
