@@ -16,6 +16,12 @@ What a sandboxed step sees, and nothing else (README, "Runners", says the same):
 - read-only: ``/usr`` and the merged-usr links (``/bin``, ``/lib``, ... as they are on the
   host), the whitelisted ``/etc`` entries of ``ETC_ENTRIES`` that exist, a ``/etc/passwd``
   and ``/etc/group`` written for the sandbox, and the ``[runner] sandbox_expose`` paths;
+- hidden inside those (``Sandbox.hide``, given by the caller): the bot's own files that lie
+  under a tree the sandbox shows (its config under ``/usr/local/etc``, a ``data_dir`` under
+  ``/usr/local/var``, an ssh key under ``/etc/ssl``, its home): a directory becomes an empty
+  read-only tmpfs, any other file an unreadable ``/dev/null``. A shown path inside a hidden
+  directory (an exposed tool dir in the bot's home) is shown again, and a hidden path inside
+  that hidden again: the deepest one wins, hiding at equal depth;
 - read-write, at their host paths: the directories the runner passes as ``writable`` (the
   pipeline's source, output, cache, home and the step's scratch directory);
 - the host's network: it is not unshared, because steps fetch dependencies.
@@ -106,11 +112,17 @@ class Sandbox:
 
     ``disable_userns`` adds ``--disable-userns`` (bwrap ≥ 0.8), so a step cannot make
     nested user namespaces to reach kernel interfaces meant for root.
+
+    ``hide``: host paths only the bot may read (its config, ``data_dir``, ssh keys, home).
+    Each one that exists when a step starts and lies, links resolved, under something the
+    sandbox shows is covered there; the step's ``writable`` directories are bound after
+    that, so a workspace and cache inside a hidden ``data_dir`` stay at their host paths.
     """
 
     bwrap: str
     expose: tuple[str, ...] = ()
     disable_userns: bool = True
+    hide: tuple[str, ...] = ()
 
     @property
     def shell(self) -> str:
@@ -130,7 +142,8 @@ class Sandbox:
         launch = Launch()
         try:
             argv = [self.bwrap, *self._namespaces()]
-            argv += self._system()
+            system, shown = self._system()
+            argv += system
             passwd = (
                 "root:x:0:0:root:/root:/bin/sh\n"
                 f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:wercker step:{home}:{self.shell}\n"
@@ -143,9 +156,14 @@ class Sandbox:
             argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
             for path in self.expose:
                 argv += ["--ro-bind-try", path, path]
+            covers, emptied = _covers([*shown, *self.expose], self.hide)
+            argv += covers
             # Parents before children, so a bind inside another one is not hidden by it.
             for path in sorted({str(p) for p in writable}, key=lambda p: (p.count("/"), p)):
                 argv += ["--bind", path, path]
+            # The hiding tmpfs stay writable until the binds above made their mount points.
+            for path in emptied:
+                argv += ["--remount-ro", path]
             argv += ["--remount-ro", "/", "--chdir", chdir]
             argv += ["--json-status-fd", str(launch.status_fd()), "--", *command]
             launch.argv = argv
@@ -175,8 +193,10 @@ class Sandbox:
         return args
 
     @staticmethod
-    def _system() -> list[str]:
-        """The host's tools, read-only, and the whitelisted ``/etc``."""
+    def _system() -> tuple[list[str], list[str]]:
+        """The host's tools, read-only, and the whitelisted ``/etc``: the arguments and
+        the paths they bind (each at its own path)."""
+        shown = ["/usr"]
         args = ["--ro-bind", "/usr", "/usr"]
         for name in MERGED_USR:
             host = f"/{name}"
@@ -184,6 +204,7 @@ class Sandbox:
                 args += ["--symlink", os.readlink(host), host]
             elif os.path.isdir(host):
                 args += ["--ro-bind", host, host]
+                shown.append(host)
         args += ["--dir", "/etc"]
         for pattern in ETC_ENTRIES:
             for host in sorted(glob.glob(f"/etc/{pattern}")):
@@ -191,7 +212,48 @@ class Sandbox:
                 # what it points to: the sandbox has no /run. ``-try``: a dangling link, or
                 # an entry gone since the glob, is skipped rather than failing the step.
                 args += ["--ro-bind-try", host, host]
-        return args
+                shown.append(host)
+        return args, shown
+
+
+def _covers(shown: Sequence[str], hide: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The bwrap arguments that hide, in the sandbox, each of ``hide`` that exists and lies
+    under one of ``shown`` (paths bound read-only at their own path). The sandbox shows a
+    bound path's target (links resolved) at that path, so a hidden file is looked for, links
+    resolved, under each target and covered at each place it appears: ``/etc/os-release`` and
+    ``/usr/lib/os-release`` are one file. A shown path inside a hidden directory is bound
+    again after it; the deepest mount wins, and a path both shown and hidden is hidden.
+    Also returns the directories it covers with a tmpfs, to be made read-only last."""
+    binds = [(Path(p), Path(os.path.realpath(p))) for p in shown]
+    covered: dict[Path, bool] = {}  # where, in the sandbox -> is a directory
+    for raw in hide:
+        real = Path(os.path.realpath(raw))
+        if not real.exists():
+            continue
+        for at, target in binds:
+            if real == target or target in real.parents:
+                covered[at / real.relative_to(target)] = real.is_dir()
+    dirs = [d for d, is_dir in covered.items() if is_dir]
+    again = {at for at, _ in binds if any(d in at.parents for d in dirs)}
+    # (depth, 0: show / 1: hide, path): parents first, hiding last at the same path.
+    mounts = sorted(
+        [(len(p.parts), 0, p) for p in again] + [(len(p.parts), 1, p) for p in covered],
+        key=lambda m: (m[0], m[1], str(m[2])),
+    )
+    args: list[str] = []
+    emptied: list[str] = []
+    for _, hiding, path in mounts:
+        enclosing = [(n, h) for n, h, p in mounts if p in path.parents and (h == 0 or covered[p])]
+        if enclosing and max(enclosing)[1] == 1 and hiding:
+            continue  # already inside an empty tmpfs, and not shown again on the way
+        if not hiding:
+            args += ["--ro-bind-try", str(path), str(path)]
+        elif covered[path]:
+            args += ["--tmpfs", str(path)]
+            emptied.append(str(path))
+        else:
+            args += ["--ro-bind", "/dev/null", str(path)]
+    return args, emptied
 
 
 @dataclass
@@ -256,21 +318,23 @@ class Launch:
 
 
 _lock = threading.Lock()
-_probed: dict[tuple[str, tuple[str, ...]], tuple[Sandbox | None, str]] = {}
+_probed: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[Sandbox | None, str]] = {}
 
 
-def find_sandbox(expose: Sequence[str] = ()) -> tuple[Sandbox | None, str]:
-    """The sandbox the local runner can use here, or ``None``, and a few words on why (for
-    the build log and for errors). ``bwrap`` is looked up on ``PATH``; a found bwrap is
-    probed once per process (it runs ``true`` in a sandbox like a step's) and the answer
-    is cached."""
+def find_sandbox(
+    expose: Sequence[str] = (), hide: Sequence[str] = ()
+) -> tuple[Sandbox | None, str]:
+    """The sandbox the local runner can use here, showing ``expose`` and hiding ``hide``
+    (see ``Sandbox``), or ``None``, and a few words on why (for the build log and for
+    errors). ``bwrap`` is looked up on ``PATH``; a found bwrap is probed once per process
+    and set of paths (it runs ``true`` in a sandbox like a step's) and the answer is cached."""
     found = shutil.which("bwrap")
     if found is None:
         return None, "bwrap was not found on PATH"
-    key = (os.path.realpath(found), tuple(expose))
+    key = (os.path.realpath(found), tuple(expose), tuple(hide))
     with _lock:
         if key not in _probed:
-            _probed[key] = _probe(found, tuple(expose))
+            _probed[key] = _probe(found, tuple(expose), tuple(hide))
         return _probed[key]
 
 
@@ -280,13 +344,15 @@ def forget_probes() -> None:
         _probed.clear()
 
 
-def _probe(bwrap: str, expose: tuple[str, ...]) -> tuple[Sandbox | None, str]:
+def _probe(
+    bwrap: str, expose: tuple[str, ...], hide: tuple[str, ...]
+) -> tuple[Sandbox | None, str]:
     version = _version(bwrap)
-    sandbox = Sandbox(bwrap, expose)
+    sandbox = Sandbox(bwrap, expose, hide=hide)
     ok, why = _try(sandbox)
     if not ok and "disable-userns" in why:
         # bwrap older than 0.8: the sandbox still holds, without that extra lock.
-        sandbox = Sandbox(bwrap, expose, disable_userns=False)
+        sandbox = Sandbox(bwrap, expose, disable_userns=False, hide=hide)
         ok, why = _try(sandbox)
     if not ok:
         return None, f"{version} at {bwrap} cannot make a sandbox here: {why}"
@@ -333,7 +399,7 @@ def check_expose(expose: Sequence[str], data_dir: Path, private: Sequence[Path])
     """Raises ``ConfigError`` when a ``sandbox_expose`` path would show steps what only the
     bot may read: ``data_dir`` (the path itself, a directory holding it, or anything inside
     it: the store, other repositories' workspaces and caches) or one of ``private`` (the
-    config file, the bot's home: the path itself or a directory holding it)."""
+    config file, ssh keys, the bot's home: the path itself or a directory holding it)."""
     data = Path(os.path.realpath(data_dir))
     hidden = [Path(os.path.realpath(p)) for p in private]
     for raw in expose:

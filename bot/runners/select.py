@@ -10,6 +10,7 @@ build log.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bot.errors import InfrastructureError
@@ -76,12 +77,24 @@ def runner_for_plan(runner: Runner, settings: Settings, boxless: list[str], log:
 
 def _sandbox(settings: Settings) -> tuple[Sandbox | None, str]:
     """The probed sandbox with the configured extra paths, once they are known not to
-    show steps the bot's data_dir, config or home."""
-    private = [Path.home()]
+    show steps the bot's data_dir, config, ssh keys or home; those are also hidden where
+    they lie under what the sandbox shows anyway (``/usr``, the whitelisted ``/etc``)."""
+    private = _private_files(settings)
+    check_expose(settings.sandbox_expose, settings.data_dir, private)
+    hide = (settings.data_dir, *private)
+    return find_sandbox(settings.sandbox_expose, tuple(os.path.abspath(p) for p in hide))
+
+
+def _private_files(settings: Settings) -> list[Path]:
+    """What only the bot may read besides ``data_dir``: its home (and the venv or checkout
+    that usually lives there), its config file and the repositories' ssh keys. Registry
+    passwords are inline in the config; a registry's ``ca_file`` is public."""
+    private = [Path(os.path.expanduser("~"))]
     if settings.config_path is not None:
         private.append(settings.config_path)
-    check_expose(settings.sandbox_expose, settings.data_dir, private)
-    return find_sandbox(settings.sandbox_expose)
+    keys = [r.ssh_key_file for r in settings.repos.values() if r.ssh_key_file]
+    private += [Path(os.path.expanduser(k)) for k in keys]
+    return private
 
 
 def _no_sandbox(situation: str, why: str) -> str:

@@ -54,6 +54,8 @@ OWN_SECRET = "own-repo-secret-7c2e"
 OTHER_SECRET = "other-repo-secret-91ab"
 REGISTRY_PASSWORD = "registry-password-55e0"
 MARKER = "wbattack"
+CHATTY_BYTES = 8_000_000
+"""What the chatty step prints: four times the bot's log_limit_mb of 2."""
 
 LOOT_STEPS = """\
     - script:
@@ -76,6 +78,20 @@ LOOT_STEPS = """\
           rm -rf "$WERCKER_OUTPUT_DIR" 2>/dev/null
           ln -s "$CANARY_DIR" "$WERCKER_OUTPUT_DIR" 2>/dev/null
           true
+    - script:
+        name: split secret
+        code: |
+          first=$(printf '%s' "$OWN" | cut -c1-9)
+          rest=$(printf '%s' "$OWN" | cut -c10-)
+          printf 'halves: %s' "$first"
+          sleep 1
+          printf '%s\\n' "$rest"
+    - script:
+        name: chatty
+        code: |
+          yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde \\
+            | head -c {chatty}
+          echo
     - script:
         name: background
         code: |
@@ -102,6 +118,14 @@ LOOT_STEPS = """\
     - script:
         name: after the links
         code: echo "the bot wrote this step through whatever the box planted"
+"""
+
+HUGE_STEP = """\
+    - script:
+        name: padded
+        code: |
+          echo hi
+          {padding}
 """
 
 FAIL_STEPS = """\
@@ -159,6 +183,7 @@ def _start_bot(
 data_dir = "{data_dir}"
 base_url = "http://127.0.0.1:{port}"
 workers = 2
+log_limit_mb = 2
 [github]
 api_url = "{github.url}"
 webhook_secret = "${{ATTACK_SECRET}}"
@@ -235,6 +260,8 @@ class Attack:
     fail_sha: str
     loot_build: dict[str, Any]
     fail_build: dict[str, Any]
+    huge_sha: str
+    huge_build: dict[str, Any]
     loot_seconds: float
     background: str
 
@@ -276,10 +303,17 @@ def attack(
     # Unique sleep lengths: pgrep must find this build's leftovers, not another run's.
     bg = 3000 + secrets.randbelow(900) * 2
     steps = LOOT_STEPS.format(
-        marker=MARKER, registry=registry_plain.host, tag=runner, bg=bg, bg2=bg + 1
+        marker=MARKER,
+        registry=registry_plain.host,
+        tag=runner,
+        bg=bg,
+        bg2=bg + 1,
+        chatty=CHATTY_BYTES,
     )
     loot_sha = remote.commit({"wercker.yml": _wercker_yml(box, steps)}, branch="main")
     fail_sha = remote.commit({"wercker.yml": _wercker_yml(box, FAIL_STEPS)}, branch="fail")
+    huge = _wercker_yml(box, HUGE_STEP.format(padding="#" * 2_100_000))
+    huge_sha = remote.commit({"wercker.yml": huge}, branch="huge")
     try:
         for bot in _start_bot(tmp, github, remote.url, runner, canary, registry_plain.host):
             started = time.monotonic()
@@ -289,6 +323,9 @@ def attack(
             resp = bot.send(push_payload("acme/app", "refs/heads/fail", fail_sha), "a-2")
             assert resp.status_code == 202, resp.text
             failed = _wait_done(bot, resp.json()["build"], timeout=60)
+            resp = bot.send(push_payload("acme/app", "refs/heads/huge", huge_sha), "a-3")
+            assert resp.status_code == 202, resp.text
+            huge_build = _wait_done(bot, resp.json()["build"], timeout=60)
             loot = _wait_done(bot, loot_id, timeout=100)
             seconds = time.monotonic() - started
             with contextlib.suppress(AssertionError):
@@ -305,7 +342,7 @@ def attack(
                 )
             yield Attack(
                 bot, github, registry_plain, canary, runner, loot_sha, fail_sha, loot, failed,
-                seconds,
+                huge_sha, huge_build, seconds,
                 f"sleep ({bg}|{bg + 1})$",
             )
     finally:
@@ -408,3 +445,68 @@ def test_background_processes_neither_hang_the_step_nor_outlive_it(attack: Attac
     assert attack.loot_seconds < 90, attack.loot_seconds
     left = subprocess.run(["pgrep", "-f", attack.background], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"left running: {left.stdout}"
+
+
+def _log_pages(attack: Attack, attempt_id: int) -> list[str]:
+    """Every page of the incremental log API, in the smallest pages it serves."""
+    texts: list[str] = []
+    after = 0
+    for _ in range(5000):
+        resp = attack.bot.get(f"/api/attempts/{attempt_id}/log?after={after}&max_bytes=1024")
+        assert resp.status_code == 200, resp.text[:200]
+        page = resp.json()
+        texts.append(page["text"])
+        if not page["more"] or page["cursor"] == after:
+            return texts
+        after = page["cursor"]
+    raise AssertionError("the log API never ended")
+
+
+def test_a_secret_printed_in_two_halves_is_masked_in_every_api(attack: Attack) -> None:
+    attempt = attack.loot_build["attempts"][-1]
+    rest = OWN_SECRET[9:]
+    pages = _log_pages(attack, int(attempt["id"]))
+    assert "halves: ****" in "".join(pages), "the step did not print its halves"
+    for text in pages:
+        assert OWN_SECRET not in text and rest not in text
+    raw = attack.bot.get(
+        f"/builds/{attack.loot_build['id']}/attempts/{attempt['number']}/log.txt"
+    ).text
+    assert "halves: ****" in raw and rest not in raw
+    assert rest not in attack.bot.get(f"/builds/{attack.loot_build['id']}").text
+
+
+def test_a_chatty_step_is_cut_at_the_limit_and_the_build_goes_on(attack: Attack) -> None:
+    build_id = attack.loot_build["id"]
+    attempt = attack.loot_build["attempts"][-1]
+    assert attempt["state"] == "passed", attempt["description"]
+    raw = attack.bot.get(f"/builds/{build_id}/attempts/{attempt['number']}/log.txt").content
+    assert b"log cut at 2 MB (log_limit_mb)" in raw
+    assert len(raw) < 2 * 1024 * 1024 + 128 * 1024, len(raw)
+    # The bot's own lines after the cut are still there, the attempt's end included.
+    assert b"attempt 1 passed" in raw[raw.index(b"log cut at 2 MB") :]
+    # Pages and the API serve a bounded part of it.
+    for path in (f"/builds/{build_id}", f"/api/builds/{build_id}"):
+        assert len(attack.bot.get(path).content) < 1024 * 1024, path
+
+
+def test_an_oversized_wercker_yml_is_refused_with_a_clear_error(attack: Attack) -> None:
+    attempt = attack.huge_build["attempts"][-1]
+    assert attempt["state"] == "errored"
+    assert "the limit is 1 MB" in attempt["description"]
+    final = attack.github.final_states("acme/app", attack.huge_sha)
+    assert final.get("wercker-bot/build") == "error"
+
+
+@pytest.mark.parametrize(
+    "ref", ["refs/heads/..", "refs/heads/x\n[wercker-bot] attempt 1 passed", "refs/heads/a b"]
+)
+def test_refs_git_would_refuse_are_400(attack: Attack, ref: str) -> None:
+    resp = attack.bot.send(push_payload("acme/app", ref, "c" * 40), f"bad-{ref!r}")
+    assert resp.status_code == 400, resp.text
+    assert "not a valid git ref name" in resp.json()["error"]
+
+
+def test_ids_past_the_store_range_are_404(attack: Attack) -> None:
+    for path in ("/builds/99999999999999999999999", "/api/builds/99999999999999999999999"):
+        assert attack.bot.get(path).status_code == 404, path

@@ -10,6 +10,7 @@ Every step also prints a positive marker, so a step that did not run at all cann
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import InfrastructureError, StepError
+from bot.errors import ConfigError, InfrastructureError, StepError
 from bot.logs import MemoryLog
 from bot.runners.base import ScriptResult, Session, Timeouts, Workspace
+from bot.runners.local import LocalRunner
+from bot.runners.sandbox import find_sandbox
 from bot.runners.select import select_runner
-from bot.settings import GitHubSettings, Settings
+from bot.settings import GitHubSettings, RepoSettings, Settings
 from tests.security.conftest import Canary
 
 RAN = "STEP-RAN-TO-THE-END"
@@ -49,13 +52,13 @@ class Host:
 
 
 def make_settings(data_dir: Path, kind: str, **kw: object) -> Settings:
+    kw.setdefault("repos", {})
     return Settings(
         data_dir=data_dir,
         base_url="http://bot.test",
         workers=1,
         github=GitHubSettings(webhook_secret="w" * 16),
         runner_kind=kind,
-        repos={},
         docker_host=DEAD_ENGINE,
         **kw,  # type: ignore[arg-type]
     )
@@ -474,3 +477,131 @@ def test_local_unsafe_warns_on_every_build(tmp_path: Path) -> None:
         runner = select_runner(make_settings(tmp_path / "data", "local-unsafe"), log)
         assert warning in log.text
         assert runner.kind == "local-unsafe"
+
+
+def test_the_bot_files_under_a_shown_tree_are_hidden_but_the_workspace_is_not(
+    tmp_path: Path, canary: Canary
+) -> None:
+    """A bot laid out inside a tree the sandbox shows (as under ``/usr/local``): config,
+    ``data_dir`` (store, another repository's cache), an ssh key and its home. The tree is
+    exposed straight to the sandbox (``select_runner`` refuses such an expose: see below),
+    with a tool directory inside the home exposed on purpose too."""
+    shown = tmp_path / "shown"
+    (shown / "etc").mkdir(parents=True)
+    (shown / "public.txt").write_text("PUBLIC-OK\n")
+    config = shown / "etc" / "wercker-bot.toml"
+    config.write_text(f'[github]\ntoken = "{canary.secret}"\n')
+    data = shown / "var" / "wercker-bot"
+    (data / "cache" / "evil_other" / "main").mkdir(parents=True)
+    store = data / "wercker-bot.sqlite3"
+    store.write_text(f"store {canary.secret}")
+    other = data / "cache" / "evil_other" / "main" / "secret"
+    other.write_text(canary.secret)
+    key = shown / "etc" / "ssl" / "deploy_key"
+    key.parent.mkdir()
+    key.write_text(canary.secret)
+    home = shown / "home" / "bot"
+    (home / "tools").mkdir(parents=True)
+    (home / ".netrc").write_text(canary.secret)
+    (home / "tools" / "tool.sh").write_text("echo TOOL-OK\n")
+    ws = Workspace.create(data / "work" / "b1" / "build", data / "cache" / "acme_app" / "main")
+    (ws.cache / "kept").write_text("CACHE-KEPT\n")
+    sandbox, why = find_sandbox(
+        [str(shown), str(home / "tools")], [str(p) for p in (data, config, key, home)]
+    )
+    assert sandbox is not None, why
+    session = LocalRunner(sandbox).open(None, {}, ws, None, MemoryLog())
+    result, out = run(
+        session,
+        'cat "$SHOWN/public.txt"; sh "$HOME_DIR/tools/tool.sh"\n'
+        'for f in "$CONFIG" "$STORE" "$OTHER" "$KEY" "$HOME_DIR/.netrc"; do\n'
+        '  cat "$f" 2>/dev/null || echo "UNREADABLE $f"\n'
+        "done\n"
+        'ls -A "$DATA" "$DATA/cache" "$HOME_DIR" | sed "s/^/ENTRY:/"\n'
+        'grep -rs CANARY- "$SHOWN" | head -5 || true\n'
+        'cat "$CACHE/kept"; echo new > "$CACHE/new"; echo src > "$SRC/made"; cat "$SRC/made"\n'
+        'if touch "$DATA/planted" 2>/dev/null; then echo DATA-WRITABLE; fi\n'
+        f"echo {RAN}\n",
+        env={
+            "SHOWN": str(shown),
+            "CONFIG": str(config),
+            "STORE": str(store),
+            "OTHER": str(other),
+            "KEY": str(key),
+            "HOME_DIR": str(home),
+            "DATA": str(data),
+            "CACHE": str(ws.cache),
+            "SRC": str(ws.source),
+        },
+    )
+    assert result.exit_code == 0 and RAN in out
+    # What is shown on purpose still is; the step's own directories are its own.
+    assert "PUBLIC-OK" in out and "TOOL-OK" in out and "CACHE-KEPT" in out and "\nsrc" in out
+    assert (ws.cache / "new").read_text() == "new\n" and (ws.source / "made").exists()
+    # The bot's files are not.
+    assert canary.secret not in out
+    for path in (config, store, other, key):
+        assert f"UNREADABLE {path}" in out
+    entries = {line[6:] for line in out.splitlines() if line.startswith("ENTRY:")}
+    assert entries & {"wercker-bot.sqlite3", "evil_other", ".netrc"} == set(), entries
+    assert "DATA-WRITABLE" not in out and not (data / "planted").exists()
+
+
+def test_exposing_a_directory_holding_an_ssh_key_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "deploy_key"
+    repo = RepoSettings(
+        "acme/app", "git@github.com:acme/app.git", (), {}, {}, ssh_key_file=str(key)
+    )
+    for shown in (key.parent, key):
+        settings = make_settings(
+            tmp_path / "data", "local", sandbox_expose=(str(shown),), repos={"acme/app": repo}
+        )
+        with pytest.raises(ConfigError, match="only the bot may read") as err:
+            select_runner(settings, MemoryLog())
+        assert err.value.key == "runner.sandbox_expose"
+
+
+def _shown_host_files() -> tuple[Path, Path, Path]:
+    """Stand-ins for a bot whose config, ssh key and home sit where the sandbox shows the
+    host anyway (tests must not write there): a whitelisted ``/etc`` file (``os-release``
+    links into ``/usr/lib`` on most hosts), a file and a non-empty directory of
+    ``/usr/share`` none of the step's tools need."""
+    etc = [Path("/etc/os-release"), Path("/etc/debian_version"), Path("/etc/shells")]
+    licenses = Path("/usr/share/common-licenses")
+    usr = sorted(licenses.iterdir()) if licenses.is_dir() else []
+    doc = Path("/usr/share/doc")
+    found = (
+        next((p for p in etc if p.is_file() and p.stat().st_size), None),
+        next((p for p in usr if p.is_file() and not p.is_symlink() and p.stat().st_size), None),
+        doc if doc.is_dir() and any(doc.iterdir()) else None,
+    )
+    if None in found:
+        pytest.skip(f"this host lacks the files this test borrows: {found}")
+    return found  # type: ignore[return-value]
+
+
+def test_the_config_an_ssh_key_and_home_under_usr_or_etc_are_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, key, home = _shown_host_files()
+    monkeypatch.setenv("HOME", str(home))
+    repo = RepoSettings(
+        "acme/app", "git@github.com:acme/app.git", (), {}, {}, ssh_key_file=str(key)
+    )
+    data = tmp_path / "data"
+    settings = make_settings(data, "local", config_path=config, repos={"acme/app": repo})
+    ws = Workspace.create(data / "work" / "b1" / "build", data / "cache" / "acme_app" / "main")
+    session = select_runner(settings, MemoryLog()).open(None, {}, ws, None, MemoryLog())
+    aliases = {config, Path(os.path.realpath(config)), key}
+    result, out = run(
+        session,
+        "".join(f'sha256sum "{p}" 2>/dev/null || echo "UNREADABLE {p}"\n' for p in aliases)
+        + f'echo "HOME-ENTRIES $(ls -A "{home}" | wc -l)"\n'
+        + "sha256sum /etc/hosts /usr/bin/env >/dev/null && echo TOOLS-OK\n"
+        + f"echo {RAN}\n",
+    )
+    assert result.exit_code == 0 and RAN in out and "TOOLS-OK" in out
+    for path in aliases:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() not in out
+        assert f"UNREADABLE {path}" in out
+    assert "HOME-ENTRIES 0" in out
