@@ -87,8 +87,10 @@ class WorkerPool:
     def recover(self) -> list[int]:
         """Finishes the attempts of dead processes (``Store.recover_dead``), then at once
         removes crash leftovers: workspaces of attempts not running in a live process and
-        layer spools of dead processes (``DaemonlessPusher.sweep``). Returns the attempts
-        recovered. Never raises: each part that fails is logged and the rest still runs."""
+        layer spools of dead processes (``DaemonlessPusher.sweep``), and under the docker or
+        auto runner the box containers of dead processes (``sweep_dead_boxes``; an engine
+        that does not answer is logged and skipped). Returns the attempts recovered. Never
+        raises: each part that fails is logged and the rest still runs."""
         recovered: list[int] = []
         try:
             recovered = self.services.store.recover_dead()
@@ -108,6 +110,21 @@ class WorkerPool:
                 logger.warning("removed %d layer spool(s) left by dead processes", len(spools))
         except Exception:
             logger.exception("sweeping the layer spools of dead processes failed")
+        kind = self.services.settings.runner_kind
+        if kind in ("docker", "auto"):
+            # Box containers of dead processes still run their step, secrets in its env.
+            from bot.runners.docker.sweep import EngineUnavailable, sweep_dead_boxes
+
+            try:
+                boxes = sweep_dead_boxes(self.services.settings.docker_host)
+                if boxes:
+                    logger.warning("removed %d box container(s) left by dead processes", len(boxes))
+            except EngineUnavailable as err:
+                # Under ``auto`` an absent engine is normal (builds run locally).
+                level = logging.WARNING if kind == "docker" else logging.DEBUG
+                logger.log(level, "not sweeping box containers of dead processes: %s", err)
+            except Exception:
+                logger.exception("sweeping the box containers of dead processes failed")
         return recovered
 
     def _sweep_workspaces(self) -> int:

@@ -2,19 +2,44 @@
 
 What comes out of a box is hostile: the box decides every name, type and link in it. The
 bot extracts it into a directory it created itself, never through a symlink and never as a
-device node or fifo (``extract_stream``)."""
+device node or fifo (``extract_stream``), and only up to ``MAX_COLLECT_BYTES``, so a box
+cannot fill the host's disk through what it leaves in ``/pipeline/output``."""
 
 from __future__ import annotations
 
 import copy
 import io
 import os
+import shutil
 import stat
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
+
+MAX_COLLECT_BYTES = 8 << 30
+"""The most one copy out of a box may hold: the sizes of its files plus a tar header
+(``tarfile.BLOCKSIZE``) for each entry, so that a myriad of empty files counts too."""
+
+
+class ArchiveTooLargeError(Exception):
+    """A directory copied out of a box holds more than the limit; nothing of it is kept."""
+
+    def __init__(self, label: str, limit: int) -> None:
+        size = _size(limit)
+        super().__init__(
+            f"{label} holds more than {size}; the limit is {size} per directory copied out "
+            "of the box, and nothing of it was kept"
+        )
+        self.limit = limit
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
 
 
 class UnsafeArchiveError(tarfile.FilterError):
@@ -65,6 +90,7 @@ def extract_stream(
     top: str,
     warn: Callable[[str], None],
     label: str = "",
+    max_bytes: int = MAX_COLLECT_BYTES,
 ) -> Path:
     """Extracts the archive of one directory (as the engine's ``get_archive`` makes it: a
     ``top`` entry, then ``top/...``) into ``dest`` and returns ``dest / top``.
@@ -81,14 +107,33 @@ def extract_stream(
     paths, ``..``, paths resolving outside ``dest``). That filter also drops set-id bits
     and group/other write permission. A hard link to a symlink becomes a copy of that
     symlink. Other tar errors propagate as ``tarfile.TarError``.
+    Stopped with ``ArchiveTooLargeError`` before the member that would take the copy past
+    ``max_bytes`` (see ``MAX_COLLECT_BYTES``) is written. After any error, what was
+    extracted is removed (``dest / top`` included).
     """
     if not top or "/" in top or top in (".", ".."):
         raise ValueError(f"not a directory name: {top!r}")
     root = dest / top
     root.mkdir()
     reader = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 16)
-    with tarfile.open(fileobj=reader, mode="r|") as tar:
-        tar.extractall(dest, filter=_member_filter(dest, top, label or top, warn))
+    check = _member_filter(dest, top, label or top, warn)
+    taken = 0
+
+    def capped(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
+        nonlocal taken
+        # Counted before anything of the member is written, skipped ones included: the
+        # stream brings them all the same.
+        taken += tarfile.BLOCKSIZE + (member.size if member.isreg() else 0)
+        if taken > max_bytes:
+            raise ArchiveTooLargeError(label or top, max_bytes)
+        return check(member, dest_path)
+
+    try:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
+            tar.extractall(dest, filter=capped)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return root
 
 

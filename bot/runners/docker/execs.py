@@ -20,9 +20,19 @@ from bot.logs import Log
 from bot.runners.base import Timeouts
 from bot.runners.output import OutputRelay, Watchdog
 
-# How long to wait for the output stream to end after the step's processes were killed,
-# before killing the whole container.
+# At most this many chunks of a step's output wait between the thread reading the engine's
+# stream and the build log. A log that applies backpressure (``StoreLog``) then slows the
+# reader, the engine stops reading the exec's pipe and the step blocks on its writes,
+# instead of the bot holding whatever the step prints in memory.
+OUTPUT_QUEUE_CHUNKS = 256
+# After the step's processes were killed, the rest of the output is relayed as long as it
+# flows: the stream must go this long with nothing new before the container is killed. A
+# slow log does not count against it (only time spent waiting for the stream does).
 _DRAIN_SECONDS = 10.0
+# However slow the log, at most this long is spent relaying the rest of the output once
+# the step's processes were killed (what is left is bounded by the engine's buffers and
+# the queue, so only something still alive in the box can hold it longer).
+_DRAIN_MAX_SECONDS = 600.0
 # How often the engine is asked whether the step's own process has exited. The stream alone
 # cannot tell: a background child that keeps stdout open holds it open (the engine gives up
 # on it a few seconds after the exit, but that is the engine's choice, not a promise).
@@ -85,32 +95,96 @@ def run_exec(
     except DockerException as err:
         raise InfrastructureError(f"cannot run the step in the box container: {err}") from None
 
-    items: queue.Queue[object] = queue.Queue()
+    items: queue.Queue[object] = queue.Queue(maxsize=OUTPUT_QUEUE_CHUNKS)
+    done = threading.Event()
+
+    def offer(item: object) -> bool:
+        # Waits for room (that wait is the backpressure), until nobody reads any more.
+        while not done.is_set():
+            try:
+                items.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def pump() -> None:
         try:
             for chunk in chunks:
-                items.put(chunk)
+                if not offer(chunk):
+                    return
         except Exception as err:  # the stream dies with the container; report, don't crash
-            items.put(err)
-        items.put(_END)
+            offer(err)
+        offer(_END)
 
     reader = threading.Thread(target=pump, name=f"exec-{exec_id[:12]}", daemon=True)
     reader.start()
     relay = OutputRelay(log)
-    ended, timed_out = _follow(items, relay, timeouts, lambda: _exited(control, exec_id))
-    kill_leftovers(control, container_id)
-    if not ended and not _drain(items, relay):
-        log.warn("the step's processes did not stop; killing the box container")
-        with contextlib.suppress(DockerException):
-            control.kill(container_id)
-        _drain(items, relay)
-    relay.close()
+    try:
+        ended, timed_out = _follow(items, relay, timeouts, lambda: _exited(control, exec_id))
+        killed, ended = _relaying(
+            lambda: kill_leftovers(control, container_id), items, relay, ended
+        )
+        # With the step's processes killed, what is left of the stream is bounded (pipe and
+        # engine buffers, the queue): relay it all, however slow the log. When they could
+        # not be killed, something may still print: the old short grace applies.
+        limit = _DRAIN_MAX_SECONDS if killed else _DRAIN_SECONDS
+        if not ended and not _drain(items, relay, limit):
+            log.warn("the step's processes did not stop; killing the box container")
+            _, ended = _relaying(lambda: _kill_container(control, container_id), items, relay)
+            if not ended:
+                _drain(items, relay, _DRAIN_SECONDS)
+        relay.close()
+    finally:
+        done.set()  # the reader stops at its next chunk instead of waiting for room
     if timed_out:
         # What was killed says nothing; report it the way timeout(1) does, as the step
         # layer expects for both runners.
         return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
     return ExecOutcome(_exit_code(control, exec_id), None)
+
+
+def _relaying(
+    action: Callable[[], bool],
+    items: queue.Queue[object],
+    relay: OutputRelay,
+    ended: bool = False,
+) -> tuple[bool, bool]:
+    """Runs ``action`` while relaying the step's output, and returns what it returned
+    (False if it raised) and whether the stream has ended (``ended``: it had already).
+
+    The engine may not finish another exec in the container, or a kill, before the step's
+    stream is read on: with the queue full and nobody reading it, the two would wait on
+    each other for ever."""
+    outcome: list[bool] = []
+
+    def run() -> None:
+        try:
+            outcome.append(action())
+        except Exception:  # the engine went away; the caller goes on as after a refusal
+            outcome.append(False)
+
+    worker = threading.Thread(target=run, name="exec-kill", daemon=True)
+    worker.start()
+    while worker.is_alive() and not ended:
+        try:
+            item = items.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if item is _END:
+            ended = True
+        elif isinstance(item, bytes):
+            relay.feed(item)
+    worker.join()
+    return bool(outcome and outcome[0]), ended
+
+
+def _kill_container(control: APIClient, container_id: str) -> bool:
+    try:
+        control.kill(container_id)
+    except DockerException:
+        return False
+    return True
 
 
 def kill_leftovers(control: APIClient, container_id: str) -> bool:
@@ -182,6 +256,11 @@ def _follow(
         if now >= next_poll:
             if exited():
                 return False, None
+            # Also here, not only when the queue runs empty: a step printing faster than
+            # the log takes it never lets it run empty, and must still hit its timeout.
+            which = watchdog.expired()
+            if which:
+                return False, which
             next_poll = now + _POLL_SECONDS
         wait = min(watchdog.wait_seconds(3600.0), next_poll - now)
         try:
@@ -209,12 +288,14 @@ def _exited(control: APIClient, exec_id: str) -> bool:
     return not info.get("Running") and info.get("ExitCode") is not None
 
 
-def _drain(items: queue.Queue[object], relay: OutputRelay) -> bool:
-    """Relays what is left of the output; True once the stream has ended."""
-    deadline = time.monotonic() + _DRAIN_SECONDS
+def _drain(items: queue.Queue[object], relay: OutputRelay, limit: float) -> bool:
+    """Relays what is left of the output; True once the stream has ended. False when the
+    stream brought nothing for ``_DRAIN_SECONDS`` (time spent in the log does not count:
+    a slow log is not a stuck stream), or it still had not ended after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
     while (left := deadline - time.monotonic()) > 0:
         try:
-            item = items.get(timeout=left)
+            item = items.get(timeout=min(left, _DRAIN_SECONDS))
         except queue.Empty:
             return False
         if item is _END:

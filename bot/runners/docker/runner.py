@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets as _random
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
 from bot.runners.docker.execs import run_capped
 from bot.runners.docker.session import HELPER_GUEST, HELPER_TMPFS, DockerSession
+from bot.runners.docker.sweep import box_name
 from bot.settings import RegistrySettings
 
 # PID 1 of the box: it must outlive every step, die on SIGTERM (so a step's ``kill 1``
@@ -30,6 +30,9 @@ from bot.settings import RegistrySettings
 # ``sleep`` ends (hence ``sleep & wait``).
 KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 CONTROL_TIMEOUT = 120.0
+# At most this many processes (threads included) in a box container: a fork bomb in a step
+# stops there instead of exhausting the host's pids.
+PIDS_LIMIT = 4096
 # The bot's own small commands in the box print a word or nothing; more is not read.
 _SMALL_OUTPUT = 4096
 
@@ -39,11 +42,14 @@ class DockerRunner:
 
     ``docker_host`` is the engine (``None``: ``DOCKER_HOST`` or the default socket);
     ``network`` the network mode of box containers and builds (``none`` unless configured);
+    ``pids_limit`` how many processes a box container may hold (``PIDS_LIMIT``);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
     credentials for pulls and pushes, by default with the daemonless pusher's rules
     (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). The cache bind
     mount needs the engine on this host. Nothing else of the host is mounted: the bot's
-    per-step files live in a tmpfs inside the box (``HELPER_GUEST``).
+    per-step files live in a tmpfs inside the box (``HELPER_GUEST``). Each box container is
+    named after the bot process that made it (``sweep.box_name``), so that a running bot can
+    remove the boxes of one that died (``sweep.sweep_boxes``).
     """
 
     kind = "docker"
@@ -56,9 +62,11 @@ class DockerRunner:
         client_factory: ClientFactory | None = None,
         credentials: CredentialResolver | None = None,
         registries: Mapping[str, RegistrySettings] | None = None,
+        pids_limit: int = PIDS_LIMIT,
     ) -> None:
         self.docker_host = docker_host
         self.network = network or "none"
+        self.pids_limit = pids_limit
         self.registries: Mapping[str, RegistrySettings] = registries or {}
         self.credentials = credentials or registry_credentials(self.registries)
         self._factory: ClientFactory = client_factory or (
@@ -99,7 +107,7 @@ class DockerRunner:
         try:
             image = _pull(engine, box, log)
             session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
-            session.container_id = _create(engine, image, session, workspace)
+            session.container_id = _create(engine, image, session, workspace, self.pids_limit)
             engine.control.api.start(session.container_id)
             session.shell = _shell(engine, session.container_id)
             _prepare(engine, session, session.container_id, workspace, log)
@@ -149,11 +157,16 @@ def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
     return ref
 
 
-def _create(engine: EngineHandle, image: str, session: DockerSession, ws: Workspace) -> str:
+def _create(
+    engine: EngineHandle, image: str, session: DockerSession, ws: Workspace, pids_limit: int
+) -> str:
     api = engine.control.api
     binds = {str(ws.cache): {"bind": session.paths.cache, "mode": "rw"}}
     host_config = api.create_host_config(
-        network_mode=engine.network, binds=binds, tmpfs={HELPER_GUEST: HELPER_TMPFS}
+        network_mode=engine.network,
+        binds=binds,
+        tmpfs={HELPER_GUEST: HELPER_TMPFS},
+        pids_limit=pids_limit,
     )
     # Only a box with an ENTRYPOINT needs it overridden; leaving it null otherwise keeps
     # the commit from inheriting an empty one.
@@ -163,7 +176,8 @@ def _create(engine: EngineHandle, image: str, session: DockerSession, ws: Worksp
         command=KEEPALIVE,
         entrypoint=entrypoint,
         host_config=host_config,
-        name=f"wercker-bot-{_random.token_hex(6)}",
+        # The owner goes in the name, not a label: labels end up in committed images.
+        name=box_name(),
         stdin_open=False,
         tty=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import secrets as _random
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from bot.pushers import engine as engine_pusher
 from bot.pushers.engine import EngineHandle
 from bot.pushers.model import ImageConfig, PushResult, Target
 from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
-from bot.runners.docker.archive import extract_stream
+from bot.runners.docker.archive import MAX_COLLECT_BYTES, ArchiveTooLargeError, extract_stream
 from bot.runners.docker.execs import run_capped, run_exec
 from bot.runners.wrapper import (
     MAX_HELPER_BYTES,
@@ -171,7 +172,7 @@ class DockerSession:
             exported = parse_env_dump(got.stdout)
         return exported, parse_message(got.stderr) if failed else ""
 
-    def collect(self, guest_dir: str) -> Path:
+    def collect(self, guest_dir: str, max_bytes: int = MAX_COLLECT_BYTES) -> Path:
         """Copies ``guest_dir`` out of the container into a fresh dir under the workspace
         and returns the copy (named like the guest dir), always a directory the bot made.
 
@@ -179,7 +180,8 @@ class DockerSession:
         ``extract_stream`` refuses members through links and skips device nodes and fifos,
         with a warning. A ``guest_dir`` that a step replaced with a symlink is not followed:
         the copy is empty, with a warning. Raises ``InfrastructureError`` when the directory
-        cannot be copied (missing, engine error, an archive the bot refuses)."""
+        cannot be copied (missing, engine error, an archive the bot refuses, more than
+        ``max_bytes`` in it: ``MAX_COLLECT_BYTES``); nothing of a failed copy is kept."""
         container = self._require_container()
         guest = "/" + posixpath.normpath(guest_dir).lstrip("/")
         # No trailing slash reaches the engine: with one it would follow a final symlink.
@@ -188,8 +190,18 @@ class DockerSession:
             raise InfrastructureError(f"cannot copy {guest_dir!r} out of the box: not a directory")
         dest = Path(tempfile.mkdtemp(prefix="collect-", dir=self.workspace.root))
         try:
+            return self._extract(container, guest, name, dest, max_bytes)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+
+    def _extract(self, container: str, guest: str, name: str, dest: Path, max_bytes: int) -> Path:
+        chunks: Any = None
+        try:
             chunks, _stat = self.engine.stream.api.get_archive(container, guest)
-            return extract_stream(chunks, dest, name, self.log.warn, label=guest)
+            return extract_stream(chunks, dest, name, self.log.warn, guest, max_bytes)
+        except ArchiveTooLargeError as err:
+            raise InfrastructureError(str(err)) from None
         except NotFound:
             raise InfrastructureError(f"{guest} does not exist in the box container") from None
         except DockerException as err:
@@ -198,6 +210,12 @@ class DockerSession:
             raise InfrastructureError(f"refused to copy {guest} out of the box: {err}") from None
         except (tarfile.TarError, OSError) as err:
             raise InfrastructureError(f"cannot copy {guest} out of the box: {err}") from None
+        finally:
+            # Stop the engine sending the rest of an archive that was refused or cut.
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
 
     def commit_and_push(self, config: ImageConfig, target: Target, log: Log) -> PushResult:
         """The engine pusher (``bot.pushers.engine``) on this session's container."""
