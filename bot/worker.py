@@ -8,6 +8,7 @@ import shutil
 import threading
 
 from bot.build import Services, execute
+from bot.errors import StoreUnavailable
 from bot.forges.github import StatusClient
 from bot.outbox import StatusDelivery
 from bot.store.store import worker_name
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 # How often the running process looks for attempts of dead processes and their leftovers.
 RECOVERY_SECONDS = 60.0
+CLAIM_RETRY_SECONDS = 2.0
 
 
 class WorkerPool:
@@ -64,13 +66,25 @@ class WorkerPool:
     def _work(self, index: int) -> None:
         name = worker_name(f"w{index}")
         store = self.services.store
+        failing = False
         while not self.stop_event.is_set():
             try:
                 claim = store.claim_next(name)
-            except Exception:
-                logger.exception("claiming work failed; retrying")
-                self.stop_event.wait(2.0)
+            except StoreUnavailable as err:
+                # A full disk lasts: say so once, with SQLite's own reason, then once more
+                # when it is over, not with a traceback every two seconds.
+                if not failing:
+                    logger.error("%s: cannot claim work (%s); retrying every 2 s", name, err)
+                failing = True
+                self.stop_event.wait(CLAIM_RETRY_SECONDS)
                 continue
+            except Exception:
+                logger.exception("claiming work failed; retrying in 2 s")
+                self.stop_event.wait(CLAIM_RETRY_SECONDS)
+                continue
+            if failing:
+                logger.warning("%s: the store answers again; claiming work", name)
+                failing = False
             if claim is None:
                 self.stop_event.wait(0.3)
                 continue
