@@ -73,6 +73,16 @@ class GitHubSettings:
 
 
 @dataclass(frozen=True)
+class StepLimits:
+    """What one step may use. ``memory_mb``: a box container's memory (docker runner);
+    ``max_file_mb``: the largest file a step's process may write (local runner, as
+    ``RLIMIT_FSIZE``; the docker runner bounds files by the engine's storage)."""
+
+    memory_mb: int = 4096
+    max_file_mb: int = 10240
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     base_url: str
@@ -87,6 +97,7 @@ class Settings:
     config_path: Path | None = None
     sandbox_expose: tuple[str, ...] = ()
     log_limit: int = DEFAULT_LOG_LIMIT_MB * 1024 * 1024
+    step_limits: StepLimits = field(default_factory=lambda: StepLimits())
 
     @property
     def db_path(self) -> Path:
@@ -132,6 +143,15 @@ def _flag(table: Mapping[str, Any], name: str, where: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise ConfigError(f"must be true or false, not {value!r}", f"{where}{name}")
+
+
+def _megabytes(
+    table: Mapping[str, Any], name: str, default: int, where: str, least: int
+) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"must be a whole number of megabytes ≥ {least}", f"{where}{name}")
+    return value
 
 
 def _table(raw: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -231,7 +251,11 @@ def parse_settings(
         insecure_skip_signature=_flag(github_raw, "insecure_skip_signature", "github."),
     )
     runner_raw = _table(raw, "runner", "")
-    _check_keys(runner_raw, {"kind", "docker_host", "network", "sandbox_expose"}, "runner.")
+    _check_keys(
+        runner_raw,
+        {"kind", "docker_host", "network", "sandbox_expose", "memory_mb", "max_file_mb"},
+        "runner.",
+    )
     kind = str(runner_raw.get("kind", "auto"))
     if kind not in RUNNER_KINDS:
         raise ConfigError(
@@ -245,6 +269,10 @@ def parse_settings(
             "must be a list of absolute host paths (shown read-only to local steps)",
             "runner.sandbox_expose",
         )
+    limits = StepLimits(
+        memory_mb=_megabytes(runner_raw, "memory_mb", StepLimits.memory_mb, "runner.", 64),
+        max_file_mb=_megabytes(runner_raw, "max_file_mb", StepLimits.max_file_mb, "runner.", 1),
+    )
     log_limit_mb = raw.get("log_limit_mb", DEFAULT_LOG_LIMIT_MB)
     if isinstance(log_limit_mb, bool) or not isinstance(log_limit_mb, int) or log_limit_mb < 1:
         raise ConfigError("must be a whole number of megabytes ≥ 1", "log_limit_mb")
@@ -308,6 +336,7 @@ def parse_settings(
         config_path=config_path,
         sandbox_expose=tuple(expose),
         log_limit=log_limit_mb * 1024 * 1024,
+        step_limits=limits,
     )
 
 

@@ -43,6 +43,9 @@ from bot.runners.wrapper import (
 # The bot's own environment (tokens, webhook secret) must never reach a step: only these
 # host variables are passed through.
 PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+MAX_FILE_MB = 10240
+"""The largest file a step may write (``RLIMIT_FSIZE``, ``[runner] max_file_mb``): a step
+filling the bot's disk with one file is stopped with SIGXFSZ ("File size limit exceeded")."""
 
 DRAIN_SECONDS = 1.0
 """How long output is still read once the step's shell has exited. Only the unsandboxed
@@ -54,8 +57,9 @@ class LocalRunner:
     """Opens sessions on this host. ``sandbox`` is required for kind ``local``; ``None``
     makes the ``local-unsafe`` runner (the caller has logged why)."""
 
-    def __init__(self, sandbox: Sandbox | None) -> None:
+    def __init__(self, sandbox: Sandbox | None, max_file_mb: int = MAX_FILE_MB) -> None:
         self.sandbox = sandbox
+        self.max_file_mb = max_file_mb
         self.kind = "local" if sandbox is not None else "local-unsafe"
 
     def open(
@@ -71,7 +75,7 @@ class LocalRunner:
                 f"base-path {base_path} applies inside a box container; the local runner keeps "
                 f"the source at {workspace.source}"
             )
-        return LocalSession(workspace, box_env, self.sandbox)
+        return LocalSession(workspace, box_env, self.sandbox, self.max_file_mb)
 
 
 class LocalSession:
@@ -81,11 +85,16 @@ class LocalSession:
     can_commit = False
 
     def __init__(
-        self, workspace: Workspace, box_env: dict[str, str], sandbox: Sandbox | None
+        self,
+        workspace: Workspace,
+        box_env: dict[str, str],
+        sandbox: Sandbox | None,
+        max_file_mb: int = MAX_FILE_MB,
     ) -> None:
         self.workspace = workspace
         self.box_env = box_env
         self.sandbox = sandbox
+        self.max_file_mb = max_file_mb
         self.kind = "local" if sandbox is not None else "local-unsafe"
         self.paths = GuestPaths(
             pipeline=str(workspace.root),
@@ -165,6 +174,7 @@ class LocalSession:
                 home=str(self.home),
             )
             argv = launch.argv
+        argv = limited(argv, self.max_file_mb)
         try:
             try:
                 proc = subprocess.Popen(
@@ -241,6 +251,20 @@ def _read_left(dir_fd: int, name: str, log: Log) -> bytes | None:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def limited(argv: list[str], max_file_mb: int) -> list[str]:
+    """``argv`` under util-linux's ``prlimit``: no file over ``max_file_mb`` and no core
+    dumps (a core of a step holds its secrets) for the step and everything it starts. A
+    tool, not ``preexec_fn``: the bot is threaded, and forking Python code there is unsafe."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        raise InfrastructureError(
+            "prlimit (util-linux) is missing: it bounds what a step may write; install "
+            "util-linux"
+        )
+    size = max_file_mb * 1024 * 1024
+    return [prlimit, f"--fsize={size}:{size}", "--core=0:0", "--", *argv]
 
 
 def _pump(proc: subprocess.Popen[bytes], timeouts: Timeouts, log: Log) -> str | None:

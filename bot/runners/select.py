@@ -33,13 +33,13 @@ def select_runner(settings: Settings, log: Log) -> Runner:
     kind = settings.runner_kind
     if kind == "local-unsafe":
         log.warn(UNSAFE_WARNING)
-        return LocalRunner(None)
+        return LocalRunner(None, settings.step_limits.max_file_mb)
     if kind == "local":
         sandbox, why = _sandbox(settings)
         if sandbox is None:
             raise InfrastructureError(_no_sandbox("runner kind is local", why))
         log.info(f"runner: local (configured; sandbox: {why})")
-        return LocalRunner(sandbox)
+        return LocalRunner(sandbox, settings.step_limits.max_file_mb)
     from bot.runners.docker import DockerRunner, engine_available
 
     ok, reason = engine_available(settings.docker_host)
@@ -50,6 +50,7 @@ def select_runner(settings: Settings, log: Log) -> Runner:
             settings.docker_host,
             network=settings.docker_network,
             registries=dict(settings.registries),
+            memory_mb=settings.step_limits.memory_mb,
         )
     if kind == "docker":
         raise InfrastructureError(f"runner kind is docker but the engine is unavailable: {reason}")
@@ -71,7 +72,7 @@ def runner_for_plan(runner: Runner, settings: Settings, boxless: list[str], log:
         if sandbox is None:
             raise InfrastructureError(_no_sandbox(f"pipeline(s) {names} have no box", why))
         log.info(f"runner: local (auto; no box in pipeline(s) {names}; sandbox: {why})")
-        return LocalRunner(sandbox)
+        return LocalRunner(sandbox, settings.step_limits.max_file_mb)
     return runner
 
 

@@ -35,7 +35,7 @@ from bot.pushers.model import ImageRef
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, execs
 from bot.runners.docker.archive import ArchiveTooLargeError, extract_stream
-from bot.runners.docker.runner import PIDS_LIMIT
+from bot.runners.docker.runner import MEMORY_MB, PIDS_LIMIT
 from bot.runners.docker.sweep import box_name, box_owner, sweep_boxes
 from bot.settings import parse_settings
 from bot.store.store import worker_name
@@ -305,6 +305,8 @@ def test_a_box_holds_a_bounded_number_of_processes_and_has_no_network(
         host_config = api.inspect_container(session.container_id)["HostConfig"]
         assert host_config["PidsLimit"] == PIDS_LIMIT == 4096
         assert host_config["NetworkMode"] == "none"
+        # Memory is bounded too ([runner] memory_mb, 4 GiB by default).
+        assert host_config["Memory"] == MEMORY_MB * 1024 * 1024 == 4 << 30
     finally:
         session.close()
 

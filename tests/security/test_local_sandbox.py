@@ -30,7 +30,7 @@ from bot.runners.base import ScriptResult, Session, Timeouts, Workspace
 from bot.runners.local import LocalRunner
 from bot.runners.sandbox import find_sandbox
 from bot.runners.select import select_runner
-from bot.settings import GitHubSettings, RepoSettings, Settings
+from bot.settings import GitHubSettings, RepoSettings, Settings, StepLimits
 from tests.security.conftest import Canary
 
 RAN = "STEP-RAN-TO-THE-END"
@@ -605,3 +605,22 @@ def test_the_config_an_ssh_key_and_home_under_usr_or_etc_are_hidden(
         assert hashlib.sha256(path.read_bytes()).hexdigest() not in out
         assert f"UNREADABLE {path}" in out
     assert "HOME-ENTRIES 0" in out
+
+
+def test_a_step_cannot_write_a_file_past_max_file_mb(tmp_path: Path) -> None:
+    """One file may not fill the bot's disk: past ``[runner] max_file_mb`` the kernel stops
+    the writer (SIGXFSZ), and core dumps (which would hold the step's secrets) are off."""
+    settings = make_settings(
+        tmp_path / "data", "local", step_limits=StepLimits(max_file_mb=1)
+    )
+    workspace = Workspace.create(tmp_path / "data" / "work" / "b", tmp_path / "data" / "c")
+    session = select_runner(settings, MemoryLog()).open(None, {}, workspace, None, MemoryLog())
+    result, out = run(
+        session,
+        "set +e\nhead -c 3000000 /dev/zero > big; echo \"rc=$?\"\n"
+        "echo \"core=$(ulimit -c)\"\nhead -c 500000 /dev/zero > small; echo small=$?",
+    )
+    assert result.exit_code == 0, out
+    assert "rc=0" not in out and "core=0" in out and "small=0" in out, out
+    assert (workspace.source / "big").stat().st_size <= 1024 * 1024
+    assert (workspace.source / "small").stat().st_size == 500000

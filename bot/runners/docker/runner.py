@@ -33,6 +33,7 @@ CONTROL_TIMEOUT = 120.0
 # At most this many processes (threads included) in a box container: a fork bomb in a step
 # stops there instead of exhausting the host's pids.
 PIDS_LIMIT = 4096
+MEMORY_MB = 4096
 # The bot's own small commands in the box print a word or nothing; more is not read.
 _SMALL_OUTPUT = 4096
 
@@ -43,6 +44,8 @@ class DockerRunner:
     ``docker_host`` is the engine (``None``: ``DOCKER_HOST`` or the default socket);
     ``network`` the network mode of box containers and builds (``none`` unless configured);
     ``pids_limit`` how many processes a box container may hold (``PIDS_LIMIT``);
+    ``memory_mb`` how much memory it may use (``[runner] memory_mb``; past it the kernel
+    kills the step's biggest process, not the bot);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
     credentials for pulls and pushes, by default with the daemonless pusher's rules
     (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). The cache bind
@@ -63,10 +66,12 @@ class DockerRunner:
         credentials: CredentialResolver | None = None,
         registries: Mapping[str, RegistrySettings] | None = None,
         pids_limit: int = PIDS_LIMIT,
+        memory_mb: int = MEMORY_MB,
     ) -> None:
         self.docker_host = docker_host
         self.network = network or "none"
         self.pids_limit = pids_limit
+        self.memory_mb = memory_mb
         self.registries: Mapping[str, RegistrySettings] = registries or {}
         self.credentials = credentials or registry_credentials(self.registries)
         self._factory: ClientFactory = client_factory or (
@@ -107,7 +112,9 @@ class DockerRunner:
         try:
             image = _pull(engine, box, log)
             session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
-            session.container_id = _create(engine, image, session, workspace, self.pids_limit)
+            session.container_id = _create(
+                engine, image, session, workspace, self.pids_limit, self.memory_mb
+            )
             engine.control.api.start(session.container_id)
             session.shell = _shell(engine, session.container_id)
             _prepare(engine, session, session.container_id, workspace, log)
@@ -158,7 +165,12 @@ def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
 
 
 def _create(
-    engine: EngineHandle, image: str, session: DockerSession, ws: Workspace, pids_limit: int
+    engine: EngineHandle,
+    image: str,
+    session: DockerSession,
+    ws: Workspace,
+    pids_limit: int,
+    memory_mb: int,
 ) -> str:
     api = engine.control.api
     binds = {str(ws.cache): {"bind": session.paths.cache, "mode": "rw"}}
@@ -167,6 +179,7 @@ def _create(
         binds=binds,
         tmpfs={HELPER_GUEST: HELPER_TMPFS},
         pids_limit=pids_limit,
+        mem_limit=f"{memory_mb}m",
     )
     # Only a box with an ENTRYPOINT needs it overridden; leaving it null otherwise keeps
     # the commit from inheriting an empty one.

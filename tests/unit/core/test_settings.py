@@ -95,3 +95,16 @@ def test_bad_clone_url_template_and_unreadable_config(tmp_path: Path) -> None:
         parse_settings({"clone_url_template": "https://{host}/{full_name}"}, {}, base_dir=BASE)
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path, {})
+
+
+def test_step_limits_are_read_and_checked() -> None:
+    from bot.settings import StepLimits
+
+    base = {"github": {"webhook_secret": "x"}}
+    default = parse_settings(base, {}, base_dir=Path("/tmp"))
+    assert default.step_limits == StepLimits(memory_mb=4096, max_file_mb=10240)
+    raw = {**base, "runner": {"memory_mb": 512, "max_file_mb": 20}}
+    assert parse_settings(raw, {}, base_dir=Path("/tmp")).step_limits == StepLimits(512, 20)
+    with pytest.raises(ConfigError, match="megabytes ≥ 64") as err:
+        parse_settings({**base, "runner": {"memory_mb": 8}}, {}, base_dir=Path("/tmp"))
+    assert "runner.memory_mb" in str(err.value)
