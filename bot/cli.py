@@ -16,13 +16,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bot.errors import WerckerBotError
 from bot.masking import Masker
 from bot.models import Result
 from bot.pipeline import PipelineRun, Tracer
 from bot.pushers.model import PushResult
+from bot.web import serve as web_serve
 from bot.wercker.model import StepSpec
 
 EXIT_FAILED = 1
@@ -44,51 +44,8 @@ def _wait_for_signal() -> None:
         stop.wait(1.0)
 
 
-# `serve`'s HTTP server (waitress). One I/O thread reads and buffers every request before a
-# handler thread sees it, so a slow or stalled client costs a socket, never a thread.
-WEB_THREADS = 8  # requests handled at once (as the Procfile's `gunicorn --threads 8`)
-CONNECTION_LIMIT = 500  # open connections; further ones wait in the listen backlog
-READ_TIMEOUT = 30  # seconds a connection may stay silent (mid-request or idle) before closing
-# The body cap is a little over bot.app.MAX_BODY (25 MB), so that the app itself answers a
-# body just over its cap with its own 413; far bigger bodies are refused by waitress unread.
-BODY_LIMIT_SLACK = 1024 * 1024
-SHUTDOWN_GRACE = 5  # seconds requests in flight get to finish on Ctrl-C / SIGTERM (waitress's)
-
-_SERVE_LIMITS = f"""\
-HTTP server limits: {WEB_THREADS} handler threads and at most {CONNECTION_LIMIT} open connections
-(more wait in the listen backlog). Requests are read and buffered before a handler
-thread sees them; a connection silent for --read-timeout seconds, mid-request or
-idle, is closed; bodies over {(25 << 20) + BODY_LIMIT_SLACK >> 20} MB are refused unread.
-Ctrl-C or SIGTERM stops taking connections, lets requests in flight finish (up to
-{SHUTDOWN_GRACE} s) and stops the workers.
-"""
-
-
-def _access_log(app: Any) -> Any:
-    """WSGI middleware: one INFO line per request (client, method, path, status), as the
-    previous server wrote; never the query string, which is nobody's business in a log."""
-    logger = logging.getLogger("wercker-bot.access")
-
-    def logged(environ: dict[str, Any], start_response: Any) -> Any:
-        def start(status: str, headers: Any, exc_info: Any = None) -> Any:
-            logger.info(
-                '%s "%s %s" %s',
-                environ.get("REMOTE_ADDR", "-"),
-                environ.get("REQUEST_METHOD", "-"),
-                environ.get("PATH_INFO", ""),
-                status.split(" ", 1)[0],
-            )
-            return start_response(status, headers, exc_info)
-
-        return app(environ, start)
-
-    return logged
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0)."""
-    from waitress.server import create_server
-
     from bot.app import MAX_BODY, check_startable, create_app
     from bot.settings import load_settings
     from bot.wiring import build_services
@@ -98,21 +55,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_startable(settings)
     services = build_services(settings)
     app = create_app(services=services)
-    read_timeout = max(1, int(args.read_timeout))
     # Bound before the workers start: a port in use fails the command before any build runs.
-    server = create_server(
-        _access_log(app),
+    server = web_serve.make_server(
+        app,
         host=args.host,
         port=args.port,
-        threads=WEB_THREADS,
-        connection_limit=CONNECTION_LIMIT,
-        channel_timeout=read_timeout,
-        # how often silent connections are looked for: a fraction of the timeout
-        cleanup_interval=max(1, min(10, read_timeout // 3)),
-        max_request_body_size=MAX_BODY + BODY_LIMIT_SLACK,
-        # poll(), not select(): select cannot watch descriptors numbered over 1023
-        asyncore_use_poll=True,
-        ident="wercker-bot",  # no server name and version for a scanner to match
+        max_body=MAX_BODY,
+        read_timeout=max(1, int(args.read_timeout)),
+        request_deadline=max(1, int(args.request_deadline)),
     )
     pool = WorkerPool(services, settings.workers)
     pool.start()
@@ -123,43 +73,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.workers,
         settings.data_dir,
     )
-    _serve_until_signal(server)
+    web_serve.serve_until_signal(server)
     pool.stop()
     return 0
-
-
-def _serve_until_signal(server: Any) -> None:
-    """Runs waitress's loop in this (the main) thread until SIGINT or SIGTERM, then lets
-    requests in flight finish (``SHUTDOWN_GRACE``) and sends what they answered.
-
-    Waitress stops on a ``KeyboardInterrupt`` raised into its loop (it then stops its handler
-    threads, waiting for those busy with a request); it has no other supported way to stop,
-    so both signals raise one, once. A second signal gets the default action: Ctrl-C twice
-    ends the process at once."""
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)
-        raise KeyboardInterrupt
-
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, on_signal)
-        server.run()  # returns once the interrupt landed inside it and its threads stopped
-    except KeyboardInterrupt:  # landed just outside waitress's own handler
-        server.task_dispatcher.shutdown(timeout=SHUTDOWN_GRACE)
-    # The loop writes answers out, not the handler threads: run it a little longer, taking
-    # no new connections, so requests that finished during the grace are answered.
-    server.accepting = False
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline and any(
-        getattr(channel, "total_outbufs_len", 0) for channel in list(server._map.values())
-    ):
-        server.asyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -352,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="webhook receiver, build pages and embedded workers",
         description="Webhook receiver, build pages and embedded workers in one process.",
-        epilog=_SERVE_LIMITS,
+        epilog=web_serve.LIMITS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--config", help="TOML config (default: $WERCKER_BOT_CONFIG)")
@@ -361,9 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--read-timeout",
         type=int,
-        default=READ_TIMEOUT,
+        default=web_serve.READ_TIMEOUT,
         metavar="SECONDS",
-        help=f"close a connection silent this long, mid-request or idle (default {READ_TIMEOUT})",
+        help="close a connection silent this long, mid-request or idle (default %(default)s)",
+    )
+    serve.add_argument(
+        "--request-deadline",
+        type=int,
+        default=web_serve.REQUEST_DEADLINE,
+        metavar="SECONDS",
+        help="answer 408 and close a connection whose request has not wholly arrived this"
+        " long after its first byte, however slowly it trickles (default %(default)s)",
     )
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="workers only (Procfile worker:)")
