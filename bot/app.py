@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -10,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from bot.build import Services
 from bot.errors import StoreUnavailable
 from bot.settings import Settings, load_settings
+from bot.store.migrate import SchemaError
 from bot.store.store import sqlite_reason
 from bot.wiring import build_services
 
@@ -28,11 +31,25 @@ def check_startable(settings: Settings) -> None:
         )
 
 
+GUNICORN_BOOT_ERROR = 3
+"""The exit code that makes gunicorn's arbiter stop instead of starting the worker again."""
+
+
+def _services_or_exit(settings: Settings) -> Services:
+    """gunicorn's path (``create_app()``): a database that is not at the head revision stops
+    gunicorn with one line saying what to run, not a traceback from every worker."""
+    try:
+        return build_services(settings)
+    except SchemaError as err:
+        print(f"wercker-bot: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(GUNICORN_BOOT_ERROR) from None
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     if services is None:
         settings = settings or load_settings(None)
         check_startable(settings)
-        services = build_services(settings)
+        services = _services_or_exit(settings)
     app = Flask(__name__, template_folder="web/templates")
     # One byte over the cap, so the hook can tell a chunked body that is too big from one
     # that is exactly at the cap (werkzeug may cut a chunked stream at this limit).

@@ -26,8 +26,8 @@ from bot.logs import Log
 from bot.masking import Masker
 from bot.models import GITHUB_STATE, Result, short_sha
 from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
-from bot.pushers.daemonless import DaemonlessPusher
-from bot.pushers.model import PushResult
+from bot.pushers.base import Pusher
+from bot.pushers.model import ImageSpec, PushResult
 from bot.runners.base import Runner, Timeouts
 from bot.runners.select import runner_for_plan, select_runner
 from bot.settings import PipelineChoice, RepoSettings, Settings
@@ -67,7 +67,7 @@ class Services:
 
     settings: Settings
     store: Store
-    pusher: DaemonlessPusher
+    pusher: Pusher[ImageSpec]
 
     def masker_for(self, repo: RepoSettings | None) -> Masker:
         masker = Masker(self.settings.secret_values())
@@ -446,7 +446,7 @@ def run_chain(
     *,
     runner: Runner,
     settings: Settings,
-    pusher: DaemonlessPusher,
+    pusher: Pusher[ImageSpec],
     workdir: Path,
     log: Log,
     hooks: ChainHooks,

@@ -5,31 +5,34 @@ Errors a user can fix are printed as one line and exit non-zero; never a traceba
 
 from __future__ import annotations
 
+# Only what every command needs is imported here: ``check`` runs on every save in editors and
+# pre-commit hooks, and must not pay for the bot (docker, requests, sqlalchemy, waitress...).
+# Each other command imports what it needs itself (tests/unit/wercker/test_check_imports.py).
 import argparse
-import json
-import logging
 import os
-import signal
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import WerckerBotError
-from bot.masking import Masker
-from bot.models import Result
-from bot.pipeline import PipelineRun, Tracer
-from bot.pushers.model import PushResult
-from bot.web import serve as web_serve
+from bot.web import limits as web_limits
 from bot.wercker.model import StepSpec
+
+if TYPE_CHECKING:
+    from bot.masking import Masker
+    from bot.models import Result
+    from bot.pipeline import PipelineRun, Tracer
+    from bot.pushers.model import PushResult
 
 EXIT_FAILED = 1
 EXIT_ERRORED = 2
 
 
 def _setup_logging() -> None:
+    import logging
+
     logging.basicConfig(
         level=os.environ.get("WERCKER_BOT_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -37,6 +40,9 @@ def _setup_logging() -> None:
 
 
 def _wait_for_signal() -> None:
+    import signal
+    import threading
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -46,8 +52,11 @@ def _wait_for_signal() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0)."""
+    import logging
+
     from bot.app import MAX_BODY, check_startable, create_app
     from bot.settings import load_settings
+    from bot.web import serve as web_serve
     from bot.wiring import build_services
     from bot.worker import WorkerPool
 
@@ -79,6 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
     from bot.settings import load_settings
     from bot.wiring import build_services
     from bot.worker import WorkerPool
@@ -89,6 +100,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     logging.getLogger("wercker-bot").info("worker running (%d threads)", pool.count)
     _wait_for_signal()
     pool.stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Brings the store's database to the schema this bot needs, and says what it did."""
+    from bot.settings import load_settings
+    from bot.store.migrate import upgrade
+    from bot.store.store import Store
+
+    settings = load_settings(args.config)
+    store = Store(settings.db_path)
+    try:
+        for line in upgrade(store):
+            print(line)
+    finally:
+        store.engine.dispose()
     return 0
 
 
@@ -110,6 +137,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = check_file(path, args.runner)
     errors = [p for p in problems if p.severity == "error"]
     if args.format == "json":
+        import json
+
         print(json.dumps({"file": str(path), "problems": problems_to_json(problems)}, indent=2))
     else:
         for problem in problems:
@@ -162,9 +191,13 @@ class _TerminalTracer:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import uuid
+
     from bot.build import plan_run, run_chain
     from bot.checkout import check_ref_format, local_commit_facts
     from bot.logs import CallbackLog
+    from bot.masking import Masker
+    from bot.models import Result
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.runners.select import select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
@@ -268,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="webhook receiver, build pages and embedded workers",
         description="Webhook receiver, build pages and embedded workers in one process.",
-        epilog=web_serve.LIMITS_HELP,
+        epilog=web_limits.LIMITS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--config", help="TOML config (default: $WERCKER_BOT_CONFIG)")
@@ -277,14 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--read-timeout",
         type=int,
-        default=web_serve.READ_TIMEOUT,
+        default=web_limits.READ_TIMEOUT,
         metavar="SECONDS",
         help="close a connection silent this long, mid-request or idle (default %(default)s)",
     )
     serve.add_argument(
         "--request-deadline",
         type=int,
-        default=web_serve.REQUEST_DEADLINE,
+        default=web_limits.REQUEST_DEADLINE,
         metavar="SECONDS",
         help="answer 408 and close a connection whose request has not wholly arrived this"
         " long after its first byte, however slowly it trickles (default %(default)s)",
@@ -293,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="workers only (Procfile worker:)")
     worker.add_argument("--config")
     worker.set_defaults(func=cmd_worker)
+    migrate = sub.add_parser(
+        "migrate", help="bring the database to the schema this bot needs (serve/worker ask)"
+    )
+    migrate.add_argument("--config")
+    migrate.set_defaults(func=cmd_migrate)
     run = sub.add_parser("run", help="run a local checkout's wercker.yml and print the log")
     run.add_argument("dir")
     run.add_argument(
@@ -315,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging()
+    if args.func is not cmd_check:  # check only prints: it need not import logging
+        _setup_logging()
     try:
         code: int = args.func(args)
         return code

@@ -20,8 +20,8 @@ from bot.environment import SHELL_OWN, pipeline_env, step_env
 from bot.errors import InfrastructureError, StepError, WerckerBotError, WerckerFileError
 from bot.logs import Log
 from bot.models import Result
-from bot.pushers.daemonless import DaemonlessPusher
-from bot.pushers.model import ImageRef, PushResult
+from bot.pushers.base import Pusher
+from bot.pushers.model import ImageRef, ImageSpec, PushResult
 from bot.pushers.target import resolve_box as target_of_box
 from bot.pushers.target import without_reference
 from bot.runners.base import Runner, Session, Timeouts, Workspace
@@ -68,7 +68,7 @@ class RunInputs:
     env: Mapping[str, str]
     secrets: Mapping[str, str]
     registries: dict[str, RegistrySettings]
-    pusher: DaemonlessPusher
+    pusher: Pusher[ImageSpec]
     runner: Runner
     timeouts: Timeouts
     deploy_target: str | None

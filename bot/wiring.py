@@ -8,6 +8,7 @@ import contextlib
 from bot.build import Services
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.settings import Settings
+from bot.store.migrate import SchemaError, check_schema
 from bot.store.store import Store
 
 
@@ -19,5 +20,12 @@ def build_services(settings: Settings) -> Services:
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
     store = Store(settings.db_path)
+    # serve, worker and the web app refuse a database that is not at the head revision
+    # (``wercker-bot migrate`` brings it there); a new one is created at head.
+    try:
+        check_schema(store, settings.config_path)
+    except SchemaError:
+        store.engine.dispose()
+        raise
     pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
     return Services(settings=settings, store=store, pusher=pusher)

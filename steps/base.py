@@ -7,16 +7,14 @@ if-chain anywhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.logs import Log
-from bot.pushers.model import ImageRef, PushResult
+from bot.pushers.base import Pusher
+from bot.pushers.model import ImageRef, ImageSpec, PushResult
 from bot.runners.base import Session, Timeouts
 from bot.settings import RegistrySettings
 from bot.wercker.model import StepSpec
-
-if TYPE_CHECKING:
-    from bot.pushers.daemonless import DaemonlessPusher
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,9 @@ class StepContext:
     """Everything a step gets. ``env`` is the step's environment (WERCKER_*, repo env, box
     env, values synced from earlier steps); ``secrets`` are kept apart so they can be passed
     to processes but never into image configs; ``lookup`` is ``env`` plus ``secrets`` and is
-    what ``$VAR`` in options expands against (respecting ``disable-sync``)."""
+    what ``$VAR`` in options expands against (respecting ``disable-sync``). ``pusher``
+    pushes images assembled from directories (the daemonless pusher); a push of the box
+    container or of a built image goes through the engine pusher (``steps/push.py``)."""
 
     step: StepSpec
     session: Session
@@ -48,7 +48,7 @@ class StepContext:
     facts: BuildFacts
     log: Log
     timeouts: Timeouts
-    pusher: DaemonlessPusher
+    pusher: Pusher[ImageSpec]
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     box: ImageRef | None = None
     built_images: dict[str, str] = field(default_factory=dict)

@@ -1,8 +1,10 @@
 """``internal/docker-build`` (wercker-spec §4): ``docker build`` of a Dockerfile in the source.
 
-The image is kept on the engine under the step's ``image-name`` (``ctx.built_images``), so a
-later ``internal/docker-push`` with ``image-name:`` pushes it instead of committing the box.
-Only the docker runner can build: the local runner has no engine.
+The engine pusher builds it next to the box container (``EnginePusher.build`` on the
+session's ``snapshot()``) and the image id is kept under the step's ``image-name``
+(``ctx.built_images``), so a later ``internal/docker-push`` with ``image-name:`` pushes it
+instead of committing the box. Only the docker runner can build: the local runner has no
+engine.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StepConfigError
+from bot.pushers.image_config import pairs as _pairs
+from bot.pushers.image_config import words as _words
+from bot.runners.base import snapshot_of
 from bot.wercker.expand import expand_options
 from steps.base import StepContext, StepOutcome
-from steps.image_options import pairs as _pairs
-from steps.image_options import words as _words
 
 NEEDS_ENGINE = 'internal/docker-build needs a Docker Engine ([runner] kind = "docker")'
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.ParseBool
@@ -26,8 +29,8 @@ _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})  # Go's strconv.Parse
 class DockerBuildStep:
     def run(self, ctx: StepContext) -> StepOutcome:
         session = ctx.session
-        build = getattr(session, "build_image", None)
-        if session.kind != "docker" or not session.can_commit or build is None:
+        box = snapshot_of(session)
+        if box is None:
             raise StepConfigError(NEEDS_ENGINE)
         options = expand_options(ctx.step, ctx.lookup, ctx.log)
         image_name = options.get("image-name", "").strip()
@@ -59,9 +62,11 @@ class DockerBuildStep:
         if hosts:
             build_options["extra_hosts"] = hosts
         ctx.log.info(f"building {image_name} from {context}")
-        image_id = build(context_dir, build_options, image_name, ctx.log)
-        ctx.built_images[image_name] = image_id
-        return StepOutcome(message=f"Built {image_name} ({image_id[:19]})")
+        from bot.pushers.engine import EnginePusher  # the docker SDK, only when needed
+
+        built = EnginePusher().build(box, context_dir, build_options, image_name, ctx.log)
+        ctx.built_images[image_name] = built.image_id
+        return StepOutcome(message=f"Built {image_name} ({built.image_id[:19]})")
 
 
 def _context_path(source: str, context: str) -> str:

@@ -1,10 +1,18 @@
 """``internal/docker-push`` and ``internal/docker-scratch-push``.
 
 Both expand their options, resolve the target and the image config the same way; they differ
-in what the image holds. ``docker-push`` on the docker runner commits the box container; on
-the local runner it is the box image's layers plus the source at ``/pipeline/source``.
-``docker-scratch-push`` is the output dir (or the source dir when the output is empty) at
-``/`` with no base.
+in what the image holds, and that chooses the pusher:
+
+* ``docker-push`` with ``image-name``: the image an earlier ``internal/docker-build`` made,
+  pushed by the engine pusher;
+* ``docker-push`` on the docker runner: the box container (the session's ``snapshot()``),
+  committed and pushed by the engine pusher;
+* ``docker-push`` on the local runner: the box image's layers plus the source at
+  ``/pipeline/source``, assembled by ``ctx.pusher`` (daemonless);
+* ``docker-scratch-push``: the output dir (or the source dir when the output is empty) at
+  ``/`` with no base, by ``ctx.pusher`` on both runners.
+
+Either way the image config is ``merge_config`` over the base's (``bot.pushers.image_config``).
 """
 
 from __future__ import annotations
@@ -13,13 +21,18 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import StepConfigError
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, PushResult, Target
 from bot.pushers.target import resolve_target
+from bot.runners.base import snapshot_of
 from bot.wercker.expand import expand_options
 from steps.base import StepContext, StepOutcome
 from steps.image_options import image_config
+
+if TYPE_CHECKING:
+    from bot.pushers.engine.model import EngineImage
 
 SECRET_OPTIONS = ("password", "aws-secret-key", "azure-client-secret")
 
@@ -66,20 +79,11 @@ class DockerPushStep:
     def run(self, ctx: StepContext) -> StepOutcome:
         options, target, config = _prepare(ctx)
         started = time.monotonic()
-        image_name = options.get("image-name", "")
-        if image_name:
-            if image_name not in ctx.built_images:
-                raise StepConfigError(
-                    f"image-name {image_name!r} was not built by an earlier internal/docker-build "
-                    "step in this pipeline"
-                )
-            from bot.pushers.engine import push_built_image
+        engine_image = _engine_image(ctx, options.get("image-name", ""), config)
+        if engine_image is not None:
+            from bot.pushers.engine import EnginePusher  # the docker SDK, only when needed
 
-            result = push_built_image(
-                ctx.session, ctx.built_images[image_name], config, target, ctx.log
-            )
-        elif ctx.session.can_commit:
-            result = ctx.session.commit_and_push(config, target, ctx.log)
+            result = EnginePusher().push(engine_image, target, ctx.log)
         else:
             source = ctx.session.collect(ctx.session.paths.source)
             if ctx.box is None:
@@ -89,6 +93,24 @@ class DockerPushStep:
             )
             result = ctx.pusher.push(spec, target, ctx.log)
         return _report(ctx, result, started)
+
+
+def _engine_image(ctx: StepContext, image_name: str, config: ImageConfig) -> EngineImage | None:
+    """What the engine pusher pushes for this step: the image built as ``image_name``, or
+    the box container; ``None`` when the session has no engine (the local runner)."""
+    box = snapshot_of(ctx.session)
+    if image_name and (box is None or image_name not in ctx.built_images):
+        raise StepConfigError(
+            f"image-name {image_name!r} was not built by an earlier internal/docker-build "
+            "step in this pipeline"
+        )
+    if box is None:
+        return None
+    from bot.pushers.engine.model import BuiltImage, EngineImage
+
+    if image_name:
+        return EngineImage(BuiltImage(box.engine, ctx.built_images[image_name]), config)
+    return EngineImage(box, config)
 
 
 class DockerScratchPushStep:

@@ -11,18 +11,12 @@ digest we computed.
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
-import platform
-import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -39,9 +33,8 @@ from bot.pushers.model import (
     Target,
 )
 from bot.pushers.registry import ecr
+from bot.pushers.registry.base_image import BaseImage, fetch_base, host_architecture
 from bot.pushers.registry.client import (
-    MANIFEST_LIST_V2,
-    OCI_INDEX,
     TRANSPORT_ERRORS,
     RegistryClient,
     RetryPolicy,
@@ -52,8 +45,6 @@ from bot.pushers.registry.client import (
 from bot.pushers.registry.endpoint import resolve_endpoint
 from bot.pushers.registry.errors import unreachable
 from bot.pushers.registry.image import (
-    DOCKER_MANIFEST,
-    OCI_MANIFEST,
     Descriptor,
     NewLayer,
     build_config,
@@ -62,165 +53,17 @@ from bot.pushers.registry.image import (
     media_types_for,
 )
 from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
+from bot.pushers.registry.progress import ProgressReader, human_size, uploading
+from bot.pushers.registry.spool import spool_dir, sweep_spool
 from bot.pushers.registry.stream import LayerStream
 from bot.settings import RegistrySettings
-from bot.store.store import process_alive, worker_name
 
 UPLOAD_THREADS = 4
 CREATED_LABEL = "org.opencontainers.image.created"
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def host_architecture() -> str:
-    return _ARCH.get(platform.machine().lower(), "amd64")
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    """A base image as fetched: its manifest's media type and layer descriptors, its config
-    JSON, and the repository the layers can be read (or mounted) from."""
-
-    ref: ImageRef
-    manifest_type: str
-    layers: tuple[Descriptor, ...]
-    config: dict[str, Any]
-
-
-def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> BaseImage:
-    """Reads a base image's manifest (choosing ``linux/<architecture>`` from an index) and
-    its config."""
-    manifest = client.get_manifest(ref.repository, ref.reference)
-    doc = json.loads(manifest.body)
-    media_type = doc.get("mediaType") or manifest.media_type
-    if media_type in (MANIFEST_LIST_V2, OCI_INDEX) or "manifests" in doc:
-        entries = [m for m in doc.get("manifests", []) if isinstance(m, dict)]
-        linux = [m for m in entries if (m.get("platform") or {}).get("os") == "linux"]
-        chosen = next(
-            (m for m in linux if m["platform"].get("architecture") == architecture),
-            next((m for m in linux if m["platform"].get("architecture") == "amd64"), None),
-        )
-        if chosen is None:
-            raise RegistryError(
-                f"base image {ref} has no linux/{architecture} or linux/amd64 variant"
-            )
-        manifest = client.get_manifest(ref.repository, chosen["digest"])
-        doc = json.loads(manifest.body)
-        media_type = doc.get("mediaType") or manifest.media_type
-    if media_type not in (DOCKER_MANIFEST, OCI_MANIFEST):
-        raise RegistryError(
-            f"base image {ref} has a manifest of type {media_type or 'unknown'}; only Docker "
-            "v2 schema 2 and OCI image manifests can be used as a base"
-        )
-    layers = tuple(
-        Descriptor(
-            layer["mediaType"],
-            layer["digest"],
-            int(layer["size"]),
-            {k: v for k, v in layer.items() if k in ("urls", "annotations")},
-        )
-        for layer in doc.get("layers", [])
-    )
-    config = json.loads(client.get_blob(ref.repository, doc["config"]["digest"]))
-    return BaseImage(ref, media_type, layers, config)
-
-
-# A spool whose owner cannot be asked (another host's, or a loose layer file of an earlier
-# version) goes once nothing has been written to it for this long. A layer is written
-# continuously while it is built, so a live build's spool never looks this old; only a
-# finished layer still uploading over a slow link could.
-UNOWNED_SPOOL_SECONDS = 15 * 60
-
-logger = logging.getLogger(__name__)
-
-
-def spool_dir(tmp_dir: Path) -> Path:
-    """This process's directory for layers being built, named by ``worker_name()``
-    (``host:pid:token``) so that a sweep can tell whether its owner still runs."""
-    return tmp_dir / worker_name()
-
-
-def _last_write(path: Path) -> float:
-    """The newest mtime in ``path`` (a file, or a directory and the files in it)."""
-    newest = path.lstat().st_mtime
-    if path.is_dir():
-        for child in path.iterdir():
-            with contextlib.suppress(OSError):
-                newest = max(newest, child.lstat().st_mtime)
-    return newest
-
-
-def sweep_spool(tmp_dir: Path, now: float | None = None) -> list[Path]:
-    """Removes layers that crashed pushes left under ``tmp_dir`` (a push removes its own
-    once uploaded) and returns what went: every spool directory whose owning process is
-    gone (``process_alive``: no such pid, a zombie, or its pid under an earlier token), at
-    once; and what no live process can be asked about (another host's spool, loose
-    ``layer-*.tar.gz`` files from before spools were per process) once unwritten for
-    ``UNOWNED_SPOOL_SECONDS``. This process's own spool is never touched."""
-    cutoff = (time.time() if now is None else now) - UNOWNED_SPOOL_SECONDS
-    removed: list[Path] = []
-    try:
-        children = list(tmp_dir.iterdir())
-    except OSError:
-        return removed
-    for path in children:
-        try:
-            if path.is_dir() and not path.is_symlink():
-                alive = process_alive(path.name)
-                if alive is False or (alive is None and _last_write(path) < cutoff):
-                    shutil.rmtree(path)
-                    removed.append(path)
-            elif path.name.startswith("layer-") and path.lstat().st_mtime < cutoff:
-                path.unlink()
-                removed.append(path)
-        except OSError as err:  # one that cannot go must not stop the others
-            logger.warning("cannot remove the leftover layer spool %s: %s", path, err)
-    return removed
-
-
-class ProgressReader:
-    """A body that reports how much was sent, at most every ``every`` seconds. It has a
-    length, so ``requests`` still sends ``Content-Length``; it does not close ``inner``."""
-
-    def __init__(
-        self, inner: Any, size: int, report: Callable[[int], None], every: float = 5.0
-    ) -> None:
-        self._inner = inner
-        self._size = size
-        self._report = report
-        self._every = every
-        self._sent = 0
-        self._last = time.monotonic()
-
-    def __len__(self) -> int:
-        return self._size
-
-    def read(self, n: int = -1) -> bytes:
-        data: bytes = self._inner.read(n)
-        self._sent += len(data)
-        now = time.monotonic()
-        if data and now - self._last >= self._every:
-            self._last = now
-            self._report(self._sent)
-        return data
-
-
-def uploading(log: Log, digest: str, size: int) -> Callable[[int], None]:
-    def report(sent: int) -> None:
-        log.progress(f"Layer {digest[:19]}… uploading: {human_size(sent)} / {human_size(size)}")
-
-    return report
 
 
 class DaemonlessPusher:
-    """``Pusher`` over the registry HTTP API. Safe to share between worker threads: every
+    """``Pusher[ImageSpec]`` over the registry HTTP API. Safe to share between worker threads: every
     push makes its own clients (and each upload thread its own HTTP session).
 
     ``registries`` is the bot's ``[registries]`` config (CA files, ``insecure``,
@@ -266,19 +109,21 @@ class DaemonlessPusher:
         client.streaming = client.streaming and self.stream_uploads
         return client
 
-    def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult:
+    def push(self, source: ImageSpec, target: Target, log: Log) -> PushResult:
+        """``Pusher[ImageSpec]``: assembles ``source`` and pushes it (see the module)."""
+        image = source
         started = time.monotonic()
         ecr.prepare_repository(target, self.registries, log)
         with self.client(target.registry, target.scheme, target.auth, log) as client:
             try:
                 client.ping()
                 client.auth.want([push_scope(target.repository)])
-                base, source = self._base(image.base, client, target, log)
+                base, reader = self._base(image.base, client, target, log)
                 try:
-                    return self._push(image, target, log, client, base, source, started)
+                    return self._push(image, target, log, client, base, reader, started)
                 finally:
-                    if source is not client and source is not None:
-                        source.close()
+                    if reader is not client and reader is not None:
+                        reader.close()
             except TRANSPORT_ERRORS as err:
                 # one that escaped the retries (a stream read mid-copy): still readable
                 raise unreachable(
@@ -366,13 +211,7 @@ class DaemonlessPusher:
             types, Descriptor(types.config, config_digest, len(config_bytes)), descriptors
         )
         digest = digest_of(manifest)
-        for tag in target.tags:
-            # A re-run re-tags nothing: also spares registries with immutable tags.
-            if client.manifest_digest(repo, tag, types.manifest) == digest:
-                log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
-                continue
-            client.put_manifest(repo, tag, manifest, types.manifest)
-            log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")
+        _tag_manifest(client, repo, target.tags, manifest, types.manifest, log)
         total = sum(d.size for d in descriptors) + len(config_bytes)
         log.progress(
             f"image {digest} ({human_size(total)} in {len(descriptors)} layers) pushed in "
@@ -526,3 +365,22 @@ class DaemonlessPusher:
                 f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
                 f"{time.monotonic() - started:.1f} s"
             )
+
+
+def _tag_manifest(
+    client: RegistryClient,
+    repo: str,
+    tags: tuple[str, ...],
+    manifest: bytes,
+    media_type: str,
+    log: Log,
+) -> None:
+    """Stores ``manifest`` under every tag. A re-run re-tags nothing: that also spares
+    registries with immutable tags."""
+    digest = digest_of(manifest)
+    for tag in tags:
+        if client.manifest_digest(repo, tag, media_type) == digest:
+            log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
+            continue
+        client.put_manifest(repo, tag, manifest, media_type)
+        log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
-
-from bot.logs import Log
+from typing import Literal
 
 Scheme = Literal["https", "http", "auto"]
 """``auto``: HTTPS, falling back to plain HTTP; only for loopback hosts named without a scheme."""
@@ -71,7 +69,8 @@ class ImageConfig:
     """The runtime config of a pushed image (the OCI ``config`` object), from step options.
 
     ``None`` means "not set by the step" (keep the base image's value); ``ports`` are
-    ``"8080/tcp"`` strings; ``env`` is applied on top of the base's ``Env``.
+    ``"8080/tcp"`` strings; ``env`` is applied on top of the base's ``Env``. How it goes
+    over a base image's config, on both pushers: ``bot.pushers.image_config.merge_config``.
     """
 
     cmd: list[str] | None = None
@@ -117,16 +116,3 @@ class PushResult:
 
     def display(self) -> str:
         return f"{self.repository}:{','.join(self.tags)}"
-
-
-class Pusher(Protocol):
-    """Pushes an assembled image to every tag of ``target``.
-
-    Returns only once the registry has confirmed the manifest digest (checked against
-    ``Docker-Content-Digest``). Raises ``RegistryAuthError`` when credentials are refused or
-    the push is denied, ``RegistryUnavailable`` when the registry cannot be reached after
-    retries, and ``RegistryError``/``PushError`` otherwise, each with a message a user can act
-    on and with no credential in it. Progress goes to ``log``.
-    """
-
-    def push(self, image: ImageSpec, target: Target, log: Log) -> PushResult: ...

@@ -13,41 +13,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.errors import StepConfigError
+
+# The reference grammar (hosts, tags, repository names) is bot.imageref's, shared with lint.
+from bot.imageref import (
+    DOCKER_HUB,
+    DOCKER_HUB_ALIASES,
+    check_repository,
+    looks_like_host,
+    sanitize_tag,
+    split_image_ref,
+    without_reference,
+)
 from bot.logs import Log
 from bot.pushers.model import ImageRef, RegistryAuth, Scheme, Target
 from bot.settings import RegistrySettings
 
-DOCKER_HUB = "registry-1.docker.io"
-DOCKER_HUB_ALIASES = frozenset(
-    {
-        "",
-        "docker.io",
-        "index.docker.io",
-        "registry.hub.docker.com",
-        "registry-1.docker.io",
-        "hub.docker.com",
-    }
-)
 ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
-MAX_TAG_LENGTH = 128
-_TAG_BAD_RUN = re.compile(r"[^A-Za-z0-9_.-]+")
 _TAG_SPLIT = re.compile(r"[\s,]+")
-# distribution/reference: lower-case components joined by '.', '_', '__' or runs of '-'.
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _VERSION_SUFFIX = re.compile(r"^v[12]$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 _AWS_OPTIONS = ("aws-access-key", "aws-secret-key", "aws-region", "aws-registry-id")
 _AZURE_OPTIONS = ("azure-client-id", "azure-client-secret", "azure-login-server")
-
-
-def sanitize_tag(tag: str) -> str:
-    """Makes ``tag`` a valid Docker tag the way docker/metadata-action does, plus the grammar's
-    own limits: runs outside ``[A-Za-z0-9_.-]`` → ``-``, leading ``.``/``-`` dropped, cut to
-    128 characters, empty → ``latest``."""
-    cleaned = _TAG_BAD_RUN.sub("-", tag).lstrip(".-")[:MAX_TAG_LENGTH]
-    return cleaned or "latest"
 
 
 def is_loopback(host: str) -> bool:
@@ -68,12 +55,6 @@ def split_host_port(hostport: str) -> tuple[str, str]:
         return host, rest.lstrip(":")
     host, _, port = hostport.partition(":")
     return host, port
-
-
-def looks_like_host(component: str) -> bool:
-    """Docker's rule for the first path component of a name: a host if it has a dot or a
-    port, or is ``localhost``."""
-    return "." in component or ":" in component or component == "localhost"
 
 
 def registry_settings_for(
@@ -146,19 +127,6 @@ def _strip_reference(name: str, log: Log) -> str:
         pieces[-1] = pieces[-1].split(":", 1)[0]
         name = "/".join(pieces)
     return name
-
-
-def _check_repository(repository: str, where: str) -> None:
-    if not repository:
-        raise StepConfigError(f"{where}: the repository is empty")
-    for component in repository.split("/"):
-        if not _COMPONENT.match(component):
-            raise StepConfigError(
-                f"{where}: {component!r} is not a valid repository path component "
-                "(lower-case letters, digits, and '.', '_', '-' between them)"
-            )
-    if len(repository) > 255:
-        raise StepConfigError(f"{where}: the repository name is longer than 255 characters")
 
 
 def _split_tags(raw: str, default_tag: str, log: Log) -> tuple[str, ...]:
@@ -297,7 +265,7 @@ def resolve_target(
     lowered = name.lower()
     if lowered != name:
         log.info(f"repository {name!r} lower-cased to {lowered!r}")
-    _check_repository(lowered, f"repository {raw_repo!r}")
+    check_repository(lowered, f"repository {raw_repo!r}")
     tags = _split_tags(options.get("tag") or "", default_tag, log)
     return Target(
         registry=host,
@@ -306,14 +274,6 @@ def resolve_target(
         scheme=default_scheme(host, registries, scheme_word),
         auth=_auth_from_options(options, host, registries),
     )
-
-
-def without_reference(image: str) -> str:
-    """``host:5000/a/b:1.0`` or ``a/b@sha256:…`` → the name alone; a ``:`` only counts as a
-    tag separator in the last path component."""
-    image = image.strip().split("@", 1)[0]
-    head, slash, last = image.rpartition("/")
-    return head + slash + last.split(":", 1)[0]
 
 
 def resolve_box(
@@ -348,51 +308,15 @@ def parse_image_ref(
     text: str, *, auth: RegistryAuth, registries: Mapping[str, RegistrySettings]
 ) -> ImageRef:
     """Parses a box id such as ``busybox``, ``127.0.0.1:5000/library/busybox:1.36`` or
-    ``quay.io/x/y@sha256:…`` into an ``ImageRef``.
-
-    The host is the first component only when it looks like one (dot, port or
-    ``localhost``); the tag is after the last ``:`` of the last component, so
-    ``host:5000/app`` has no tag. Raises ``StepConfigError`` on a malformed reference.
+    ``quay.io/x/y@sha256:…`` into an ``ImageRef``: the grammar is ``bot.imageref``'s
+    (``split_image_ref``), the scheme comes from ``registries`` unless written. Raises
+    ``StepConfigError`` on a malformed reference.
     """
-    original = text
-    text = text.strip()
-    explicit: str | None = None
-    match = re.match(r"^(https?)://", text, re.IGNORECASE)
-    if match:
-        explicit = match.group(1).lower()
-        text = text[match.end() :]
-    if not text:
-        raise StepConfigError("the image reference is empty")
-    reference = "latest"
-    name, at, digest = text.partition("@")
-    if at:
-        if not _DIGEST.match(digest):
-            raise StepConfigError(f"image {original!r}: {digest!r} is not a sha256 digest")
-        reference = digest
-    head, slash, last = name.rpartition("/")
-    if ":" in last:
-        last, _, tag = last.partition(":")
-        if not at:
-            reference = tag
-        if tag != sanitize_tag(tag) or not tag:
-            raise StepConfigError(f"image {original!r}: {tag!r} is not a valid tag")
-    name = f"{head}{slash}{last}"
-    first, _, rest = name.partition("/")
-    host = ""
-    if rest and looks_like_host(first):
-        host, name = first.lower(), rest
-    if host in DOCKER_HUB_ALIASES:
-        host = DOCKER_HUB
-        if "/" not in name:
-            name = f"library/{name}"
-        explicit = "https"
-    if name != name.lower():
-        raise StepConfigError(f"image {original!r}: repository names must be lower-case")
-    _check_repository(name, f"image {original!r}")
+    name = split_image_ref(text)
     return ImageRef(
-        registry=host,
-        repository=name,
-        reference=reference,
-        scheme=default_scheme(host, registries, explicit),
+        registry=name.host,
+        repository=name.repository,
+        reference=name.reference,
+        scheme=default_scheme(name.host, registries, name.scheme),
         auth=auth,
     )

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.logs import Log
-from bot.pushers.model import ImageConfig, ImageRef, PushResult, Target
+from bot.pushers.model import ImageRef
+
+if TYPE_CHECKING:
+    from bot.pushers.engine.model import BoxSnapshot
 
 GUEST_ROOT = "/pipeline"
 
@@ -80,8 +83,9 @@ class Session(Protocol):
     path). ``env`` and ``secrets`` arrive as environment variables, never spliced into shell
     text; output streams to ``log`` as it comes. ``collect(guest_dir)`` returns a host
     directory holding a copy of (or the same as) that guest directory's contents.
-    ``commit_and_push`` exists only where ``can_commit`` is true (the docker runner).
-    ``close`` is idempotent and safe after a half-done open.
+    ``can_commit`` is true where the box itself can become an image: the session is then a
+    ``SnapshotSession`` (the docker runner). A session never pushes: the push step chooses
+    a pusher. ``close`` is idempotent and safe after a half-done open.
     """
 
     kind: str
@@ -101,12 +105,29 @@ class Session(Protocol):
 
     def collect(self, guest_dir: str) -> Path: ...
 
-    def commit_and_push(self, config: ImageConfig, target: Target, log: Log) -> PushResult: ...
-
     def restart(self, log: Log) -> None:
         """Make the session usable again after a step killed it (before after-steps)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SnapshotSession(Session, Protocol):
+    """A session whose box is a container on a Docker Engine (``can_commit``).
+
+    ``snapshot()`` describes the box container as it stands, for the engine pusher to
+    commit and for ``internal/docker-build`` to build next to (``BoxSnapshot``). It changes
+    nothing; raises ``InfrastructureError`` when the container is gone.
+    """
+
+    def snapshot(self) -> BoxSnapshot: ...
+
+
+def snapshot_of(session: Session) -> BoxSnapshot | None:
+    """``session.snapshot()`` where the session has a box container, else ``None``."""
+    if session.can_commit and isinstance(session, SnapshotSession):
+        return session.snapshot()
+    return None
 
 
 class Runner(Protocol):

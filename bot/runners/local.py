@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
-from bot.pushers.model import ImageConfig, ImageRef, PushResult, Target
+from bot.pushers.model import ImageRef
 from bot.runners.base import GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.output import OutputRelay, Watchdog
 from bot.runners.sandbox import Sandbox
@@ -209,9 +209,6 @@ class LocalSession:
 
     def collect(self, guest_dir: str) -> Path:
         return Path(guest_dir)
-
-    def commit_and_push(self, config: ImageConfig, target: Target, log: Log) -> PushResult:
-        raise InfrastructureError("the local runner cannot commit a container")
 
     def restart(self, log: Log) -> None:
         """Nothing to restart: every step is its own process."""

@@ -28,13 +28,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.errors import StoreUnavailable
 from bot.models import Result, short_sha
+from bot.store.migrate import create_if_empty
 from bot.store.schema import (
     attempts,
     builds,
     deliveries,
     images,
     logs,
-    metadata,
     outbox,
     pipelines,
     push_ancestors,
@@ -257,7 +257,9 @@ class Store:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        metadata.create_all(self.engine)
+        # A new database is created at the head revision; an existing one is left as it is
+        # (``migrate.check_schema`` tells the composition root whether it can be used).
+        self.created = create_if_empty(self)
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -524,48 +526,54 @@ class Store:
     # -- queue -----------------------------------------------------------------------------
 
     def claim_next(self, worker: str) -> Claim | None:
-        """Atomically takes the oldest queued attempt whose branch has nothing running."""
+        """Atomically takes the oldest queued attempt whose branch has nothing running.
+
+        The query itself skips busy branches (``NOT EXISTS`` a running attempt of the same
+        repository and branch), so any number of queued builds behind a running one never
+        hide another repository's build."""
         now = time.time()
+        busy_attempt = attempts.alias("busy_attempt")
+        busy_build = builds.alias("busy_build")
+        branch_busy = (
+            select(busy_attempt.c.id)
+            .join(busy_build, busy_build.c.id == busy_attempt.c.build_id)
+            .where(
+                busy_attempt.c.state == Result.RUNNING,
+                busy_build.c.repo == builds.c.repo,
+                busy_build.c.branch == builds.c.branch,
+            )
+            .exists()
+        )
         with self.tx() as conn:
-            running = (
-                select(builds.c.repo, builds.c.branch)
-                .join(attempts, attempts.c.build_id == builds.c.id)
-                .where(attempts.c.state == Result.RUNNING)
-            ).subquery()
-            candidates = conn.execute(
+            row = conn.execute(
                 select(
                     attempts.c.id.label("attempt_id"),
                     attempts.c.number,
                     attempts.c.explicit,
                     builds.c.id.label("build_id"),
-                    builds.c.repo,
-                    builds.c.branch,
                 )
                 .join(builds, builds.c.id == attempts.c.build_id)
-                .where(attempts.c.state == Result.QUEUED)
+                .where(attempts.c.state == Result.QUEUED, ~branch_busy)
                 .order_by(attempts.c.id)
-                .limit(50)
-            ).all()
-            busy = {(r.repo, r.branch) for r in conn.execute(select(running)).all()}
-            for row in candidates:
-                if (row.repo, row.branch) in busy:
-                    continue
-                conn.execute(
-                    update(attempts)
-                    .where(attempts.c.id == row.attempt_id)
-                    .values(
-                        state=Result.RUNNING,
-                        worker=worker,
-                        started_at=now,
-                        heartbeat_at=now,
-                        description="Running",
-                    )
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == row.attempt_id)
+                .values(
+                    state=Result.RUNNING,
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    description="Running",
                 )
-                build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
-                return Claim(
-                    int(row.attempt_id), int(row.number), bool(row.explicit), dict(build._mapping)
-                )
-        return None
+            )
+            build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
+            return Claim(
+                int(row.attempt_id), int(row.number), bool(row.explicit), dict(build._mapping)
+            )
 
     def newest_built_sha(self, repo: str, branch: str, before_build: int) -> str | None:
         """The sha of the latest build of this branch that arrived before ``before_build``

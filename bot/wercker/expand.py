@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from bot.errors import StepConfigError
-from bot.logs import Log
 from bot.wercker import schema
 from bot.wercker.model import StepSpec
+
+if TYPE_CHECKING:  # annotations only: the frontend imports nothing below it at run time
+    from bot.logs import Log
 
 # A leading digit is a one-character name, as in Go (``$1abc`` is ``$1`` then ``abc``).
 _TOKEN = re.compile(r"\$(?:(\$)|\{([^}]+)\}|([A-Za-z_][A-Za-z0-9_]*|[0-9]))")

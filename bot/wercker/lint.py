@@ -12,7 +12,6 @@ Messages never contain option values that could be credentials; they name option
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -20,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StepConfigError
-from bot.pushers.model import RegistryAuth
-from bot.pushers.target import parse_image_ref, without_reference
+from bot.imageref import split_image_ref, without_reference
 from bot.wercker import schema
 from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
 
@@ -194,6 +192,8 @@ def _all_steps(pipeline: PipelineSpec) -> Iterator[StepSpec]:
 
 def did_you_mean(word: str, known: Iterable[str]) -> str | None:
     """``"did you mean 'x'?"`` for the closest known word, or ``None``."""
+    import difflib  # only for a file with an unknown key: ``check`` starts faster without it
+
     match = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.7)
     return f"did you mean '{match[0]}'?" if match else None
 
@@ -252,14 +252,15 @@ def _box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> list[P
 
 
 def _box_image(check: _Checker, box: BoxSpec) -> None:
-    """The box id must parse as the runner will parse it (``parse_image_ref``), else the
-    build fails at pull time with no location. With ``$VAR`` it is known only at run time."""
+    """The box id must parse as the runner will parse it (``split_image_ref``, the grammar
+    under ``bot.pushers.target.parse_image_ref``), else the build fails at pull time with no
+    location. With ``$VAR`` it is known only at run time."""
     if "$" in box.id:
         return
     # A ``tag`` option replaces the id's own tag or digest (bot.pipeline.resolve_box).
     image = without_reference(box.id) if box.options.get("tag") else box.id
     try:
-        parse_image_ref(image, auth=RegistryAuth(), registries={})
+        split_image_ref(image)
     except StepConfigError as err:
         name = without_reference(box.id.strip())
         lowered = name.lower() + box.id.strip()[len(name) :]
@@ -272,7 +273,7 @@ def _box_image(check: _Checker, box: BoxSpec) -> None:
 
 def _parses(image: str) -> bool:
     try:
-        parse_image_ref(image, auth=RegistryAuth(), registries={})
+        split_image_ref(image)
     except StepConfigError:
         return False
     return True

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from bot.errors import WerckerFileError
-from bot.settings import PipelineChoice
 from bot.wercker import schema
 from bot.wercker.model import PipelineSpec, Problem, StepSpec, WerckerFile
+
+if TYPE_CHECKING:  # annotations only: the frontend imports nothing below it at run time
+    from bot.settings import PipelineChoice
 
 
 def select_pipelines(

@@ -280,7 +280,9 @@ def _wait_done(bot: Bot, build_id: int, timeout: float) -> dict[str, Any]:
     return detail
 
 
-@pytest.fixture(scope="module", params=["local", "docker"])
+@pytest.fixture(
+    scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker)]
+)
 def attack(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

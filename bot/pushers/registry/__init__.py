@@ -9,7 +9,12 @@ Modules, one job each:
 - ``endpoint``: where a named registry is really reached (``mirror_of``, TLS, http fallback);
 - ``errors``: registry answers → ``RegistryError``/``RegistryAuthError``/``RegistryUnavailable``;
 - ``layers``: deterministic layer tar+gzip and the on-disk layer cache;
-- ``image``: config JSON and manifest bytes.
+- ``stream``: a layer uploaded while it is compressed;
+- ``spool``: per-process directories of layers being built, and their sweep;
+- ``progress``: upload progress for build logs;
+- ``base_image``: a base image's manifest (for this host's platform) and config;
+- ``image``: config JSON (its runtime config is ``bot.pushers.image_config.merge_config``)
+  and manifest bytes.
 
 Callers outside this package use ``bot.pushers.daemonless.DaemonlessPusher`` and
 ``bot.pushers.target``; ``RegistryClient`` is for tools and tests that speak to a registry.

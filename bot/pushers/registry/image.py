@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.pushers.image_config import merge_config
 from bot.pushers.model import ImageConfig
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -76,20 +77,6 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _merge_env(base: list[str], env: dict[str, str]) -> list[str]:
-    merged: dict[str, str] = {}
-    for item in base:
-        key, _, value = item.partition("=")
-        merged[key] = value
-    merged.update(env)
-    return [f"{k}={v}" for k, v in merged.items()]
-
-
-def _port_key(port: str) -> str:
-    port = port.strip()
-    return port if "/" in port else f"{port}/tcp"
-
-
 def build_config(
     config: ImageConfig,
     new_layers: Sequence[NewLayer],
@@ -101,11 +88,9 @@ def build_config(
 ) -> bytes:
     """The config blob: ``config`` applied over ``base`` (a base image's config JSON).
 
-    Env is merged by key; ports become ``ExposedPorts`` objects and volumes ``Volumes``
-    objects, unioned with the base's; labels are merged; Cmd/Entrypoint/User/WorkingDir/
-    StopSignal replace the base's when set. ``Entrypoint`` set without ``Cmd`` clears the
-    base's Cmd (as Docker does). ``created`` defaults to the epoch, so the same input gives
-    the same digest.
+    The runtime config (``config``) is ``merge_config`` of ``bot.pushers.image_config``, the
+    same the engine pusher commits with. ``created`` defaults to the epoch, so the same
+    input gives the same digest.
     """
     doc: dict[str, Any] = copy.deepcopy(base) if base else {}
     when = created or EPOCH
@@ -114,34 +99,7 @@ def build_config(
     doc["created"] = when
     for volatile in ("container", "container_config", "docker_version", "id", "parent"):
         doc.pop(volatile, None)
-    run: dict[str, Any] = dict(doc.get("config") or {})
-    if config.env or "Env" in run:
-        run["Env"] = _merge_env(list(run.get("Env") or []), config.env)
-    if config.entrypoint is not None:
-        run["Entrypoint"] = config.entrypoint or None
-        if config.cmd is None:
-            run["Cmd"] = None
-    if config.cmd is not None:
-        run["Cmd"] = config.cmd or None
-    if config.ports:
-        ports = dict(run.get("ExposedPorts") or {})
-        ports.update({_port_key(p): {} for p in config.ports})
-        run["ExposedPorts"] = ports
-    if config.volumes:
-        volumes = dict(run.get("Volumes") or {})
-        volumes.update({v: {} for v in config.volumes})
-        run["Volumes"] = volumes
-    if config.labels:
-        run["Labels"] = {**(run.get("Labels") or {}), **config.labels}
-    for attr, key in (
-        ("user", "User"),
-        ("working_dir", "WorkingDir"),
-        ("stop_signal", "StopSignal"),
-    ):
-        value = getattr(config, attr)
-        if value is not None:
-            run[key] = value
-    doc["config"] = {k: v for k, v in run.items() if v is not None}
+    doc["config"] = merge_config(doc.get("config"), config)
     if config.author:
         doc["author"] = config.author
     rootfs = doc.get("rootfs") or {}

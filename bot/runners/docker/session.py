@@ -1,4 +1,4 @@
-"""One pipeline's box container: script steps, collecting files, commit, restart, cleanup."""
+"""One pipeline's box container: script steps, collecting files, snapshots, restart, cleanup."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from docker.errors import DockerException, NotFound
 
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
-from bot.pushers import engine as engine_pusher
-from bot.pushers.engine import EngineHandle
-from bot.pushers.model import ImageConfig, PushResult, Target
+from bot.pushers.engine.model import BoxSnapshot, EngineHandle
 from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.docker.archive import MAX_COLLECT_BYTES, ArchiveTooLargeError, extract_stream
 from bot.runners.docker.execs import run_capped, run_exec
+from bot.runners.docker.sweep import BUILT_PREFIX
 from bot.runners.wrapper import (
     MAX_HELPER_BYTES,
     command,
@@ -90,7 +89,6 @@ class DockerSession:
         self.container_id: str | None = None
         self.box_config: dict[str, Any] = {}
         self.shell = "sh"
-        self.built_images: list[str] = []
         self._closed = False
 
     # -- steps -----------------------------------------------------------------------------
@@ -217,24 +215,12 @@ class DockerSession:
                 with contextlib.suppress(Exception):
                     close()
 
-    def commit_and_push(self, config: ImageConfig, target: Target, log: Log) -> PushResult:
-        """The engine pusher (``bot.pushers.engine``) on this session's container."""
+    def snapshot(self) -> BoxSnapshot:
+        """The box container as it stands, for the engine pusher (``SnapshotSession``):
+        this engine, the container, the box image's config, and the prefix under which
+        images built next to it are tagged (``close`` removes them)."""
         container = self._require_container()
-        return engine_pusher.commit_and_push(
-            self.engine, container, self.box_config, config, target, log
-        )
-
-    def build_image(self, context_dir: Path, options: dict[str, Any], name: str, log: Log) -> str:
-        """``internal/docker-build``: builds ``context_dir`` and keeps the image (tagged with
-        a session-local name, so pushing and untagging it cannot delete it) until close."""
-        image_id = engine_pusher.build_image(self.engine, str(context_dir), options, log)
-        local = f"wercker-bot-build/{(self.container_id or 'x')[:12]}-{_safe(name)}"
-        try:
-            self.engine.control.api.tag(image_id, local, "latest", force=True)
-        except DockerException as err:
-            raise InfrastructureError(f"cannot tag the built image: {err}") from None
-        self.built_images.append(f"{local}:latest")
-        return image_id
+        return BoxSnapshot(self.engine, container, dict(self.box_config), _built_prefix(container))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -288,9 +274,7 @@ class DockerSession:
         if self.container_id:
             with contextlib.suppress(DockerException):
                 api.remove_container(self.container_id, force=True, v=True)
-        for ref in self.built_images:
-            with contextlib.suppress(DockerException):
-                api.remove_image(ref, force=True)
+            _remove_built_images(api, _built_prefix(self.container_id))
         for client in (self.engine.control, self.engine.stream):
             with contextlib.suppress(Exception):
                 client.close()
@@ -319,6 +303,15 @@ class DockerSession:
         return bool(state.get("Running"))
 
 
-def _safe(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower())
-    return cleaned.strip(".-")[:64] or "image"
+def _built_prefix(container_id: str) -> str:
+    """What images built in a session are tagged under (``sweep`` finds them by it too)."""
+    return f"{BUILT_PREFIX}{container_id[:12]}-"
+
+
+def _remove_built_images(api: Any, prefix: str) -> None:
+    with contextlib.suppress(DockerException):
+        for image in api.images(filters={"reference": f"{prefix}*"}):
+            for tag in image.get("RepoTags") or []:
+                if tag.startswith(prefix):
+                    with contextlib.suppress(DockerException):
+                        api.remove_image(tag, force=True)

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 BOX_PREFIX = "wercker-bot-"
 BUILT_PREFIX = "wercker-bot-build/"
-"""``DockerSession.build_image`` tags what a session built ``wercker-bot-build/<id12>-…``."""
+"""``EnginePusher.build`` tags what a session built ``wercker-bot-build/<id12>-…``."""
 SWEEP_TIMEOUT = 30.0
 """The engine's read timeout during a sweep (the recovery thread waits at most this)."""
 

@@ -94,6 +94,15 @@ def test_build_from_the_containers_source_then_push_by_image_name(
             )
             pushed = DockerPushStep().run(push_ctx).images[0]
             assert pushed.digest.startswith("sha256:")
+        # An entrypoint alone resets the built image's CMD, as on every push path.
+        entry_ctx = _ctx(
+            session,
+            "internal/docker-push",
+            {"repository": repository, "tag": "entry", "image-name": "web",
+             "entrypoint": "cat /app.txt"},
+            built,
+        )  # fmt: skip
+        DockerPushStep().run(entry_ctx)
     finally:
         session.close()
 
@@ -105,6 +114,11 @@ def test_build_from_the_containers_source_then_push_by_image_name(
     assert labels["org.opencontainers.image.revision"] == FACTS.commit
     out = client.containers.run(f"{repository}:v2", network_mode="none", remove=True)
     assert out == b"compiled-in-the-box\nhello-build\n"
+    client.api.pull(repository, tag="entry", auth_config={})
+    entry = client.api.inspect_image(f"{repository}:entry")["Config"]
+    assert (entry["Entrypoint"], entry["Cmd"]) == (["cat", "/app.txt"], None)
+    out = client.containers.run(f"{repository}:entry", network_mode="none", remove=True)
+    assert out == b"compiled-in-the-box\n"
     # close() removed the session's built image.
     assert not [t for i in client.images.list() for t in i.tags if "wercker-bot-build" in t]
 

@@ -1,4 +1,5 @@
-"""The engine pusher against a real engine and registry: commit, config, push, refusals."""
+"""The engine pusher against a real engine and registry: the box snapshot committed with its
+config, pushed; refusals."""
 
 from __future__ import annotations
 
@@ -6,14 +7,31 @@ import pytest
 
 from bot.errors import RegistryAuthError, RegistryError
 from bot.logs import MemoryLog
-from bot.pushers.engine import auth_config, engine_repository, image_conf, registry_credentials
-from bot.pushers.model import ImageConfig, ImageRef, RegistryAuth, Target
+from bot.pushers.engine import (
+    EngineImage,
+    EnginePusher,
+    auth_config,
+    engine_repository,
+    registry_credentials,
+)
+from bot.pushers.model import ImageConfig, ImageRef, PushResult, RegistryAuth, Target
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner
+from bot.runners.docker.session import DockerSession
 from tests.harness.dockerd import Dockerd
 from tests.integration.docker.conftest import Registry
 
 SECRETS = {"DEPLOY_TOKEN": "tok-3f9a8b7c6d", "DB_PASSWORD": "hunter2-hunter2"}
+
+
+def push_box(
+    session: DockerSession, config: ImageConfig, target: Target, log: MemoryLog | None = None
+) -> PushResult:
+    """What ``internal/docker-push`` does on the docker runner: the session's snapshot,
+    pushed by the engine pusher."""
+    return EnginePusher().push(
+        EngineImage(session.snapshot(), config), target, log if log is not None else MemoryLog()
+    )
 
 
 def _pull(dockerd: Dockerd, ref: str) -> dict:  # type: ignore[type-arg]
@@ -55,7 +73,7 @@ def test_committed_box_runs_with_cmd_and_ports_and_keeps_secrets_out(
         )
         target = Target(box_registry.host, "tests/committed", ("v1", "feature-x"))
         log = MemoryLog()
-        pushed = session.commit_and_push(config, target, log)
+        pushed = push_box(session, config, target, log)
     finally:
         session.close()
     assert pushed.digest.startswith("sha256:")
@@ -102,13 +120,11 @@ def test_an_image_with_no_command_does_not_inherit_the_keepalive(
     session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
     try:
         # The box's Cmd is kept when the step sets none; an explicit empty one clears it.
-        kept = session.commit_and_push(
-            ImageConfig(), Target(box_registry.host, "tests/keep", ("v1",)), MemoryLog()
-        )
-        cleared = session.commit_and_push(
+        kept = push_box(session, ImageConfig(), Target(box_registry.host, "tests/keep", ("v1",)))
+        cleared = push_box(
+            session,
             ImageConfig(cmd=[], entrypoint=[], author="me"),
             Target(box_registry.host, "tests/cleared", ("v1",)),
-            MemoryLog(),
         )
     finally:
         session.close()
@@ -135,13 +151,13 @@ def test_wrong_password_fails_with_the_registrys_message(
             auth=RegistryAuth(username="alice", password="not-the-password"),
         )
         with pytest.raises(RegistryAuthError) as info:
-            session.commit_and_push(ImageConfig(), target, MemoryLog())
+            push_box(session, ImageConfig(), target)
         message = str(info.value)
         assert "unauthorized" in message.lower() or "authentication required" in message.lower()
         assert "not-the-password" not in message
 
         good = Target(auth_registry.host, "tests/accepted", ("v1",), auth=auth_registry.auth)
-        assert session.commit_and_push(ImageConfig(), good, MemoryLog()).digest
+        assert push_box(session, ImageConfig(), good).digest
     finally:
         session.close()
 
@@ -152,9 +168,7 @@ def test_unreachable_registry_is_a_registry_error(
     session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
     try:
         with pytest.raises(RegistryError, match=r"127\.0\.0\.1:9"):
-            session.commit_and_push(
-                ImageConfig(), Target("127.0.0.1:9", "tests/nowhere", ("v1",)), MemoryLog()
-            )
+            push_box(session, ImageConfig(), Target("127.0.0.1:9", "tests/nowhere", ("v1",)))
     finally:
         session.close()
 
@@ -163,26 +177,6 @@ def test_docker_hub_names_carry_no_host() -> None:
     assert engine_repository("registry-1.docker.io", "acme/app") == "acme/app"
     assert engine_repository("docker.io", "library/busybox") == "library/busybox"
     assert engine_repository("127.0.0.1:5000", "acme/app") == "127.0.0.1:5000/acme/app"
-
-
-def test_image_conf_puts_options_over_the_base() -> None:
-    base = {
-        "Env": ["PATH=/bin", "LANG=C"],
-        "Cmd": ["sh"],
-        "Entrypoint": None,
-        "ExposedPorts": {"80/tcp": {}},
-        "Labels": {"a": "1"},
-        "User": "app",
-        "WorkingDir": "/srv",
-    }
-    conf = image_conf(
-        base, ImageConfig(env={"LANG": "C.UTF-8", "X": "y"}, ports=["8080"], labels={"b": "2"})
-    )
-    assert conf["Env"] == ["PATH=/bin", "LANG=C.UTF-8", "X=y"]
-    assert conf["Cmd"] == ["sh"]
-    assert conf["ExposedPorts"] == {"80/tcp": {}, "8080/tcp": {}}
-    assert conf["Labels"] == {"a": "1", "b": "2"}
-    assert (conf["User"], conf["WorkingDir"]) == ("app", "/srv")
 
 
 def test_default_credentials_follow_the_daemonless_rules() -> None:
@@ -200,3 +194,23 @@ def test_default_credentials_follow_the_daemonless_rules() -> None:
         "username": "u",
         "password": "p",
     }
+
+
+def test_a_snapshot_describes_the_box_and_changes_nothing(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
+) -> None:
+    from bot.errors import InfrastructureError
+    from bot.runners.base import SnapshotSession, snapshot_of
+
+    session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+    try:
+        assert isinstance(session, SnapshotSession)
+        snap = snapshot_of(session)
+        assert snap is not None and snap.container_id == session.container_id
+        assert snap.base["Cmd"] == ["sh"]  # the box image's, not the keepalive
+        assert snap.built_prefix == f"wercker-bot-build/{snap.container_id[:12]}-"
+        assert session.snapshot() == snap  # nothing was committed or changed
+    finally:
+        session.close()
+    with pytest.raises(InfrastructureError, match="gone"):
+        session.snapshot()

@@ -264,6 +264,7 @@ def test_no_box_is_a_wercker_yml_error_never_a_run_on_the_host(
 def test_a_box_with_a_non_root_user_owns_its_source(
     runner: DockerRunner, busybox_box: ImageRef, box_registry: Registry, tmp_path: Path
 ) -> None:
+    from bot.pushers.engine import EngineImage, EnginePusher
     from bot.pushers.model import ImageConfig, Target
 
     # Make a box whose USER is nobody, through the runner itself.
@@ -272,7 +273,9 @@ def test_a_box_with_a_non_root_user_owns_its_source(
     )
     try:
         target = Target(box_registry.host, "tests/nobody-box", ("v1",))
-        maker.commit_and_push(ImageConfig(user="65534"), target, MemoryLog())
+        EnginePusher().push(
+            EngineImage(maker.snapshot(), ImageConfig(user="65534")), target, MemoryLog()
+        )
     finally:
         maker.close()
     workspace = Workspace.create(tmp_path / "b", tmp_path / "c")
