@@ -1,6 +1,6 @@
 ## make run    — set up and run the bot on the embedded default (SQLite, example config)
 ## make test   — set up everything (apt packages, venv, services started by the tests) and test
-## make lint   — ruff + mypy
+## make lint   — ruff + mypy + import-linter (the layering contracts in pyproject.toml)
 ## make bench  — benchmarks (bench/), printed as tables
 .PHONY: run test lint bench setup help
 
@@ -20,11 +20,13 @@ test:
 	./scripts/setup.sh --tests
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest -q -rs
 
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:
 	./scripts/setup.sh --tests

@@ -1,7 +1,7 @@
 """Build orchestration: one attempt from checkout to the last status.
 
-This is the only place that decides between ``failed`` and ``errored``, and that turns
-results into commit statuses (through the durable outbox).
+This is the only place that decides between ``failed`` and ``errored``; every commit status
+it causes is decided by ``bot.reporter`` (and written to the durable outbox).
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from typing import Protocol
 from bot.buildlog import StoreLog
 from bot.checkout import ancestry, checkout, is_ancestor
 from bot.errors import WerckerBotError, WerckerFileError
-from bot.forges.github import truncate_description, utf16_len
-from bot.forges.github.descriptions import LIMIT as DESCRIPTION_LIMIT
 from bot.logs import Log
 from bot.masking import Masker
-from bot.models import GITHUB_STATE, Result, short_sha
+from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
 from bot.pushers.base import Pusher
+from bot.pushers.credentials import registry_credentials
 from bot.pushers.model import ImageSpec, PushResult
+from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, Reporter, superseded
 from bot.runners.base import Runner, Timeouts
 from bot.runners.select import runner_for_plan, select_runner
 from bot.settings import PipelineChoice, RepoSettings, Settings
-from bot.store.store import Claim, Store, contexts_for
+from bot.store.store import Claim, Store
 from bot.wercker.lint import lint_for_runner
 from bot.wercker.model import PipelineSpec, StepSpec, WerckerFile
 from bot.wercker.parse import load_dir
@@ -40,8 +40,7 @@ from steps.base import BuildFacts
 
 logger = logging.getLogger(__name__)
 
-NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
-LOG_INCOMPLETE = "(log incomplete: store write failed)"
+__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "Services", "execute", "run_chain"]
 
 
 def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[str]:
@@ -53,14 +52,6 @@ def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[st
     ]
 
 
-def context_for(settings: Settings, pipeline: str) -> str:
-    return contexts_for(settings.github.status_context, [pipeline])[0]
-
-
-def build_url(settings: Settings, build_id: int) -> str:
-    return f"{settings.base_url}/builds/{build_id}"
-
-
 @dataclass
 class Services:
     """The composition root's product: what a worker needs to run attempts."""
@@ -68,6 +59,7 @@ class Services:
     settings: Settings
     store: Store
     pusher: Pusher[ImageSpec]
+    reporter: Reporter
 
     def masker_for(self, repo: RepoSettings | None) -> Masker:
         masker = Masker(self.settings.secret_values())
@@ -120,7 +112,14 @@ class Attempt:
         self.build = claim.build
         self.repo = self.settings.repos.get(str(self.build["repo"]).lower())
         self.masker = services.masker_for(self.repo)
-        self.url = build_url(self.settings, int(self.build["id"]))
+        self.report: BuildReporter = services.reporter.for_build(
+            self.store,
+            str(self.build["repo"]),
+            str(self.build["sha"]),
+            int(self.build["id"]),
+            self.masker,
+        )
+        self.url = self.report.target_url
         self.log = StoreLog(
             self.store, claim.attempt_id, self.masker, limit=self.settings.log_limit
         )
@@ -128,36 +127,21 @@ class Attempt:
         self.pipeline_ids: dict[str, int] = {}
         self.resolved: set[str] = set()
 
-    def status(self, pipeline: str, state: str, description: str) -> None:
-        self.store.enqueue_status(
-            str(self.build["repo"]),
-            str(self.build["sha"]),
-            context_for(self.settings, pipeline),
-            state,
-            truncate_description(self.masker.mask(description)),
-            self.url,
-        )
-
-    def log_note(self, description: str, status: bool = False) -> str:
-        """``description`` plus ``LOG_INCOMPLETE`` when the store lost part of the log, so
-        the page and the commit status do not claim a whole log. For a ``status`` the
-        description is shortened first, so GitHub's 140-character cut keeps the note. The
-        text is masked before anything cuts it: a secret cut in half is no longer found."""
+    def log_note(self, description: str) -> str:
+        """``description`` (masked) plus ``LOG_INCOMPLETE`` when the store lost part of the
+        log, so the page does not claim a whole log (the reporter does the same for
+        statuses, keeping the note within GitHub's 140 characters)."""
         description = self.masker.mask(description)
         if not self.log.incomplete:
             return description
-        if status:
-            limit = DESCRIPTION_LIMIT - utf16_len(LOG_INCOMPLETE) - 1
-            description = truncate_description(description, limit)
         return f"{description} {LOG_INCOMPLETE}"
 
     def finish(self, state: Result, description: str, planned: Sequence[str]) -> Result:
         """Ends the attempt; every context not yet resolved gets this final state."""
         description = self.masker.mask(description)
-        for name in planned:
-            if name not in self.resolved:
-                self.status(name, GITHUB_STATE[state], self.log_note(description, status=True))
-                self.resolved.add(name)
+        open_names = [name for name in planned if name not in self.resolved]
+        self.report.attempt_finished(open_names, state, description, self.log.incomplete)
+        self.resolved.update(open_names)
         description = self.log_note(description)
         self.store.error_open_pipelines(self.claim.attempt_id, description)
         self.store.finish_attempt(self.claim.attempt_id, state, description)
@@ -205,7 +189,8 @@ class Attempt:
             f"{build['ref']} @ {str(build['sha'])[:12]}"
             + (" (redelivered)" if self.claim.explicit else "")
         )
-        runner = select_runner(self.settings, self.log)
+        credentials = registry_credentials(self.settings.registries)
+        runner = select_runner(self.settings, self.log, credentials)
         source = self.workdir / "checkout"
         created = checkout(
             self.repo.clone_url,
@@ -218,7 +203,7 @@ class Attempt:
         )
         stale = self.superseded_by(source)
         if stale is not None:
-            return self.finish(Result.CANCELED, f"Superseded by {short_sha(stale)}", planned)
+            return self.finish(Result.CANCELED, superseded(stale), planned)
         facts = BuildFacts(
             repo=self.repo.full_name,
             branch=str(build["branch"]),
@@ -239,9 +224,8 @@ class Attempt:
             self.repo.deploy_target,
         )
         if plan is None:
-            for name in planned:
-                self.status(name, "success", NO_WERCKER_YML)
-                self.resolved.add(name)
+            self.report.no_wercker_yml(planned)
+            self.resolved.update(planned)
             self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
             return Result.PASSED
         runner, wf, selected = plan
@@ -331,7 +315,7 @@ class Attempt:
     # hooks for run_chain ---------------------------------------------------------------
 
     def pipeline_started(self, position: int, name: str) -> Tracer:
-        self.status(name, "pending", "Running")
+        self.report.pipeline_started(name)
         pid = self.store.start_pipeline(self.claim.attempt_id, position, name)
         self.pipeline_ids[name] = pid
         return StoreTracer(self.store, self.claim.attempt_id, pid, name, self.masker)
@@ -341,21 +325,19 @@ class Attempt:
         self.store.finish_pipeline(
             self.pipeline_ids[run.name], run.state, self.masker.mask(run.description)
         )
-        self.status(run.name, GITHUB_STATE[run.state], self.log_note(run.description, True))
+        self.report.pipeline_finished(run.name, run.state, run.description, self.log.incomplete)
 
     def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None:
         self.resolved.add(name)
-        # The row says what happened to this pipeline; its status says why (GitHub shows
-        # failure/error so a skipped deploy never looks green).
+        # The row says what happened to this pipeline; its status says why.
         self.store.add_pipeline(self.claim.attempt_id, position, name, Result.SKIPPED, reason)
-        self.status(name, GITHUB_STATE[state], reason)
+        self.report.pipeline_skipped(name, state, reason)
 
     def conclude(self, runs: list[PipelineRun], planned: list[str]) -> Result:
         ran = {r.name for r in runs}
-        for name in planned:
-            if name not in ran and name not in self.resolved:
-                self.status(name, "success", "Skipped: pipeline not defined in wercker.yml")
-                self.resolved.add(name)
+        missing = [name for name in planned if name not in ran and name not in self.resolved]
+        self.report.pipelines_not_defined(missing)
+        self.resolved.update(missing)
         worst = Result.PASSED
         description = "Passed"
         for run in runs:

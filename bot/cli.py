@@ -198,6 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.logs import CallbackLog
     from bot.masking import Masker
     from bot.models import Result
+    from bot.pushers.credentials import registry_credentials
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.runners.select import select_runner
     from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
@@ -242,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     log = CallbackLog(echo, masker)
-    runner = select_runner(settings, log)
+    runner = select_runner(settings, log, registry_credentials(settings.registries))
     choices = (
         tuple(PipelineChoice(n) for n in args.pipeline)
         if args.pipeline

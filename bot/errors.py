@@ -11,14 +11,21 @@ problem makes an attempt ``failed`` (the user's code or the registry said no) or
     ├── CheckoutError             clone/fetch of the pushed commit failed            → errored
     ├── WerckerFileError          wercker.yml missing pipelines or invalid (problems) → errored
     ├── InfrastructureError       runner, daemon, disk: the bot could not do its job  → errored
-    │   └── StoreUnavailable      the store cannot write (disk full, I/O, locked)      → 503
+    │   ├── StoreUnavailable      the store cannot write (disk full, I/O, locked)      → 503
+    │   └── RegistryUnavailable*  a registry the bot cannot reach: refused, DNS, TLS,
+    │                             timeouts or 5xx after retries
     └── StepError                 a step could not complete                           → failed
         ├── StepConfigError       an option is missing, undefined or malformed
         ├── StepTimeout           command-timeout or no-response-timeout hit
         └── PushError             pushing an image failed
-            └── RegistryError     the registry refused or could not be reached
+            └── RegistryError*    the registry answered no (or something unusable)
                 ├── RegistryAuthError     credentials rejected / push denied
-                └── RegistryUnavailable   connection refused, DNS, retries exhausted
+                └── UnknownRegistryHost   the step's own repository/registry names a host
+                                          that does not resolve
+
+    * also a ``RegistryProblem``: typed facts ``registry``, ``repository``, ``action``,
+      ``http_status`` and ``codes``, so no caller ever classifies a registry error by its
+      message. Catch ``RegistryProblem`` for "anything the registry did".
 """
 
 from __future__ import annotations
@@ -83,16 +90,75 @@ class PushError(StepError):
     """Pushing an image failed."""
 
 
-class RegistryError(PushError):
-    """The registry refused the push or answered something we cannot use."""
+class RegistryProblem(WerckerBotError):
+    """What every registry error carries, as facts rather than words in its message.
+
+    ``registry`` is the host (``host[:port]``) as images name it; ``repository`` the
+    repository in play (None when none was, e.g. ``ping``); ``action`` one of ``push``,
+    ``pull``, ``auth``, ``ping``, ``create repository``, ``look up repository``; ``http_status``
+    the registry's HTTP status (None for a transport failure or an engine message);
+    ``codes`` the registry's ``errors[].code`` values (``DENIED``, ``UNAUTHORIZED``,
+    ``NAME_UNKNOWN``, ``MANIFEST_INVALID``...), or AWS error codes for the ECR API.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str = "",
+        repository: str | None = None,
+        action: str = "",
+        http_status: int | None = None,
+        codes: tuple[str, ...] = (),
+    ) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.action = action
+        self.http_status = http_status
+        self.codes = tuple(codes)
+        super().__init__(message)
+
+
+class RegistryError(RegistryProblem, PushError):
+    """The registry refused the push or answered something we cannot use (→ failed)."""
 
 
 class RegistryAuthError(RegistryError):
     """The registry rejected the credentials or denied the push."""
 
 
-class RegistryUnavailable(RegistryError):
-    """The registry could not be reached, or kept failing after retries."""
+class UnknownRegistryHost(RegistryError):
+    """The registry host named in the step's own ``repository``/``registry`` option does not
+    resolve (DNS says no such host): the user's mistake, so the step fails."""
+
+
+class RegistryUnavailable(RegistryProblem, InfrastructureError):
+    """The registry could not be reached, or kept failing after retries (→ errored).
+
+    ``unresolved_host`` is set when DNS said the host does not exist (not a temporary DNS
+    failure): the pusher turns that into ``UnknownRegistryHost`` when the step itself named
+    the host."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str = "",
+        repository: str | None = None,
+        action: str = "",
+        http_status: int | None = None,
+        codes: tuple[str, ...] = (),
+        unresolved_host: str | None = None,
+    ) -> None:
+        self.unresolved_host = unresolved_host
+        super().__init__(
+            message,
+            registry=registry,
+            repository=repository,
+            action=action,
+            http_status=http_status,
+            codes=codes,
+        )
 
 
 class StoreUnavailable(InfrastructureError):

@@ -1,4 +1,5 @@
-"""Plain values shared across the bot: attempt results and how they map to GitHub states."""
+"""Plain values shared across the bot: attempt results (``bot.reporter`` maps them to
+GitHub states)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import enum
 
 
 class Result(enum.StrEnum):
-    """The state of an attempt or a pipeline. One table (``GITHUB_STATE``) maps the final
-    ones to GitHub commit-status states."""
+    """The state of an attempt or a pipeline. One table (``bot.reporter.GITHUB_STATE``) maps
+    them to GitHub commit-status states."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -20,17 +21,6 @@ class Result(enum.StrEnum):
     @property
     def final(self) -> bool:
         return self not in (Result.QUEUED, Result.RUNNING)
-
-
-GITHUB_STATE: dict[Result, str] = {
-    Result.QUEUED: "pending",
-    Result.RUNNING: "pending",
-    Result.PASSED: "success",
-    Result.SKIPPED: "success",
-    Result.FAILED: "failure",
-    Result.ERRORED: "error",
-    Result.CANCELED: "error",
-}
 
 
 def short_sha(sha: str) -> str:

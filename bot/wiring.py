@@ -7,6 +7,7 @@ import contextlib
 
 from bot.build import Services
 from bot.pushers.daemonless import DaemonlessPusher
+from bot.reporter import Reporter
 from bot.settings import Settings
 from bot.store.migrate import SchemaError, check_schema
 from bot.store.store import Store
@@ -19,7 +20,8 @@ def build_services(settings: Settings) -> Services:
     # users. A data_dir the bot does not own keeps its mode (the operator chose it).
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
-    store = Store(settings.db_path)
+    reporter = Reporter(settings.github.status_context, settings.base_url)
+    store = Store(settings.db_path, reporter)
     # serve, worker and the web app refuse a database that is not at the head revision
     # (``wercker-bot migrate`` brings it there); a new one is created at head.
     try:
@@ -28,4 +30,4 @@ def build_services(settings: Settings) -> Services:
         store.engine.dispose()
         raise
     pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
-    return Services(settings=settings, store=store, pusher=pusher)
+    return Services(settings=settings, store=store, pusher=pusher, reporter=reporter)

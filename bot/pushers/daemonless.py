@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from bot.errors import RegistryError
+from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import Log
 from bot.masking import Masker
 from bot.pushers.model import (
@@ -43,7 +43,7 @@ from bot.pushers.registry.client import (
     push_scope,
 )
 from bot.pushers.registry.endpoint import resolve_endpoint
-from bot.pushers.registry.errors import unreachable
+from bot.pushers.registry.errors import unknown_host, unreachable
 from bot.pushers.registry.image import (
     Descriptor,
     NewLayer,
@@ -103,9 +103,7 @@ class DaemonlessPusher:
     ) -> RegistryClient:
         """A client for one push (tests and tools may use it to read back). Its retries are
         announced in ``log`` (the bot's own log without one)."""
-        client = RegistryClient(
-            registry, scheme, auth, self.registries, retry=self.retry, log=log
-        )
+        client = RegistryClient(registry, scheme, auth, self.registries, retry=self.retry, log=log)
         client.streaming = client.streaming and self.stream_uploads
         return client
 
@@ -113,6 +111,14 @@ class DaemonlessPusher:
         """``Pusher[ImageSpec]``: assembles ``source`` and pushes it (see the module)."""
         image = source
         started = time.monotonic()
+        try:
+            return self._push_to(image, target, log, started)
+        except RegistryUnavailable as err:
+            # DNS says the host the step's own options named does not exist: the user's
+            # mistake (failed), not the bot's environment (errored).
+            raise unknown_host(err, target.registry) or err from None
+
+    def _push_to(self, image: ImageSpec, target: Target, log: Log, started: float) -> PushResult:
         ecr.prepare_repository(target, self.registries, log)
         with self.client(target.registry, target.scheme, target.auth, log) as client:
             try:
@@ -136,7 +142,10 @@ class DaemonlessPusher:
                     Masker(client.secrets).mask(
                         f"{target.registry}: unexpected answer while pushing "
                         f"{target.repository}: {type(err).__name__}: {str(err)[:200]}"
-                    )
+                    ),
+                    registry=target.registry,
+                    repository=target.repository,
+                    action="push",
                 ) from None
 
     def _base(

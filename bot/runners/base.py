@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from bot.images import ImageRef
 from bot.logs import Log
-from bot.pushers.model import ImageRef
 
 if TYPE_CHECKING:
-    from bot.pushers.engine.model import BoxSnapshot
+    from bot.engine import BoxSnapshot
 
 GUEST_ROOT = "/pipeline"
 

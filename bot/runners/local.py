@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from bot.errors import InfrastructureError, StepError
+from bot.images import ImageRef
 from bot.logs import Log
-from bot.pushers.model import ImageRef
 from bot.runners.base import GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.output import OutputRelay, Watchdog
 from bot.runners.sandbox import Sandbox

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bot.engine import CredentialResolver
 from bot.errors import InfrastructureError
 from bot.logs import Log
 from bot.runners.base import Runner
@@ -26,10 +27,14 @@ UNSAFE_WARNING = (
 )
 
 
-def select_runner(settings: Settings, log: Log) -> Runner:
+def select_runner(
+    settings: Settings, log: Log, credentials: CredentialResolver | None = None
+) -> Runner:
     """The runner for one build, per ``settings.runner_kind``. Raises
     ``InfrastructureError`` when that kind cannot run here (no engine for ``docker``, no
-    sandbox for ``local``, neither for ``auto``)."""
+    sandbox for ``local``, neither for ``auto``). ``credentials`` is how the docker runner
+    resolves registry credentials (the caller passes
+    ``bot.pushers.credentials.registry_credentials``: runners do not import pushers)."""
     kind = settings.runner_kind
     if kind == "local-unsafe":
         log.warn(UNSAFE_WARNING)
@@ -49,6 +54,7 @@ def select_runner(settings: Settings, log: Log) -> Runner:
         return DockerRunner(
             settings.docker_host,
             network=settings.docker_network,
+            credentials=credentials,
             registries=dict(settings.registries),
             memory_mb=settings.step_limits.memory_mb,
         )

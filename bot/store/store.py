@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Table, and_, create_engine, event, func, select, update
 from sqlalchemy.engine import Row
@@ -28,6 +25,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.errors import StoreUnavailable
 from bot.models import Result, short_sha
+from bot.procs import process_alive
+from bot.procs import worker_name as worker_name  # its old home; see bot.procs
 from bot.store.migrate import create_if_empty
 from bot.store.schema import (
     attempts,
@@ -51,8 +50,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class NewPush:
     """What the intake stores for a push. ``pipelines`` are the configured pipelines that
-    will be tried; each gets the status context ``<status_context>/<pipeline>``, posted
-    ``pending`` now."""
+    will be tried; ``status_context`` is passed on, uninterpreted, in the ``Stored`` fact."""
 
     hook_id: str
     delivery_id: str
@@ -73,10 +71,6 @@ class NewPush:
     """A force push: ``before`` is then not an ancestor of ``sha``."""
 
     @property
-    def contexts(self) -> list[str]:
-        return contexts_for(self.status_context, self.pipelines)
-
-    @property
     def proven_ancestors(self) -> set[str]:
         """Commits this payload proves to be strict ancestors of ``sha`` (no clone needed):
         its ``before`` unless the push was forced or created the branch, and its
@@ -87,8 +81,70 @@ class NewPush:
         return {s for s in found if _SHA.match(s) and s != ZERO_SHA and s != self.sha}
 
 
-def contexts_for(status_context: str, pipelines: Sequence[str]) -> list[str]:
-    return [f"{status_context}/{name}" for name in pipelines]
+@dataclass(frozen=True)
+class StatusRow:
+    """One commit status in the outbox, as the reporter decided it."""
+
+    repo: str
+    sha: str
+    context: str
+    state: str
+    description: str
+    target_url: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Fact: intake stored attempt ``attempt`` of build ``build_id``; queued, or stored
+    canceled when an earlier-stored push proved it older (``superseded_by``)."""
+
+    build_id: int
+    attempt: int
+    repo: str
+    sha: str
+    pipelines: tuple[str, ...]
+    status_context: str
+    target_url: str
+    superseded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """Fact: the queued attempt ``attempt_id`` of build ``build_id`` was canceled for the
+    descendant ``by_sha``."""
+
+    attempt_id: int
+    build_id: int
+    repo: str
+    sha: str
+    by_sha: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Fact: the attempt ``attempt_id``, left running by a dead process, was finished."""
+
+    attempt_id: int
+    build_id: int
+    repo: str
+    sha: str
+
+
+class OutboxWriter(Protocol):
+    def add(self, rows: Sequence[StatusRow]) -> None: ...
+
+    def latest(self, repo: str, sha: str) -> list[StatusRow]: ...
+
+
+class StatusListener(Protocol):
+    """Told the store's facts inside the transaction that makes them (``bot.reporter``):
+    whatever it adds to the outbox is kept, or dropped, with the fact."""
+
+    def stored(self, outbox: OutboxWriter, fact: Stored) -> None: ...
+
+    def builds_superseded(self, outbox: OutboxWriter, facts: Sequence[Superseded]) -> None: ...
+
+    def attempts_recovered(self, outbox: OutboxWriter, facts: Sequence[Recovered]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -154,17 +210,6 @@ def _row_text(row: Any) -> str:
     return text
 
 
-# Tells this process apart from an earlier one that had the same host name and pid (a
-# restarted container is often pid 1 again).
-PROCESS_TOKEN = uuid.uuid4().hex[:12]
-
-
-def worker_name(tag: str = "") -> str:
-    """``host:pid:token[:tag]``: enough for ``recover_dead`` to tell whether the claimer
-    is still alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{PROCESS_TOKEN}" + (f":{tag}" if tag else "")
-
-
 def sqlite_reason(err: DBAPIError) -> str:
     """SQLite's own message, one line, without SQLAlchemy's SQL text and parameters (which
     may hold a whole batch of log text)."""
@@ -188,54 +233,19 @@ def _rollback(conn: Connection) -> None:
         logger.debug("rollback failed after a failed transaction", exc_info=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` (on this host) may still run. Dead: no such process, or a
-    zombie (state Z or X in ``/proc/<pid>/stat``): it has exited and only waits for its
-    parent to reap it, which can take any time, so waiting for it to vanish would hold
-    recovery up."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it exists
-    return _proc_state(pid) not in ("Z", "X")
-
-
-def _proc_state(pid: int) -> str:
-    """The state letter of ``/proc/<pid>/stat``; "" when it cannot be read (no /proc)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except FileNotFoundError:
-        return "X"  # gone since os.kill looked
-    except OSError:
-        return ""
-    # "pid (comm) S ...": comm may hold spaces and parentheses, so the state is the first
-    # field after the last ")".
-    fields = raw[raw.rfind(b")") + 1 :].split()
-    return fields[0].decode("ascii", "replace") if fields else ""
-
-
-def process_alive(owner: str) -> bool | None:
-    """Whether the process a ``worker_name`` (``host:pid:token[:tag]``) names still runs:
-    True or False on this host (False also for this pid under an earlier token: a restarted
-    container reuses pids), None for another host or a name without a pid (cannot tell)."""
-    parts = owner.split(":")
-    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    token = parts[2] if len(parts) > 2 else ""
-    if parts[0] != socket.gethostname() or not pid:
-        return None
-    if pid == os.getpid():
-        return token == PROCESS_TOKEN
-    return _pid_alive(pid)
-
-
 class Store:
-    """All persistence. Methods are safe to call from several threads and processes."""
+    """All persistence. Methods are safe to call from several threads and processes.
 
-    def __init__(self, db_path: Path) -> None:
+    ``listener`` is told the facts that change what GitHub sees (a build stored, builds
+    superseded, attempts recovered) inside the transaction that makes them; the store
+    itself decides nothing about statuses. It defaults to ``bot.reporter.Reporter``."""
+
+    def __init__(self, db_path: Path, listener: StatusListener | None = None) -> None:
+        if listener is None:
+            from bot.reporter import Reporter  # the reporter imports this module's facts
+
+            listener = Reporter()
+        self.listener: StatusListener = listener
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self.engine: Engine = create_engine(
@@ -336,15 +346,17 @@ class Store:
                     )
                 )
                 build = conn.execute(select(builds).where(builds.c.id == build_id)).one()
-                self._enqueue_status(
-                    conn,
-                    build.repo,
-                    build.sha,
-                    contexts_for(push.status_context, json.loads(build.pipelines)),
-                    "pending",
-                    f"Queued (attempt {number})",
-                    target_url.format(id=build_id),
-                    now,
+                self.listener.stored(
+                    _TxOutbox(conn, now),
+                    Stored(
+                        build_id,
+                        number,
+                        str(build.repo),
+                        str(build.sha),
+                        tuple(json.loads(build.pipelines)),
+                        push.status_context,
+                        target_url.format(id=build_id),
+                    ),
                 )
                 return Intake(build_id, number)
 
@@ -373,7 +385,15 @@ class Store:
                     received_at=now,
                 )
             )
-            url = target_url.format(id=build_id)
+            stored = Stored(
+                build_id,
+                1,
+                push.repo,
+                push.sha,
+                tuple(push.pipelines),
+                push.status_context,
+                target_url.format(id=build_id),
+            )
             ancestors = push.proven_ancestors if push.branch else set()
             if ancestors:
                 conn.execute(
@@ -394,13 +414,15 @@ class Store:
                         description=desc,
                     )
                 )
-                self._enqueue_status(
-                    conn, push.repo, push.sha, push.contexts, "error", desc, url, now
-                )
+                out = _TxOutbox(conn, now)
+                self.listener.stored(out, replace(stored, superseded_by=newer))
                 # What this push proves older than itself is older than ``newer`` too.
-                self._supersede_queued(conn, push, build_id, newer, now)
+                self.listener.builds_superseded(
+                    out, self._supersede_queued(conn, push, build_id, newer, now)
+                )
                 return Intake(build_id, 1)
-            self._supersede_queued(conn, push, build_id, push.sha, now)
+            canceled = self._supersede_queued(conn, push, build_id, push.sha, now)
+            self.listener.builds_superseded(_TxOutbox(conn, now), canceled)
             conn.execute(
                 attempts.insert().values(
                     build_id=build_id,
@@ -411,9 +433,7 @@ class Store:
                     description="Queued",
                 )
             )
-            self._enqueue_status(
-                conn, push.repo, push.sha, push.contexts, "pending", "Queued", url, now
-            )
+            self.listener.stored(_TxOutbox(conn, now), stored)
             return Intake(build_id, 1)
 
     def _newer_push(self, conn: Connection, push: NewPush) -> str | None:
@@ -438,7 +458,7 @@ class Store:
 
     def _supersede_queued(
         self, conn: Connection, push: NewPush, keep_build: int, by_sha: str, now: float
-    ) -> None:
+    ) -> list[Superseded]:
         """Cancels the queued builds of ``push``'s branch whose commits the payload proves
         to be ancestors of ``push.sha`` ("Superseded by <by_sha>", ``by_sha`` being this push
         or a proven descendant of it). Anything else stays queued, for the worker to order
@@ -446,11 +466,13 @@ class Store:
         whatever order the deliveries arrive in. A user's redelivery is never superseded."""
         ancestors = push.proven_ancestors
         if not push.branch or not ancestors:
-            return
-        desc = f"Superseded by {short_sha(by_sha)}"
-        for item in self._queued_builds(conn, push.repo, push.branch, keep_build):
-            if item.sha in ancestors and not item.explicit:
-                self._cancel_queued(conn, push.repo, item.attempt_id, item.sha, desc, now)
+            return []
+        return [
+            fact
+            for item in self._queued_builds(conn, push.repo, push.branch, keep_build)
+            if item.sha in ancestors and not item.explicit
+            for fact in self._cancel_queued(conn, push.repo, item, by_sha, now)
+        ]
 
     def _queued_builds(
         self, conn: Connection, repo: str, branch: str, except_build: int
@@ -478,29 +500,22 @@ class Store:
         ]
 
     def _cancel_queued(
-        self, conn: Connection, repo: str, attempt_id: int, sha: str, desc: str, now: float
-    ) -> bool:
-        """Cancels one attempt if it is still queued, and ends its commit's pending contexts
-        with ``error: desc``. False when it had left the queue meanwhile."""
+        self, conn: Connection, repo: str, item: QueuedBuild, by_sha: str, now: float
+    ) -> list[Superseded]:
+        """Cancels one attempt if it is still queued: the fact, or nothing when it had left
+        the queue meanwhile."""
         done = conn.execute(
             update(attempts)
-            .where(attempts.c.id == attempt_id, attempts.c.state == Result.QUEUED)
-            .values(state=Result.CANCELED, finished_at=now, description=desc)
+            .where(attempts.c.id == item.attempt_id, attempts.c.state == Result.QUEUED)
+            .values(
+                state=Result.CANCELED,
+                finished_at=now,
+                description=f"Superseded by {short_sha(by_sha)}",
+            )
         )
         if not done.rowcount:
-            return False
-        for context in self._pending_contexts(conn, repo, sha):
-            self._enqueue_status(
-                conn,
-                repo,
-                sha,
-                context,
-                "error",
-                desc,
-                self._last_target_url(conn, repo, sha, context),
-                now,
-            )
-        return True
+            return []
+        return [Superseded(item.attempt_id, item.build_id, repo, item.sha, by_sha)]
 
     def queued_on_branch(self, repo: str, branch: str, except_build: int) -> list[QueuedBuild]:
         """The queued attempts of ``repo``'s ``branch`` other than ``except_build``'s, in
@@ -513,15 +528,15 @@ class Store:
         pending statuses the same way; a user's redelivery and an attempt that has left the
         queue meanwhile are left alone. Returns the ids of the attempts canceled."""
         now = time.time()
-        desc = f"Superseded by {short_sha(by_sha)}"
-        canceled: list[int] = []
         with self.tx() as conn:
-            for item in queued:
-                if item.explicit:
-                    continue
-                if self._cancel_queued(conn, repo, item.attempt_id, item.sha, desc, now):
-                    canceled.append(item.attempt_id)
-        return canceled
+            facts = [
+                fact
+                for item in queued
+                if not item.explicit
+                for fact in self._cancel_queued(conn, repo, item, by_sha, now)
+            ]
+            self.listener.builds_superseded(_TxOutbox(conn, now), facts)
+        return [fact.attempt_id for fact in facts]
 
     # -- queue -----------------------------------------------------------------------------
 
@@ -624,7 +639,7 @@ class Store:
         host, when its pid is gone, a zombie, or this process under an earlier token
         (``process_alive``)."""
         now = time.time()
-        recovered: list[int] = []
+        recovered: list[Recovered] = []
         with self.tx() as conn:
             rows = conn.execute(
                 select(attempts, builds.c.repo, builds.c.sha)
@@ -643,19 +658,11 @@ class Store:
                     .values(state=Result.ERRORED, finished_at=now, description=desc)
                 )
                 self._error_open_rows(conn, int(row.id), "Worker died", now)
-                for context in self._pending_contexts(conn, row.repo, row.sha):
-                    self._enqueue_status(
-                        conn,
-                        row.repo,
-                        row.sha,
-                        context,
-                        "error",
-                        "Worker died",
-                        self._last_target_url(conn, row.repo, row.sha, context),
-                        now,
-                    )
-                recovered.append(int(row.id))
-        return recovered
+                recovered.append(
+                    Recovered(int(row.id), int(row.build_id), str(row.repo), str(row.sha))
+                )
+            self.listener.attempts_recovered(_TxOutbox(conn, now), recovered)
+        return [fact.attempt_id for fact in recovered]
 
     # -- pipelines, steps, images, logs ----------------------------------------------------
 
@@ -882,74 +889,20 @@ class Store:
 
     # -- status outbox ---------------------------------------------------------------------
 
+    def add(self, rows: Sequence[StatusRow]) -> None:
+        """Appends status rows to the outbox, in one transaction (the reporter's ``Outbox``)."""
+        with self.tx() as conn:
+            _TxOutbox(conn, time.time()).add(rows)
+
+    def latest(self, repo: str, sha: str) -> list[StatusRow]:
+        """The newest status row of each context of a commit."""
+        with self.engine.connect() as conn:
+            return _TxOutbox(conn, time.time()).latest(repo, sha)
+
     def enqueue_status(
         self, repo: str, sha: str, context: str, state: str, description: str, target_url: str
     ) -> None:
-        with self.tx() as conn:
-            self._enqueue_status(
-                conn, repo, sha, context, state, description, target_url, time.time()
-            )
-
-    def _enqueue_status(
-        self,
-        conn: Connection,
-        repo: str,
-        sha: str,
-        contexts: str | Sequence[str],
-        state: str,
-        description: str,
-        target_url: str,
-        now: float,
-    ) -> None:
-        """Appends one outbox row per context, in one statement."""
-        names = [contexts] if isinstance(contexts, str) else list(contexts)
-        if not names:
-            return
-        conn.execute(
-            outbox.insert(),
-            [
-                {
-                    "repo": repo,
-                    "sha": sha,
-                    "context": c,
-                    "state": state,
-                    "description": description,
-                    "target_url": target_url,
-                    "created_at": now,
-                    "tries": 0,
-                    "next_try_at": now,
-                    "locked_until": 0.0,
-                    "outcome": "queued",
-                    "last_error": "",
-                }
-                for c in names
-            ],
-        )
-
-    def _latest_status(
-        self, conn: Connection, repo: str, sha: str, context: str
-    ) -> Row[Any] | None:
-        return conn.execute(
-            select(outbox)
-            .where(outbox.c.repo == repo, outbox.c.sha == sha, outbox.c.context == context)
-            .order_by(outbox.c.id.desc())
-        ).first()
-
-    def _pending_contexts(self, conn: Connection, repo: str, sha: str) -> list[str]:
-        """Contexts whose latest status for this commit is still ``pending``."""
-        latest = (
-            select(func.max(outbox.c.id).label("id"))
-            .where(outbox.c.repo == repo, outbox.c.sha == sha)
-            .group_by(outbox.c.context)
-        ).subquery()
-        rows = conn.execute(
-            select(outbox.c.context, outbox.c.state).join(latest, latest.c.id == outbox.c.id)
-        ).all()
-        return [r.context for r in rows if r.state == "pending"]
-
-    def _last_target_url(self, conn: Connection, repo: str, sha: str, context: str) -> str:
-        row = self._latest_status(conn, repo, sha, context)
-        return str(row.target_url) if row else ""
+        self.add([StatusRow(repo, sha, context, state, description, target_url)])
 
     def claim_statuses(self, limit: int = 20, lease: float = 60.0) -> list[dict[str, Any]]:
         """Leases due outbox rows for delivery, at most one per (repo, sha, context) and
@@ -1093,3 +1046,51 @@ class Store:
                 )
             ).first()
         return str(row.state) if row else None
+
+
+class _TxOutbox:
+    """The outbox inside one transaction: what ``StatusListener`` writes through."""
+
+    def __init__(self, conn: Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+
+    def add(self, rows: Sequence[StatusRow]) -> None:
+        """Appends the rows in one statement."""
+        if not rows:
+            return
+        now = self.now
+        self.conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "repo": r.repo,
+                    "sha": r.sha,
+                    "context": r.context,
+                    "state": r.state,
+                    "description": r.description,
+                    "target_url": r.target_url,
+                    "created_at": now,
+                    "tries": 0,
+                    "next_try_at": now,
+                    "locked_until": 0.0,
+                    "outcome": "queued",
+                    "last_error": "",
+                }
+                for r in rows
+            ],
+        )
+
+    def latest(self, repo: str, sha: str) -> list[StatusRow]:
+        newest = (
+            select(func.max(outbox.c.id).label("id"))
+            .where(outbox.c.repo == repo, outbox.c.sha == sha)
+            .group_by(outbox.c.context)
+        ).subquery()
+        rows = self.conn.execute(
+            select(outbox).join(newest, newest.c.id == outbox.c.id).order_by(outbox.c.id)
+        ).all()
+        return [
+            StatusRow(r.repo, r.sha, r.context, r.state, r.description, r.target_url)
+            for r in rows
+        ]

@@ -12,9 +12,10 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bot.app import MAX_BODY
-from bot.build import Services, build_url, planned_pipelines
+from bot.build import Services, planned_pipelines
 from bot.errors import StoreUnavailable, WebhookError
 from bot.forges.github import Ignored, Ping, PushEvent, parse_delivery, verify_signature
+from bot.reporter import build_url
 from bot.store.store import NewPush
 
 bp = Blueprint("hooks", __name__)
@@ -103,10 +104,10 @@ def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
             commits=push.commits,
             forced=push.forced,
         ),
-        target_url=svc.settings.base_url + "/builds/{id}",
+        target_url=svc.reporter.url_template(),
     )
     assert intake.build_id is not None
-    url = build_url(svc.settings, intake.build_id)
+    url = build_url(svc.settings.base_url, intake.build_id)
     if intake.ignored:
         return _answer(202, ignored=intake.ignored, build=intake.build_id, url=url)
     return _answer(202, build=intake.build_id, attempt=intake.attempt, url=url)

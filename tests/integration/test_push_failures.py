@@ -51,7 +51,8 @@ build:
     assert "$PASSWORD" in status and "password" in status, status
 
 
-def test_registry_down_is_failure_with_a_clear_description(tmp_path: Path) -> None:
+def test_registry_down_is_errored_with_a_clear_description(tmp_path: Path) -> None:
+    """A registry on a closed port is the bot's environment (errored), not the step's."""
     host = f"127.0.0.1:{free_port()}"
     yml = f"""
 build:
@@ -60,9 +61,55 @@ build:
         repository: {host}/acme/app
 """
     got = run_scenario(tmp_path, {"wercker.yml": yml})
+    assert got["result"] == "errored"
+    status = got["statuses"]["build"]
+    assert status.startswith("error: ") and host in status, status
+    assert "connection refused" in status, status
+
+
+def test_a_host_in_the_steps_repository_that_does_not_resolve_is_failure(
+    tmp_path: Path,
+) -> None:
+    """The user's own wercker.yml names a host DNS does not know: the user's mistake."""
+    yml = """
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: no-such-host.invalid/acme/app
+"""
+    got = run_scenario(tmp_path, {"wercker.yml": yml})
     assert got["result"] == "failed"
     status = got["statuses"]["build"]
-    assert status.startswith("failure: ") and host in status, status
+    assert status.startswith("failure: ") and "no-such-host.invalid" in status, status
+    assert "does not resolve" in status, status
+
+
+def test_a_denied_push_is_failure(tmp_path: Path, registry_token_tls: RegistryServer) -> None:
+    issuer = registry_token_tls.issuer
+    assert issuer is not None
+    issuer.users["reader"] = "reader-Pa55"
+    issuer.readers.add("reader")
+    yml = f"""
+build:
+  steps:
+    - internal/docker-scratch-push:
+        repository: {registry_token_tls.host}/acme/ro
+        username: reader
+        password: $PASSWORD
+"""
+    try:
+        got = run_scenario(
+            tmp_path,
+            {"wercker.yml": yml, "config": {"secrets": {"PASSWORD": "reader-Pa55"}}},
+            registries=_registries(registry_token_tls),
+        )
+    finally:
+        issuer.users.pop("reader")
+        issuer.readers.discard("reader")
+    assert got["result"] == "failed"
+    status = got["statuses"]["build"]
+    assert status.startswith("failure: ") and "denied" in status, status
+    assert "reader-Pa55" not in got["log"]
 
 
 def test_pushed_image_never_carries_a_secret(

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from bot.models import Result
+from bot.procs import _pid_alive, process_alive, worker_name
 from bot.pushers.daemonless import spool_dir, sweep_spool
 from bot.settings import Settings, parse_settings
-from bot.store.store import NewPush, Store, _pid_alive, process_alive, worker_name
+from bot.store.store import NewPush, Store
 from bot.wiring import build_services
 from bot.worker import WorkerPool
 

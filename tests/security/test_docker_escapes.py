@@ -31,11 +31,12 @@ import requests
 
 import tests.integration.docker.conftest as docker_fixtures
 from bot.errors import StepError
+from bot.images import ImageRef
 from bot.logs import MemoryLog
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, run_pipeline
 from bot.pushers.daemonless import DaemonlessPusher
-from bot.pushers.model import ImageRef, PushResult
+from bot.pushers.model import PushResult
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession
 from bot.runners.docker.archive import UnsafeArchiveError, extract_stream

@@ -30,8 +30,8 @@ import pytest
 
 import tests.integration.docker.conftest as docker_fixtures
 from bot.errors import InfrastructureError
+from bot.images import ImageRef
 from bot.logs import MemoryLog
-from bot.pushers.model import ImageRef
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, execs
 from bot.runners.docker.archive import ArchiveTooLargeError, extract_stream
@@ -152,7 +152,7 @@ CRASHING_BOT = """
 import os, signal, sys, threading, time
 from pathlib import Path
 from bot.logs import MemoryLog
-from bot.pushers.model import ImageRef, RegistryAuth
+from bot.images import ImageRef, RegistryAuth
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner
 

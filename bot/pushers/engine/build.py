@@ -8,9 +8,9 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from bot.engine import EngineHandle
 from bot.errors import StepError
 from bot.logs import Log
-from bot.pushers.engine.model import EngineHandle
 
 
 def build_image(

@@ -27,10 +27,11 @@ from typing import Any
 
 from docker.errors import DockerException, ImageNotFound
 
+from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import InfrastructureError, PushError, StepConfigError, StepError
 from bot.logs import Log
 from bot.pushers.engine.build import build_image, dockerfile_context
-from bot.pushers.engine.model import BoxSnapshot, BuiltImage, EngineHandle, EngineImage
+from bot.pushers.engine.model import BuiltImage, EngineImage
 from bot.pushers.engine.transfer import engine_text, push_image, remove_image
 from bot.pushers.image_config import merge_config
 from bot.pushers.model import ImageConfig, PushResult, Target

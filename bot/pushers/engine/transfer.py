@@ -7,32 +7,54 @@ not happen. ``auth_config`` is always passed (``{}`` when anonymous).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from docker.errors import APIError, DockerException
 
-from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
+from bot.engine import EngineHandle, auth_config, engine_repository
+from bot.errors import RegistryAuthError, RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
-from bot.pushers.engine.credentials import auth_config, engine_repository
-from bot.pushers.engine.model import EngineHandle
+from bot.pushers.credentials import registry_credentials
 from bot.pushers.model import PushResult, Target
 from bot.pushers.registry import ecr
+from bot.pushers.registry.errors import split_host, unknown_host
 from bot.pushers.target import registry_settings_for
 from bot.settings import RegistrySettings
 
-_AUTH_WORDS = (
+# The engine hands back text only. This is the one place that reads it, turning it into the
+# facts every registry error carries: the registry's error code (the engine writes
+# ``denied: requested access...`` for ``DENIED``), and whether the registry was reached at all.
+_CODE_PREFIX = re.compile(r"(?:^|:\s)([a-z][a-z ]{2,30}):\s")
+_KNOWN_CODES = frozenset(
+    {
+        "DENIED",
+        "UNAUTHORIZED",
+        "NAME_UNKNOWN",
+        "NAME_INVALID",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "MANIFEST_BLOB_UNKNOWN",
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "TAG_INVALID",
+        "TOOMANYREQUESTS",
+        "UNSUPPORTED",
+    }
+)
+_AUTH_TEXT = (
     "unauthorized",
     "denied",
     "authentication required",
     "no basic auth",
     "incorrect username or password",
-    "401",
-    "403",
 )
-_UNREACHABLE_WORDS = (
+_STATUS = re.compile(r"\bstatus(?: code)?:? ?(\d{3})\b")
+_UNRESOLVED_TEXT = ("no such host",)
+_UNREACHABLE_TEXT = (
     "connection refused",
-    "no such host",
     "i/o timeout",
     "dial tcp",
     "network is unreachable",
@@ -77,7 +99,8 @@ def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) ->
     warn_unhonoured_settings(target, engine.registries, log)
     ecr.prepare_repository(target, engine.registries, log)
     repo = engine_repository(target.registry, target.repository)
-    auth = auth_config(target.registry, target.auth, engine.credentials)
+    resolver = engine.credentials or registry_credentials(engine.registries)
+    auth = auth_config(target.registry, target.auth, resolver)
     secrets = [*target.auth.secrets(), auth.get("password", "")]
     api = engine.stream.api
     digest, size = "", 0
@@ -86,10 +109,15 @@ def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) ->
         for tag in target.tags:
             api.tag(image_id, repo, tag, force=True)
             pushed.append(tag)
-            tag_digest, tag_size = _push_tag(api, repo, tag, auth, secrets, log)
+            tag_digest, tag_size = _push_tag(api, repo, tag, auth, secrets, log, target)
             digest, size = digest or tag_digest, size or tag_size
     except DockerException as err:
-        raise RegistryError(scrub(f"pushing {repo} failed: {engine_text(err)}", secrets)) from None
+        raise RegistryError(
+            scrub(f"pushing {repo} failed: {engine_text(err)}", secrets),
+            registry=target.registry,
+            repository=target.repository,
+            action="push",
+        ) from None
     finally:
         for tag in pushed:
             remove_image(engine, f"{repo}:{tag}")
@@ -97,7 +125,13 @@ def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) ->
 
 
 def _push_tag(
-    api: Any, repo: str, tag: str, auth: dict[str, str], secrets: list[str], log: Log
+    api: Any,
+    repo: str,
+    tag: str,
+    auth: dict[str, str],
+    secrets: list[str],
+    log: Log,
+    target: Target,
 ) -> tuple[str, int]:
     digest, size = "", 0
     for line in api.push(repo, tag=tag, auth_config=auth, stream=True, decode=True):
@@ -106,7 +140,12 @@ def _push_tag(
         if "error" in line or "errorDetail" in line:
             detail = line.get("errorDetail") or {}
             message = str(detail.get("message") or line.get("error") or "unknown error")
-            raise _classify(scrub(f"{repo}:{tag}: {message}", secrets))
+            code = detail.get("code")
+            raise engine_push_error(
+                scrub(f"{repo}:{tag}: {message}", secrets),
+                target,
+                http_status=code if isinstance(code, int) and code >= 100 else None,
+            )
         aux = line.get("aux")
         if isinstance(aux, dict) and aux.get("Digest"):
             digest, size = str(aux["Digest"]), int(aux.get("Size") or 0)
@@ -114,22 +153,65 @@ def _push_tag(
         if status and not line.get("progressDetail") and line.get("id"):
             log.progress(f"{line['id']}: {status}")
     if not digest:
-        raise RegistryError(f"{repo}:{tag}: the engine reported no manifest digest for the push")
+        raise RegistryError(
+            f"{repo}:{tag}: the engine reported no manifest digest for the push",
+            registry=target.registry,
+            repository=target.repository,
+            action="push",
+        )
     return digest, size
 
 
-def _classify(message: str) -> RegistryError:
+def engine_codes(message: str) -> tuple[str, ...]:
+    """The registry error codes in an engine push message (``denied: ...`` → ``DENIED``)."""
+    found = (m.group(1).strip().upper().replace(" ", "_") for m in _CODE_PREFIX.finditer(message))
+    return tuple(dict.fromkeys(code for code in found if code in _KNOWN_CODES))
+
+
+def engine_push_error(
+    message: str, target: Target, *, http_status: int | None = None
+) -> RegistryProblem:
+    """The registry error, with its facts, for an error line of the engine's push stream.
+    The engine dials ``target.registry`` itself (its registry mirrors are for pulls), so a
+    host that does not resolve is the one the step named."""
     lowered = message.lower()
-    if any(word in lowered for word in _AUTH_WORDS):
-        return RegistryAuthError(f"registry refused the push: {message}")
-    if any(word in lowered for word in _UNREACHABLE_WORDS):
-        return RegistryUnavailable(f"registry unreachable: {message}")
+    codes = engine_codes(message)
+    status = _STATUS.search(lowered)
+    if http_status is None and status is not None:
+        http_status = int(status.group(1))
+    if http_status is None:
+        http_status = 401 if "UNAUTHORIZED" in codes else 403 if "DENIED" in codes else None
+    facts: dict[str, Any] = {
+        "registry": target.registry,
+        "repository": target.repository,
+        "action": "push",
+        "http_status": http_status,
+        "codes": codes,
+    }
+    if (
+        {"UNAUTHORIZED", "DENIED"} & set(codes)
+        or http_status in (401, 403)
+        or any(text in lowered for text in _AUTH_TEXT)
+    ):
+        return RegistryAuthError(f"registry refused the push: {message}", **facts)
+    if any(text in lowered for text in _UNRESOLVED_TEXT):
+        unavailable = RegistryUnavailable(
+            f"registry unreachable: {message}",
+            unresolved_host=split_host(target.registry),
+            **facts,
+        )
+        return unknown_host(unavailable, target.registry) or unavailable
+    if any(text in lowered for text in _UNREACHABLE_TEXT) or (
+        http_status is not None and (http_status >= 500 or http_status in (408, 429))
+    ):
+        return RegistryUnavailable(f"registry unreachable: {message}", **facts)
     if "server gave http response to https client" in lowered:
         return RegistryError(
             f"{message} (the engine only speaks plain HTTP to loopback registries and to "
-            "those in its insecure-registries setting)"
+            "those in its insecure-registries setting)",
+            **facts,
         )
-    return RegistryError(f"push failed: {message}")
+    return RegistryError(f"push failed: {message}", **facts)
 
 
 def remove_image(engine: EngineHandle, ref: str) -> None:

@@ -21,13 +21,18 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bot.errors import RegistryAuthError, RegistryError
+from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
 from bot.masking import Masker
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry import ecr
 from bot.pushers.registry.challenge import Challenge, pick_challenge
 from bot.pushers.registry.endpoint import Endpoint
-from bot.pushers.registry.errors import describe_body, safe_url, transport_problem
+from bot.pushers.registry.errors import (
+    describe_body,
+    registry_codes,
+    safe_url,
+    transport_problem,
+)
 from bot.pushers.target import is_loopback, split_host_port
 
 TOKEN_EXPIRY_MARGIN = 10.0
@@ -163,7 +168,10 @@ class Authenticator:
             if self._challenge is None:
                 raise RegistryAuthError(
                     f"{self.endpoint.name} asks for authentication with a scheme we do not "
-                    f"support: {ping.headers.get('WWW-Authenticate', '')[:100]!r}"
+                    f"support: {ping.headers.get('WWW-Authenticate', '')[:100]!r}",
+                    registry=self.endpoint.name,
+                    action="auth",
+                    http_status=401,
                 )
 
     def want(self, scopes: Iterable[str]) -> None:
@@ -215,14 +223,20 @@ class Authenticator:
         registry = self.endpoint.name
         realm = challenge.realm
         if not realm:
-            raise RegistryAuthError(f"{registry} sent a Bearer challenge without a realm")
+            raise RegistryAuthError(
+                f"{registry} sent a Bearer challenge without a realm",
+                registry=registry,
+                action="auth",
+            )
         creds = self.creds()
         headers = {}
         if creds:
             problem = check_realm(realm, self._base_url)
             if problem:
                 raise RegistryAuthError(
-                    f"{registry}: not sending credentials to its token service: {problem}"
+                    f"{registry}: not sending credentials to its token service: {problem}",
+                    registry=registry,
+                    action="auth",
                 )
             headers["Authorization"] = creds.basic()
         params: list[tuple[str, str]] = []
@@ -241,23 +255,36 @@ class Authenticator:
             )
         except requests.RequestException as err:
             problem = transport_problem(urlsplit(realm).netloc or registry, err, read_timeout=60)
-            raise RegistryError(
-                masker.mask(f"{registry}: its token service {safe_url(realm)} failed: {problem}")
-            ) from None
+            message = masker.mask(
+                f"{registry}: its token service {safe_url(realm)} failed: {problem}"
+            )
+            if isinstance(err, requests.ConnectionError | requests.Timeout):
+                # The registry chose its token service: not reaching it is not the step's.
+                raise RegistryUnavailable(message, registry=registry, action="auth") from None
+            raise RegistryError(message, registry=registry, action="auth") from None
         if resp.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"
             raise RegistryAuthError(
                 masker.mask(
                     f"{registry} rejected the credentials ({who}) at {safe_url(realm)}: "
                     f"{describe_body(resp)}; check the username and password"
-                )
+                ),
+                registry=registry,
+                action="auth",
+                http_status=resp.status_code,
+                codes=tuple(registry_codes(resp)),
             )
         if resp.status_code != 200:
-            raise RegistryError(
+            busy = resp.status_code >= 500 or resp.status_code in (408, 429)
+            raise (RegistryUnavailable if busy else RegistryError)(
                 masker.mask(
                     f"{registry}: token service {safe_url(realm)} answered HTTP "
                     f"{resp.status_code}: {describe_body(resp)}"
-                )
+                ),
+                registry=registry,
+                action="auth",
+                http_status=resp.status_code,
+                codes=tuple(registry_codes(resp)),
             )
         try:
             body = resp.json()
@@ -266,7 +293,12 @@ class Authenticator:
         except (ValueError, AttributeError, TypeError):
             value, ttl = None, 0.0
         if not value:
-            raise RegistryError(f"{registry}: token service {safe_url(realm)} sent no token")
+            raise RegistryError(
+                f"{registry}: token service {safe_url(realm)} sent no token",
+                registry=registry,
+                action="auth",
+                http_status=resp.status_code,
+            )
         self._secrets.append(value)
         margin = min(TOKEN_EXPIRY_MARGIN, ttl / 4)
         return _Token(str(value), scopes, time.time() + ttl - margin)

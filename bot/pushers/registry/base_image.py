@@ -45,7 +45,10 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
         )
         if chosen is None:
             raise RegistryError(
-                f"base image {ref} has no linux/{architecture} or linux/amd64 variant"
+                f"base image {ref} has no linux/{architecture} or linux/amd64 variant",
+                registry=ref.registry,
+                repository=ref.repository,
+                action="pull",
             )
         manifest = client.get_manifest(ref.repository, chosen["digest"])
         doc = json.loads(manifest.body)
@@ -53,7 +56,10 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
     if media_type not in (DOCKER_MANIFEST, OCI_MANIFEST):
         raise RegistryError(
             f"base image {ref} has a manifest of type {media_type or 'unknown'}; only Docker "
-            "v2 schema 2 and OCI image manifests can be used as a base"
+            "v2 schema 2 and OCI image manifests can be used as a base",
+            registry=ref.registry,
+            repository=ref.repository,
+            action="pull",
         )
     layers = tuple(
         Descriptor(

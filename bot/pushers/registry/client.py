@@ -40,7 +40,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3
 
-from bot.errors import RegistryError, RegistryUnavailable
+from bot.errors import RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
 from bot.masking import Masker
 from bot.pushers.model import RegistryAuth, Scheme
@@ -187,7 +187,7 @@ class _Restart(Exception):
         self,
         why: str,
         wait: float = 0.0,
-        fatal: RegistryError | None = None,
+        fatal: RegistryProblem | None = None,
         resp: requests.Response | None = None,
     ) -> None:
         super().__init__(why)
@@ -349,11 +349,17 @@ class RegistryClient:
                         busy = resp
                         break
                     if resp.status_code >= 500 or resp.status_code in RETRY_STATUSES:
-                        raise self.fail(resp, "answer for", "/v2/")
+                        failed = self.fail(resp, "answer for", "/v2/")
+                        failed.repository = None  # the ping names no repository
+                        raise failed
                     if resp.status_code not in (200, 401):
                         raise RegistryError(
                             f"{self.name} does not look like a registry: GET {base}/v2/ "
-                            f"answered HTTP {resp.status_code} ({describe_body(resp)})"
+                            f"answered HTTP {resp.status_code} ({describe_body(resp)})",
+                            registry=self.name,
+                            action="ping",
+                            http_status=resp.status_code,
+                            codes=tuple(registry_codes(resp)),
                         )
                     self.auth.start(base, resp)
                     self._base_url = base
@@ -461,7 +467,9 @@ class RegistryClient:
                     continue
             return resp
 
-    def fail(self, resp: requests.Response, action: str, repository: str) -> RegistryError:
+    def fail(self, resp: requests.Response, action: str, repository: str) -> RegistryProblem:
+        """The error for a failed answer, with its facts (``registry``, ``repository``,
+        ``action``, ``http_status``, ``codes``)."""
         if resp.status_code == 401:
             creds = self.auth.creds()
             return auth_failure(
@@ -536,7 +544,12 @@ class RegistryClient:
     def _location(self, resp: requests.Response) -> str:
         loc = resp.headers.get("Location")
         if not loc:
-            raise RegistryError(f"{self.name} opened an upload without a Location header")
+            raise RegistryError(
+                f"{self.name} opened an upload without a Location header",
+                registry=self.name,
+                action="push",
+                http_status=resp.status_code,
+            )
         return urljoin(resp.url, loc)
 
     def _start_upload(self, repository: str, mount: str | None, source: str | None) -> str | None:
@@ -629,6 +642,7 @@ class RegistryClient:
             return "exists"
         mount = mount_from
         last = "no attempt"
+        last_status: int | None = None
         for attempt in range(self.retry.attempts):
             location = None
             try:
@@ -655,6 +669,7 @@ class RegistryClient:
                 if restart.fatal is not None:
                     raise restart.fatal from None
                 last = str(restart)
+                last_status = restart.resp.status_code if restart.resp is not None else None
                 if attempt + 1 < self.retry.attempts:  # no point waiting after the last try
                     self._retrying(
                         f"upload of blob {digest[:19]}… to {repository} failed: {restart}",
@@ -669,7 +684,11 @@ class RegistryClient:
             Masker(self.secrets).mask(
                 f"{self.name} failed to push to {repository}: blob {digest[:19]}… did not "
                 f"upload after {self.retry.attempts} tries ({last})"
-            )
+            ),
+            registry=self.name,
+            repository=repository,
+            action="push",
+            http_status=last_status,
         )
 
     def _close_upload(
@@ -766,9 +785,19 @@ class RegistryClient:
         data = resp.raw.read(limit + 1, decode_content=True)
         resp.close()
         if len(data) > limit:
-            raise RegistryError(f"{self.name}: blob {digest} in {repository} is too large")
+            raise RegistryError(
+                f"{self.name}: blob {digest} in {repository} is too large",
+                registry=self.name,
+                repository=repository,
+                action="pull",
+            )
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise RegistryError(f"{self.name}: blob {digest} in {repository} is corrupt")
+            raise RegistryError(
+                f"{self.name}: blob {digest} in {repository} is corrupt",
+                registry=self.name,
+                repository=repository,
+                action="pull",
+            )
         return data
 
     @contextlib.contextmanager
@@ -801,7 +830,12 @@ class RegistryClient:
         body = resp.content
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if reference.startswith("sha256:") and digest != reference:
-            raise RegistryError(f"{self.name}: manifest {reference} of {repository} is corrupt")
+            raise RegistryError(
+                f"{self.name}: manifest {reference} of {repository} is corrupt",
+                registry=self.name,
+                repository=repository,
+                action="pull",
+            )
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         return Manifest(body, media_type, digest)
 
@@ -840,7 +874,11 @@ class RegistryClient:
         if echoed and echoed != digest:
             raise RegistryError(
                 f"{self.name} stored {repository}:{reference} as {echoed}, but the manifest we "
-                f"sent is {digest}; the registry or a proxy changed it"
+                f"sent is {digest}; the registry or a proxy changed it",
+                registry=self.name,
+                repository=repository,
+                action="push",
+                http_status=resp.status_code,
             )
         if not echoed:
             self._confirm_manifest(repository, reference, media_type, digest)
@@ -870,10 +908,16 @@ class RegistryClient:
             raise RegistryError(
                 f"{self.name} did not confirm the push of {repository}:{reference}: it sent no "
                 f"Docker-Content-Digest, and HEAD says the tag is {stored}, but the manifest we "
-                f"sent is {digest}; the registry or a proxy changed it"
+                f"sent is {digest}; the registry or a proxy changed it",
+                registry=self.name,
+                repository=repository,
+                action="push",
             )
         raise RegistryError(
             f"{self.name} did not confirm the push of {repository}:{reference}: the manifest we "
             f"sent is {digest}, but the registry named no digest (none in the PUT answer, none "
-            "from HEAD); the push is not confirmed"
+            "from HEAD); the push is not confirmed",
+            registry=self.name,
+            repository=repository,
+            action="push",
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
+from bot.errors import RegistryAuthError, RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
 from bot.masking import Masker
 from bot.pushers.model import RegistryAuth, Target
@@ -116,7 +116,17 @@ def _calling(call: Callable[[], Any], doing: str, say: Say | None) -> Any:
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _translate(err: Exception, reg: EcrRegistry, doing: str, auth: RegistryAuth) -> RegistryError:
+def _translate(
+    err: Exception,
+    reg: EcrRegistry,
+    doing: str,
+    auth: RegistryAuth,
+    *,
+    action: str,
+    repository: str | None = None,
+) -> RegistryProblem:
+    """The registry error for a failed ECR API call, with its facts (``codes`` holds the AWS
+    error code). ``action`` is ``auth``, ``look up repository`` or ``create repository``."""
     from botocore.exceptions import (
         ClientError,
         EndpointConnectionError,
@@ -126,17 +136,28 @@ def _translate(err: Exception, reg: EcrRegistry, doing: str, auth: RegistryAuth)
 
     masker = Masker(auth.secrets())
     where = f"ECR {reg.account} in {reg.region}"
+    facts: dict[str, Any] = {
+        "registry": f"{reg.account}.dkr.ecr.{reg.region}.amazonaws.com",
+        "repository": repository,
+        "action": action,
+    }
     if isinstance(err, NoCredentialsError | PartialCredentialsError):
         return RegistryAuthError(
             f"{where}: no AWS credentials to {doing}; set aws-access-key and aws-secret-key "
-            "or give the bot an instance role"
+            "or give the bot an instance role",
+            **facts,
         )
     if isinstance(err, EndpointConnectionError):
-        return RegistryUnavailable(masker.mask(f"{where}: cannot reach the ECR API to {doing}"))
+        return RegistryUnavailable(
+            masker.mask(f"{where}: cannot reach the ECR API to {doing}"), **facts
+        )
     if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "")
         msg = err.response.get("Error", {}).get("Message", "")
-        cls: type[RegistryError] = RegistryError
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        facts["http_status"] = int(status) if status else None
+        facts["codes"] = (str(code),) if code else ()
+        cls: type[RegistryProblem] = RegistryError
         if code in (
             "UnrecognizedClientException",
             "InvalidSignatureException",
@@ -145,8 +166,14 @@ def _translate(err: Exception, reg: EcrRegistry, doing: str, auth: RegistryAuth)
             "ExpiredTokenException",
         ):
             cls = RegistryAuthError
-        return cls(masker.mask(f"{where}: AWS refused to {doing}: {code}: {msg}"))
-    return RegistryError(masker.mask(f"{where}: failed to {doing}: {type(err).__name__}"))
+        elif _busy(err) is not None:  # still throttled or failing after the retries
+            cls = RegistryUnavailable
+        return cls(masker.mask(f"{where}: AWS refused to {doing}: {code}: {msg}"), **facts)
+    if _busy(err) is not None:  # botocore's ConnectionError family, after the retries
+        return RegistryUnavailable(
+            masker.mask(f"{where}: cannot reach the ECR API to {doing}"), **facts
+        )
+    return RegistryError(masker.mask(f"{where}: failed to {doing}: {type(err).__name__}"), **facts)
 
 
 def login(
@@ -169,7 +196,7 @@ def login(
         )
         data = answer["authorizationData"][0]
     except Exception as err:
-        raise _translate(err, reg, "get a registry login token", auth) from None
+        raise _translate(err, reg, "get a registry login token", auth, action="auth") from None
     decoded = base64.b64decode(data["authorizationToken"]).decode()
     username, _, password = decoded.partition(":")
     expires = data.get("expiresAt")
@@ -205,7 +232,14 @@ def ensure_repository(
     except Exception as err:
         code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
         if code != "RepositoryNotFoundException":
-            raise _translate(err, reg, f"look up repository {repository}", auth) from None
+            raise _translate(
+                err,
+                reg,
+                f"look up repository {repository}",
+                auth,
+                action="look up repository",
+                repository=repository,
+            ) from None
     try:
         _calling(
             lambda: client.create_repository(registryId=reg.account, repositoryName=repository),
@@ -216,7 +250,14 @@ def ensure_repository(
         code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
         if code == "RepositoryAlreadyExistsException":
             return False
-        raise _translate(err, reg, f"create repository {repository}", auth) from None
+        raise _translate(
+            err,
+            reg,
+            f"create repository {repository}",
+            auth,
+            action="create repository",
+            repository=repository,
+        ) from None
     return True
 
 

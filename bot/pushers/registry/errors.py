@@ -20,7 +20,14 @@ from typing import Any
 import requests
 import urllib3
 
-from bot.errors import RegistryAuthError, RegistryError, RegistryUnavailable
+from bot.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryProblem,
+    RegistryUnavailable,
+    UnknownRegistryHost,
+)
+from bot.imageref import DOCKER_HUB
 from bot.masking import Masker
 
 _MAX_DETAIL = 300
@@ -34,6 +41,17 @@ _HINTS = {
     "MANIFEST_INVALID": "the registry rejected the manifest",
     "DENIED": "the credentials are valid but lack permission for this repository",
 }
+
+
+def action_of(phrase: str) -> str:
+    """The ``action`` fact for a message's verb phrase: ``push to`` → ``push``, ``pull
+    latest from`` → ``pull``, ``connect``/``answer for`` → ``ping``; others as they are."""
+    first = phrase.split(" ", 1)[0]
+    if first in ("push", "pull"):
+        return first
+    if phrase in ("connect", "answer for", ""):
+        return "ping"
+    return phrase
 
 
 def registry_codes(resp: requests.Response) -> list[str]:
@@ -83,7 +101,7 @@ def error_for_response(
     repository: str | None,
     secrets: Iterable[str] = (),
     username: str | None = None,
-) -> RegistryError:
+) -> RegistryProblem:
     """The exception for a failed registry response.
 
     ``action`` is a verb phrase such as ``push to`` or ``pull from``. 401/403 and
@@ -99,7 +117,7 @@ def error_for_response(
     hint = next((_HINTS[c] for c in codes if c in _HINTS), "")
     if action.startswith("pull") and {"NAME_UNKNOWN", "MANIFEST_UNKNOWN"} & set(codes):
         hint = "check the image name and tag"
-    cls: type[RegistryError]
+    cls: type[RegistryProblem]
     if status == 401 or "UNAUTHORIZED" in codes:
         cls, verb = RegistryAuthError, "refused"
         hint = hint or "check the username and password (or token) for this registry"
@@ -117,7 +135,14 @@ def error_for_response(
     message = f"{registry} {verb} {where}: {detail} (HTTP {status})"
     if hint:
         message += f"; {hint}"
-    return cls(Masker(secrets).mask(message))
+    return cls(
+        Masker(secrets).mask(message),
+        registry=registry,
+        repository=repository,
+        action=action_of(action),
+        http_status=status,
+        codes=tuple(codes),
+    )
 
 
 def auth_failure(
@@ -152,7 +177,14 @@ def auth_failure(
             f"{registry} rejected the credentials of user {username!r} to {where}: "
             f"{describe_body(resp)} (HTTP 401); check the username and password"
         )
-    return RegistryAuthError(Masker(secrets).mask(message))
+    return RegistryAuthError(
+        Masker(secrets).mask(message),
+        registry=registry,
+        repository=repository,
+        action=action_of(action),
+        http_status=resp.status_code,
+        codes=tuple(registry_codes(resp)),
+    )
 
 
 def _causes(err: BaseException) -> list[BaseException]:
@@ -189,6 +221,20 @@ def _tls_reason(causes: list[BaseException]) -> str:
     tls = _first(causes, ssl.SSLError)
     reason = getattr(tls, "reason", None) if tls is not None else None
     return str(reason).replace("_", " ").lower() if reason else "handshake failed"
+
+
+def unresolved_host(registry: str, err: BaseException) -> str | None:
+    """The host DNS says does not exist, when that is why ``err`` happened (None for any
+    other cause, a temporary DNS failure included: that is this machine's DNS, not the
+    name)."""
+    causes = _causes(err)
+    resolve = _first(causes, (urllib3.exceptions.NameResolutionError, socket.gaierror))
+    if resolve is None:
+        return None
+    gai = _first(causes, socket.gaierror)
+    if gai is not None and gai.errno == socket.EAI_AGAIN:
+        return None
+    return str(getattr(resolve, "host", None) or split_host(registry))
 
 
 def transport_problem(
@@ -342,7 +388,8 @@ def unreachable(
     connect_timeout: float = 15.0,
     read_timeout: float = 300.0,
 ) -> RegistryUnavailable:
-    """``RegistryUnavailable`` for a transport failure that outlived the retries."""
+    """``RegistryUnavailable`` for a transport failure that outlived the retries (its
+    ``unresolved_host`` set when DNS said the host does not exist)."""
     message = transport_problem(
         registry,
         err,
@@ -351,4 +398,26 @@ def unreachable(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
-    return RegistryUnavailable(Masker(secrets).mask(message))
+    return RegistryUnavailable(
+        Masker(secrets).mask(message),
+        registry=registry,
+        repository=repository,
+        action=action_of(action),
+        unresolved_host=unresolved_host(registry, err),
+    )
+
+
+def unknown_host(err: RegistryUnavailable, registry: str) -> UnknownRegistryHost | None:
+    """``UnknownRegistryHost`` when ``err`` is DNS saying that ``registry`` (a host the
+    step's own options named) does not exist; None for any other failure, and for a host
+    the bot chose (a ``mirror_of``, a token service, Docker Hub)."""
+    host = err.unresolved_host
+    if host is None or host.lower() != split_host(registry).lower() or registry == DOCKER_HUB:
+        return None
+    return UnknownRegistryHost(
+        f"registry host {host} does not resolve (no such host): check the registry host "
+        "in the step's 'repository' (or 'registry') option",
+        registry=err.registry or registry,
+        repository=err.repository,
+        action=err.action,
+    )

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bot.store.store import process_alive, worker_name
+from bot.procs import process_alive, worker_name
 
 # A spool whose owner cannot be asked (another host's, or a loose layer file of an earlier
 # version) goes once nothing has been written to it for this long. A layer is written

@@ -7,16 +7,10 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, ImageNotFound
 
+from bot.engine import CredentialResolver, EngineHandle, auth_config, engine_repository
 from bot.errors import InfrastructureError, WerckerFileError
+from bot.images import ImageRef
 from bot.logs import Log
-from bot.pushers.engine import (
-    CredentialResolver,
-    EngineHandle,
-    auth_config,
-    engine_repository,
-    registry_credentials,
-)
-from bot.pushers.model import ImageRef
 from bot.runners.base import Workspace
 from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
@@ -47,8 +41,9 @@ class DockerRunner:
     ``memory_mb`` how much memory it may use (``[runner] memory_mb``; past it the kernel
     kills the step's biggest process, not the bot);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
-    credentials for pulls and pushes, by default with the daemonless pusher's rules
-    (``registry_credentials(registries)``: ECR login tokens, Azure, gcr.io). The cache bind
+    credentials for pulls and pushes: the composition root passes the daemonless pusher's
+    rules (``bot.pushers.credentials.registry_credentials``: ECR login tokens, Azure,
+    gcr.io); without it pulls use ``bot.engine.basic_credentials``. The cache bind
     mount needs the engine on this host. Nothing else of the host is mounted: the bot's
     per-step files live in a tmpfs inside the box (``HELPER_GUEST``). Each box container is
     named after the bot process that made it (``sweep.box_name``), so that a running bot can
@@ -73,7 +68,7 @@ class DockerRunner:
         self.pids_limit = pids_limit
         self.memory_mb = memory_mb
         self.registries: Mapping[str, RegistrySettings] = registries or {}
-        self.credentials = credentials or registry_credentials(self.registries)
+        self.credentials = credentials
         self._factory: ClientFactory = client_factory or (
             lambda timeout: make_client(docker_host, timeout)
         )

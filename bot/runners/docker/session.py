@@ -14,9 +14,9 @@ from typing import Any
 import requests
 from docker.errors import DockerException, NotFound
 
+from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
-from bot.pushers.engine.model import BoxSnapshot, EngineHandle
 from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.docker.archive import MAX_COLLECT_BYTES, ArchiveTooLargeError, extract_stream
 from bot.runners.docker.execs import run_capped, run_exec

@@ -24,8 +24,8 @@ from docker.errors import DockerException, NotFound
 from requests.exceptions import RequestException
 
 from bot.errors import InfrastructureError
+from bot.procs import process_alive, worker_name
 from bot.runners.docker.engine import engine_url, make_client
-from bot.store.store import process_alive, worker_name
 
 logger = logging.getLogger(__name__)
 

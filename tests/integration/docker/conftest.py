@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.pushers.model import ImageRef, RegistryAuth
+from bot.images import ImageRef, RegistryAuth
 from bot.runners.base import Workspace
 from bot.runners.docker import DockerRunner
 from tests.harness.dockerd import Dockerd, import_busybox

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from bot.errors import StepConfigError
+from bot.images import ImageRef
 from bot.logs import MemoryLog
-from bot.pushers.model import ImageRef
 from bot.runners.base import Session, Timeouts, Workspace
 from bot.runners.docker import DockerRunner
 from bot.runners.local import LocalRunner

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import RegistryAuthError, RegistryError
+from bot.engine import auth_config, engine_repository
+from bot.errors import InfrastructureError, RegistryAuthError, RegistryUnavailable
+from bot.images import ImageRef, RegistryAuth
 from bot.logs import MemoryLog
-from bot.pushers.engine import (
-    EngineImage,
-    EnginePusher,
-    auth_config,
-    engine_repository,
-    registry_credentials,
-)
-from bot.pushers.model import ImageConfig, ImageRef, PushResult, RegistryAuth, Target
+from bot.pushers.credentials import registry_credentials
+from bot.pushers.engine import EngineImage, EnginePusher
+from bot.pushers.model import ImageConfig, PushResult, Target
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner
 from bot.runners.docker.session import DockerSession
@@ -162,13 +159,17 @@ def test_wrong_password_fails_with_the_registrys_message(
         session.close()
 
 
-def test_unreachable_registry_is_a_registry_error(
+def test_unreachable_registry_is_the_bots_trouble_with_its_facts(
     runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace
 ) -> None:
+    """An engine push to a registry that does not answer ends the step errored (the bot's
+    environment), naming the registry."""
     session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
     try:
-        with pytest.raises(RegistryError, match=r"127\.0\.0\.1:9"):
+        with pytest.raises(RegistryUnavailable, match=r"127\.0\.0\.1:9") as err:
             push_box(session, ImageConfig(), Target("127.0.0.1:9", "tests/nowhere", ("v1",)))
+        assert isinstance(err.value, InfrastructureError)
+        assert err.value.registry == "127.0.0.1:9"
     finally:
         session.close()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InfrastructureError, StepError
+from bot.images import ImageRef, RegistryAuth
 from bot.logs import MemoryLog
-from bot.pushers.model import ImageRef, RegistryAuth
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, engine_available
 from bot.runners.docker.session import HELPER_TMPFS

@@ -270,6 +270,13 @@ def test_pull_only_token_user_is_denied_push(
             )
         message = str(info.value)
         assert "denied push to acme/ro" in message and "'reader'" in message
+        facts = info.value
+        assert (facts.registry, facts.repository, facts.action) == (
+            registry_token_tls.host,
+            "acme/ro",
+            "push",
+        )
+        assert facts.http_status in (401, 403), facts.http_status
         # distribution writes the actions in either order (a Go map)
         assert re.search(r"repository:acme/ro:(pull,push|push,pull)", message), message
         assert "reader-Pa55" not in message

@@ -123,8 +123,12 @@ def test_steps_die_with_the_bot(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
 
+    # The step's own ``sleep``, not the sandbox launcher whose argv holds the step's code:
+    # the bot is killed once the step really runs in its sandbox.
+    pattern = f"^sleep {marker}$"
+
     def running() -> bool:
-        found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True)
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True)
         return found.returncode == 0
 
     deadline = time.monotonic() + 20
@@ -139,7 +143,7 @@ def test_steps_die_with_the_bot(tmp_path: Path) -> None:
         if not running():
             return
         time.sleep(0.1)
-    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     for pid in left.stdout.split():
         os.kill(int(pid), signal.SIGKILL)
     pytest.fail("the step outlived the bot")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from bot.errors import RegistryError
+from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import MemoryLog
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry import ecr
@@ -75,6 +75,8 @@ def test_a_login_that_stays_throttled_fails_after_every_try_was_announced(
     for _ in range(ecr.ATTEMPTS):
         stubbed.add_client_error("get_authorization_token", "ThrottlingException", "slow")
     log = MemoryLog()
-    with stubbed, pytest.raises(RegistryError, match="ThrottlingException"):
+    with stubbed, pytest.raises(RegistryUnavailable, match="ThrottlingException") as info:
         ecr.login(REG, AUTH, None, log.warn)
     assert log.text.count("retrying in") == ecr.ATTEMPTS - 1
+    # still throttled after every retry: AWS is busy, not the step wrong (→ errored)
+    assert info.value.codes == ("ThrottlingException",) and info.value.action == "auth"

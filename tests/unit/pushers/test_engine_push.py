@@ -12,9 +12,10 @@ import docker
 import pytest
 from botocore.exceptions import ClientError
 
+from bot.engine import EngineHandle
 from bot.errors import RegistryError
 from bot.logs import MemoryLog
-from bot.pushers.engine import EngineHandle, push_image
+from bot.pushers.engine import push_image
 from bot.pushers.model import RegistryAuth, Target
 from bot.pushers.registry import ecr
 from bot.settings import RegistrySettings

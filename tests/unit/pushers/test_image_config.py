@@ -13,9 +13,10 @@ from typing import Any, cast
 import docker
 import pytest
 
+from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import StepConfigError
 from bot.logs import MemoryLog
-from bot.pushers.engine import BoxSnapshot, BuiltImage, EngineHandle, EngineImage, EnginePusher
+from bot.pushers.engine import BuiltImage, EngineImage, EnginePusher
 from bot.pushers.image_config import config_from_options, merge_config, merge_env
 from bot.pushers.model import ImageConfig, Target
 from bot.pushers.registry.image import build_config
