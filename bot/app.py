@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # when to come back, instead of a 500 (reads fail as OperationalError).
         reason = err.reason if isinstance(err, StoreUnavailable) else sqlite_reason(err)
         resp = jsonify(error=f"the store cannot be used right now ({reason}); try again later")
-        resp.headers["Retry-After"] = "30"
+        resp.headers["Retry-After"] = str(StoreUnavailable.retry_after)
         return resp, 503
 
     @app.errorhandler(HTTPException)

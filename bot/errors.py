@@ -169,6 +169,9 @@ class StoreUnavailable(InfrastructureError):
     intake answers 503 so the delivery is redelivered, not lost.
     """
 
+    retry_after = 60
+    """Seconds a client is told to wait (``Retry-After``) before it tries again."""
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"the store cannot write: {reason}")

@@ -11,7 +11,7 @@ from bot.build import Services, execute
 from bot.errors import StoreUnavailable
 from bot.forges.github import StatusClient
 from bot.outbox import StatusDelivery
-from bot.store.store import worker_name
+from bot.procs import worker_name
 
 logger = logging.getLogger(__name__)
 

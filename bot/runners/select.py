@@ -64,7 +64,7 @@ def select_runner(
     if sandbox is None:
         raise InfrastructureError(_no_sandbox("no Docker Engine answered", why))
     log.info(f"{reason} [auto; sandbox: {why}]")
-    return LocalRunner(sandbox)
+    return LocalRunner(sandbox, settings.step_limits.max_file_mb)
 
 
 def runner_for_plan(runner: Runner, settings: Settings, boxless: list[str], log: Log) -> Runner:

@@ -21,9 +21,6 @@ from bot.store.store import NewPush
 bp = Blueprint("hooks", __name__)
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 60
-"""What a 503 asks the sender to wait: a full disk is not freed in seconds."""
-
 
 def _services() -> Services:
     services: Services = current_app.extensions["wercker_bot"]
@@ -75,7 +72,7 @@ def github() -> tuple[Response, int]:
         response, status = _answer(
             503, error=f"{err}; nothing was stored, redeliver this webhook later"
         )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
         return response, status
 
 

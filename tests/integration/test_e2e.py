@@ -9,7 +9,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,8 @@ import requests
 
 from tests.harness.github_fake import GitHubFake, push_payload, webhook_headers
 from tests.harness.gitrepo import make_remote
-from tests.harness.registry import RegistryServer, free_port, wait_until
+from tests.harness.registry import RegistryServer, free_port
+from tests.harness.serve import serve
 
 SECRET = "e2e-webhook-secret"
 TOKEN = "ghs_e2eTokenValue123"
@@ -107,40 +107,10 @@ kind = "local"
 clone_url = "{clone_url}"
 """
     )
-    log_path = tmp / "bot.log"
     env = {**os.environ, "E2E_SECRET": SECRET, "E2E_TOKEN": TOKEN}
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                # The console script the package installs, as a user would run it.
-                str(Path(sys.executable).with_name("wercker-bot")),
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    bot = Bot(f"http://127.0.0.1:{port}", proc, log_path)
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{bot.url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_until(healthy, "wercker-bot serve", timeout=30)
-        yield bot
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    # The console script the package installs, as a user would run it.
+    with serve(config, port=port, env=env, log_path=tmp / "bot.log") as served:
+        yield Bot(served.url, served.proc, served.log_path)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -44,7 +43,8 @@ import requests
 
 from tests.harness.github_fake import GitHubFake, push_payload, webhook_headers
 from tests.harness.gitrepo import make_remote
-from tests.harness.registry import RegistryServer, free_port, wait_until
+from tests.harness.registry import RegistryServer, free_port
+from tests.harness.serve import serve
 from tests.security.conftest import Canary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,38 +215,12 @@ password = "{REGISTRY_PASSWORD}"
     other_cache = data_dir / "cache" / "acme_other" / "main"
     other_cache.mkdir(parents=True)
     (other_cache / "token.txt").write_text(OTHER_SECRET)
-    log_path = tmp / "bot.log"
     env = {**os.environ, "ATTACK_SECRET": WEBHOOK_SECRET, "ATTACK_TOKEN": TOKEN}
-    with log_path.open("wb") as out:
-        # ``-m bot.cli`` from this tree, so the suite exercises the code it sits next to.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", *_where(config, port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-    bot = Bot(f"http://127.0.0.1:{port}", proc, log_path, config, data_dir)
-
-    def healthy() -> bool:
-        try:
-            return bot.get("/healthz").status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_until(healthy, "wercker-bot serve", timeout=30)
-        yield bot
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _where(config: Path, port: int) -> list[str]:
-    return ["--config", str(config), "--port", str(port)]
+    # ``-m bot.cli`` from this tree, so the suite exercises the code it sits next to.
+    with serve(
+        config, port=port, env=env, log_path=tmp / "bot.log", cwd=ROOT, module=True
+    ) as served:
+        yield Bot(served.url, served.proc, served.log_path, config, data_dir)
 
 
 @dataclass

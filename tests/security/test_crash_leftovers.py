@@ -26,6 +26,7 @@ from bot.settings import Settings, parse_settings
 from bot.store.store import NewPush, Store
 from bot.wiring import build_services
 from bot.worker import WorkerPool
+from tests.harness import builds
 
 # Run by the crashing process: claims the queued attempt, fills a workspace, then dies with
 # a layer half compressed into its spool (the real build_layer, stopped mid-stream).
@@ -55,20 +56,15 @@ build_layer(entries(LayerDir(source, "/")), spool_dir(data / "blob-cache" / "tmp
 
 
 def new_push(sha: str, branch: str = "main") -> NewPush:
-    return NewPush(
+    return builds.new_push(
         hook_id="7",
         delivery_id=f"d-{sha}",
-        repo="acme/app",
         ref=f"refs/heads/{branch}",
         branch=branch,
-        git_tag="",
         sha=sha,
-        before_sha="0" * 40,
         message="m",
         pusher="p",
         html_url="https://github.com/acme/app",
-        pipelines=["build"],
-        status_context="wb",
     )
 
 

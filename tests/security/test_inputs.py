@@ -36,9 +36,9 @@ from bot.cli import EXIT_ERRORED, main
 from bot.logs import MemoryLog
 from bot.models import Result
 from bot.settings import parse_settings
-from bot.store.store import NewPush
 from bot.wercker.parse import load_dir, load_text
 from bot.wiring import build_services
+from tests.harness.builds import new_push
 from tests.harness.github_fake import push_payload, webhook_headers
 from tests.harness.gitrepo import Remote, git, make_remote
 from tests.harness.registry import make_ca
@@ -275,24 +275,7 @@ def test_14_no_cache_path_component_escapes_its_folder(tmp_path: Path) -> None:
     remote = make_remote(tmp_path / "git")
     sha = remote.commit({"wercker.yml": DEPLOY_YML})
     svc = _services(tmp_path, remote)
-    svc.store.record_push(
-        NewPush(
-            hook_id="1",
-            delivery_id="d",
-            repo="acme/app",
-            ref="refs/heads/..",
-            branch="..",
-            git_tag="",
-            sha=sha,
-            before_sha="0" * 40,
-            message="",
-            pusher="",
-            html_url="",
-            pipelines=["build"],
-            status_context="wb",
-        ),
-        "u/{id}",
-    )
+    svc.store.record_push(new_push(ref="refs/heads/..", branch="..", sha=sha), "u/{id}")
     assert _drain(svc) == {sha: "passed"}
     cache = tmp_path / "data" / "cache"
     (deployed,) = cache.rglob("deployed")

@@ -607,12 +607,12 @@ def test_the_config_an_ssh_key_and_home_under_usr_or_etc_are_hidden(
     assert "HOME-ENTRIES 0" in out
 
 
-def test_a_step_cannot_write_a_file_past_max_file_mb(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["local", "auto"])
+def test_a_step_cannot_write_a_file_past_max_file_mb(tmp_path: Path, kind: str) -> None:
     """One file may not fill the bot's disk: past ``[runner] max_file_mb`` the kernel stops
-    the writer (SIGXFSZ), and core dumps (which would hold the step's secrets) are off."""
-    settings = make_settings(
-        tmp_path / "data", "local", step_limits=StepLimits(max_file_mb=1)
-    )
+    the writer (SIGXFSZ), and core dumps (which would hold the step's secrets) are off. The
+    same under ``auto`` when it falls back to the sandbox (no engine answers here)."""
+    settings = make_settings(tmp_path / "data", kind, step_limits=StepLimits(max_file_mb=1))
     workspace = Workspace.create(tmp_path / "data" / "work" / "b", tmp_path / "data" / "c")
     session = select_runner(settings, MemoryLog()).open(None, {}, workspace, None, MemoryLog())
     result, out = run(

@@ -28,8 +28,8 @@ from bot.runners.base import Timeouts
 from bot.runners.output import PARTIAL_SECONDS, OutputRelay, Watchdog
 from bot.settings import parse_settings
 from bot.store.schema import logs
-from bot.store.store import NewPush
 from bot.wiring import build_services
+from tests.harness.builds import new_push
 from tests.harness.github_fake import push_payload, webhook_headers
 
 WEBHOOK_SECRET = "log-tests-webhook-secret"
@@ -62,19 +62,11 @@ def client(services: Services) -> FlaskClient:
 
 def claimed_attempt(services: Services, delivery: str = "d1") -> Attempt:
     services.store.record_push(
-        NewPush(
-            hook_id="1",
+        new_push(
             delivery_id=delivery,
-            repo="acme/app",
-            ref="refs/heads/main",
-            branch="main",
-            git_tag="",
-            sha="a" * 40,
-            before_sha="0" * 40,
             message="m",
             pusher="p",
             html_url="https://github.com/acme/app",
-            pipelines=["build"],
             status_context="wercker-bot",
         ),
         "http://bot.test/builds/{id}",

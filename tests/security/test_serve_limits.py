@@ -24,13 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.harness.registry import die_with_parent, free_port, wait_until
+from tests.harness.serve import Served
+from tests.harness.serve import serve as serve_process
 
 SLOW_CLIENTS = 150
 PER_CLIENT = 50  # bot.web.serve.PER_CLIENT_CONNECTIONS
@@ -39,24 +40,8 @@ THREAD_BOUND = 30
 PARTIAL_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
-@dataclass
-class Serve:
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def threads(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-        raise AssertionError("no Threads: line")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def start_serve(tmp: Path, *extra: str) -> Serve:
+@contextlib.contextmanager
+def start_serve(tmp: Path, *extra: str) -> Iterator[Served]:
     port = free_port()
     config = tmp / "bot.toml"
     config.write_text(
@@ -69,53 +54,14 @@ webhook_secret = "serve-limits-secret"
 kind = "local"
 """
     )
-    log = tmp / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("wercker-bot")),
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-    serve = Serve(f"http://127.0.0.1:{port}", port, proc, log)
-
-    def healthy() -> bool:
-        assert proc.poll() is None, serve.output()
-        return requests.get(f"{serve.url}/healthz", timeout=1).status_code == 200
-
-    try:
-        wait_until(healthy, "wercker-bot serve", timeout=30)
-    except BaseException:
-        stop(serve)
-        raise AssertionError(f"serve did not come up: {serve.output()}") from None
-    return serve
-
-
-def stop(serve: Serve) -> None:
-    if serve.proc.poll() is None:
-        serve.proc.terminate()
-        try:
-            serve.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            serve.proc.kill()
-            serve.proc.wait()
+    with serve_process(config, port=port, log_path=tmp / "serve.log", extra_args=extra) as s:
+        yield s
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Serve]:
-    running = start_serve(tmp_path)
-    try:
+def serve(tmp_path: Path) -> Iterator[Served]:
+    with start_serve(tmp_path) as running:
         yield running
-    finally:
-        stop(running)
 
 
 @contextlib.contextmanager
@@ -137,7 +83,7 @@ def slow_loris(
             sock.close()
 
 
-def test_stalled_connections_hold_sockets_not_threads(serve: Serve) -> None:
+def test_stalled_connections_hold_sockets_not_threads(serve: Served) -> None:
     idle = serve.threads()
     # from three addresses other than /healthz's 127.0.0.1, each at its connection cap
     sources = tuple(f"127.0.0.{n}" for n in range(2, 2 + SLOW_CLIENTS // PER_CLIENT))
@@ -158,8 +104,7 @@ def test_stalled_connections_hold_sockets_not_threads(serve: Serve) -> None:
 
 def test_stalled_connection_is_closed_after_the_read_timeout(tmp_path: Path) -> None:
     read_timeout = 2
-    serve = start_serve(tmp_path, "--read-timeout", str(read_timeout))
-    try:
+    with start_serve(tmp_path, "--read-timeout", str(read_timeout)) as serve:
         with slow_loris(serve.port, 3) as socks:
             started = time.monotonic()
             for sock in socks:
@@ -178,21 +123,16 @@ def test_stalled_connection_is_closed_after_the_read_timeout(tmp_path: Path) -> 
         resp = requests.get(f"{serve.url}/healthz", timeout=5)
         assert resp.status_code == 200
         assert resp.headers.get("Server") == "wercker-bot"  # no server name and version
-    finally:
-        stop(serve)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_serve_with_exit_0(tmp_path: Path, sig: signal.Signals) -> None:
-    serve = start_serve(tmp_path)
-    try:
+    with start_serve(tmp_path) as serve:
         with slow_loris(serve.port, 5):  # open connections do not hold the shutdown up
             os.kill(serve.proc.pid, sig)
             assert serve.proc.wait(15) == 0, serve.output()
         assert "serving on http://127.0.0.1:" in serve.output()
         assert "Traceback" not in serve.output(), serve.output()
-    finally:
-        stop(serve)
 
 
 # serve's own loop around a deliberately slow app: a request in flight when SIGTERM comes
@@ -274,9 +214,12 @@ def healthz_from(port: int, source: str) -> bytes:
 
 def test_trickling_request_is_cut_off_at_the_request_deadline(tmp_path: Path) -> None:
     deadline = 3  # the read timeout stays 30 s: a byte a second is never silent that long
-    serve = start_serve(tmp_path, "--request-deadline", str(deadline))
-    keep_alive = http.client.HTTPConnection("127.0.0.1", serve.port, timeout=5)
-    try:
+    with (
+        start_serve(tmp_path, "--request-deadline", str(deadline)) as serve,
+        contextlib.closing(
+            http.client.HTTPConnection("127.0.0.1", serve.port, timeout=5)
+        ) as keep_alive,
+    ):
         keep_alive.request("GET", "/healthz")
         assert keep_alive.getresponse().read() and keep_alive.sock is not None
         between_requests = keep_alive.sock
@@ -306,12 +249,9 @@ def test_trickling_request_is_cut_off_at_the_request_deadline(tmp_path: Path) ->
         keep_alive.request("GET", "/healthz")
         assert keep_alive.getresponse().status == 200
         assert keep_alive.sock is between_requests  # the same connection, not a new one
-    finally:
-        keep_alive.close()
-        stop(serve)
 
 
-def test_one_address_holds_at_most_its_share_of_connections(serve: Serve) -> None:
+def test_one_address_holds_at_most_its_share_of_connections(serve: Served) -> None:
     extra = 10
     with slow_loris(serve.port, PER_CLIENT + extra, data=b"") as socks:
         started = time.monotonic()

@@ -147,5 +147,10 @@ def _clear_inherited_command(
 
 
 def _safe(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower())
+    """``image-name`` (from wercker.yml) as one path component of a local repository name:
+    ASCII letters, digits, ``.``, ``_`` and ``-`` only, so a hostile name is never a path
+    or a reference of its own."""
+    cleaned = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "._-" else "-" for c in name.lower()
+    )
     return cleaned.strip(".-")[:64] or "image"

@@ -179,10 +179,14 @@ def write_tar(layer_entries: list[_Entry], out: Any) -> None:
                 continue
             assert entry.path is not None
             try:
-                # O_NOFOLLOW: a file swapped for a link since it was listed is not followed.
-                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                # A file swapped since it was listed is refused: O_NOFOLLOW for a link,
+                # O_NONBLOCK plus the regular-file check for a fifo or a device (which would
+                # block the push or feed it without end).
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                fd = os.open(entry.path, flags)
                 with os.fdopen(fd, "rb") as fh:
-                    if os.fstat(fh.fileno()).st_size != info.size:
+                    st = os.fstat(fh.fileno())
+                    if not stat.S_ISREG(st.st_mode) or st.st_size != info.size:
                         raise PushError(f"{entry.path} changed while the layer was built")
                     tar.addfile(info, fh)
             except OSError as err:

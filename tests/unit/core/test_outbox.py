@@ -6,7 +6,8 @@ from pathlib import Path
 
 from bot.forges.github import StatusClient
 from bot.outbox import StatusDelivery
-from bot.store.store import NewPush, Store
+from bot.store.store import Store
+from tests.harness.builds import new_push
 from tests.harness.github_fake import GitHubFake
 
 SHA = "c" * 40
@@ -15,24 +16,7 @@ TOKEN = "ghs_outboxTokenValue"
 
 def _store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "db.sqlite3")
-    store.record_push(
-        NewPush(
-            hook_id="1",
-            delivery_id="d",
-            repo="acme/app",
-            ref="refs/heads/main",
-            branch="main",
-            git_tag="",
-            sha=SHA,
-            before_sha="0" * 40,
-            message="",
-            pusher="",
-            html_url="",
-            pipelines=["build"],
-            status_context="wb",
-        ),
-        "http://bot/builds/{id}",
-    )
+    store.record_push(new_push(sha=SHA), "http://bot/builds/{id}")
     return store
 
 

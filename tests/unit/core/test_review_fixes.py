@@ -18,27 +18,14 @@ from bot.store import store as store_module
 from bot.store.store import NewPush, Store
 from steps.base import BuildFacts
 from steps.image_options import image_config
+from tests.harness.builds import new_push
 from tests.integration.test_scenarios import run_scenario
 
 FACTS = BuildFacts("a/b", "main", "", "c" * 40, "", "1", "u", "2026-01-01T00:00:00Z")
 
 
 def _push(pipelines: list[str], delivery: str = "d") -> NewPush:
-    return NewPush(
-        hook_id="1",
-        delivery_id=delivery,
-        repo="acme/app",
-        ref="refs/heads/main",
-        branch="main",
-        git_tag="",
-        sha="a" * 40,
-        before_sha="0" * 40,
-        message="",
-        pusher="",
-        html_url="",
-        pipelines=pipelines,
-        status_context="wb",
-    )
+    return new_push(pipelines=pipelines, delivery_id=delivery)
 
 
 def test_clone_url_credentials_travel_as_a_header() -> None:
