@@ -9,8 +9,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from bot.build import Services
 from bot.errors import StoreUnavailable
+from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.store.migrate import SchemaError
 from bot.store.store import sqlite_reason

@@ -6,14 +6,11 @@ it causes is decided by ``bot.reporter`` (and written to the durable outbox).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import json
 import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -27,9 +24,10 @@ from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
 from bot.pushers.base import Pusher
 from bot.pushers.credentials import registry_credentials
 from bot.pushers.model import ImageSpec, PushResult
-from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, Reporter, superseded
+from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, superseded
 from bot.runners.base import Runner, Timeouts
 from bot.runners.select import runner_for_plan, select_runner
+from bot.services import Services
 from bot.settings import PipelineChoice, RepoSettings, Settings
 from bot.store.store import Claim, Store
 from bot.wercker.lint import lint_for_runner
@@ -40,32 +38,7 @@ from steps.base import BuildFacts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "Services", "execute", "run_chain"]
-
-
-def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[str]:
-    """The configured pipelines whose branch globs match: their contexts go pending at intake."""
-    return [
-        c.name
-        for c in choices
-        if not c.branches or any(fnmatch.fnmatchcase(branch, g) for g in c.branches)
-    ]
-
-
-@dataclass
-class Services:
-    """The composition root's product: what a worker needs to run attempts."""
-
-    settings: Settings
-    store: Store
-    pusher: Pusher[ImageSpec]
-    reporter: Reporter
-
-    def masker_for(self, repo: RepoSettings | None) -> Masker:
-        masker = Masker(self.settings.secret_values())
-        if repo is not None:
-            masker.add(repo.secrets.values())
-        return masker
+__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "execute", "run_chain"]
 
 
 class StoreTracer:
@@ -110,13 +83,13 @@ class Attempt:
         self.settings = services.settings
         self.store = services.store
         self.build = claim.build
-        self.repo = self.settings.repos.get(str(self.build["repo"]).lower())
+        self.repo = self.settings.repos.get(self.build.repo.lower())
         self.masker = services.masker_for(self.repo)
         self.report: BuildReporter = services.reporter.for_build(
             self.store,
-            str(self.build["repo"]),
-            str(self.build["sha"]),
-            int(self.build["id"]),
+            self.build.repo,
+            self.build.sha,
+            self.build.id,
             self.masker,
         )
         self.url = self.report.target_url
@@ -176,17 +149,17 @@ class Attempt:
             return state
 
     def build_pipelines(self) -> list[str]:
-        return list(json.loads(str(self.build["pipelines"])))
+        return list(self.build.pipelines)
 
     def _run(self, planned: list[str]) -> Result:
         build = self.build
         if self.repo is None:
             return self.finish(
-                Result.ERRORED, f"{build['repo']} is no longer in the bot's config", planned
+                Result.ERRORED, f"{build.repo} is no longer in the bot's config", planned
             )
         self.log.info(
-            f"build {build['id']} attempt {self.claim.attempt_number}: {build['repo']} "
-            f"{build['ref']} @ {str(build['sha'])[:12]}"
+            f"build {build.id} attempt {self.claim.attempt_number}: {build.repo} "
+            f"{build.ref} @ {build.sha[:12]}"
             + (" (redelivered)" if self.claim.explicit else "")
         )
         credentials = registry_credentials(self.settings.registries)
@@ -194,8 +167,8 @@ class Attempt:
         source = self.workdir / "checkout"
         created = checkout(
             self.repo.clone_url,
-            str(build["sha"]),
-            str(build["ref"]),
+            build.sha,
+            build.ref,
             source,
             self.log,
             token=self.settings.github.token,
@@ -206,11 +179,11 @@ class Attempt:
             return self.finish(Result.CANCELED, superseded(stale), planned)
         facts = BuildFacts(
             repo=self.repo.full_name,
-            branch=str(build["branch"]),
-            git_tag=str(build["git_tag"]),
-            commit=str(build["sha"]),
-            source_url=str(build["html_url"]),
-            run_id=f"{build['id']}-{self.claim.attempt_number}",
+            branch=build.branch,
+            git_tag=build.git_tag,
+            commit=build.sha,
+            source_url=build.html_url,
+            run_id=f"{build.id}-{self.claim.attempt_number}",
             run_url=self.url,
             created=created,
         )
@@ -257,11 +230,11 @@ class Attempt:
         tell keep arrival order. A user's redelivery (an explicit re-run: the rollback
         path) is never superseded and supersedes nothing."""
         build = self.build
-        if self.claim.explicit or not build["branch"] or self.repo is None:
+        if self.claim.explicit or not build.branch or self.repo is None:
             return None
-        repo, branch, sha = str(build["repo"]), str(build["branch"]), str(build["sha"])
+        repo, branch, sha = build.repo, build.branch, build.sha
         token, ssh_key = self.settings.github.token, self.repo.ssh_key_file
-        newest = self.store.newest_built_sha(repo, branch, int(build["id"]))
+        newest = self.store.newest_built_sha(repo, branch, build.id)
         if (
             newest is not None
             and newest != sha
@@ -281,7 +254,7 @@ class Attempt:
             )
             return newest
         queued = [
-            q for q in self.store.queued_on_branch(repo, branch, int(build["id"])) if not q.explicit
+            q for q in self.store.queued_on_branch(repo, branch, build.id) if not q.explicit
         ]
         if not queued:
             return None
@@ -507,7 +480,7 @@ def execute(claim: Claim, services: Services) -> Result:
     logger.info(
         "attempt %s (build %s) %s in %.1fs",
         claim.attempt_id,
-        claim.build["id"],
+        claim.build.id,
         result,
         time.monotonic() - started,
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 
-from bot.build import Services
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.reporter import Reporter
+from bot.services import Services
 from bot.settings import Settings
 from bot.store.migrate import SchemaError, check_schema
 from bot.store.store import Store

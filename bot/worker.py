@@ -7,11 +7,12 @@ import logging
 import shutil
 import threading
 
-from bot.build import Services, execute
+from bot.build import execute
 from bot.errors import StoreUnavailable
 from bot.forges.github import StatusClient
 from bot.outbox import StatusDelivery
 from bot.procs import worker_name
+from bot.services import Services
 
 logger = logging.getLogger(__name__)
 

@@ -167,11 +167,38 @@ class QueuedBuild:
 
 
 @dataclass(frozen=True)
+class BuildRow:
+    """One stored build (one push), as the worker runs it."""
+
+    id: int
+    repo: str
+    ref: str
+    branch: str
+    git_tag: str
+    sha: str
+    before_sha: str
+    message: str
+    pusher: str
+    html_url: str
+    pipelines: tuple[str, ...]
+    """The pipelines planned at intake: their contexts went pending then."""
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> BuildRow:
+        values = dict(row._mapping)
+        values["pipelines"] = tuple(json.loads(str(values["pipelines"] or "[]")))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Claim:
+    """An attempt this worker now owns (marked running), with its build."""
+
     attempt_id: int
     attempt_number: int
     explicit: bool
-    build: dict[str, Any]
+    build: BuildRow
 
 
 LOG_ROW_CHARS = 16 * 1024
@@ -587,7 +614,7 @@ class Store:
             )
             build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
             return Claim(
-                int(row.attempt_id), int(row.number), bool(row.explicit), dict(build._mapping)
+                int(row.attempt_id), int(row.number), bool(row.explicit), BuildRow.from_row(build)
             )
 
     def newest_built_sha(self, repo: str, branch: str, before_build: int) -> str | None:

@@ -12,11 +12,12 @@ import logging
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bot.app import MAX_BODY
-from bot.build import Services, planned_pipelines
 from bot.errors import StoreUnavailable, WebhookError
 from bot.forges.github import Ignored, Ping, PushEvent, parse_delivery, verify_signature
 from bot.reporter import build_url
+from bot.services import Services
 from bot.store.store import NewPush
+from bot.wercker.plan import planned_pipelines
 
 bp = Blueprint("hooks", __name__)
 logger = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from flask import (
     url_for,
 )
 
-from bot.build import Services
 from bot.masking import Masker, MaskStream
+from bot.services import Services
 
 bp = Blueprint("pages", __name__)
 

@@ -19,6 +19,18 @@ if TYPE_CHECKING:  # annotations only: the frontend imports nothing below it at 
     from bot.settings import PipelineChoice
 
 
+def branch_matches(choice: PipelineChoice, branch: str) -> bool:
+    """Whether ``choice`` runs for ``branch`` (or tag): no globs, or one glob matches
+    (fnmatch, case-sensitive)."""
+    return not choice.branches or any(fnmatchcase(branch, g) for g in choice.branches)
+
+
+def planned_pipelines(choices: Sequence[PipelineChoice], branch: str) -> list[str]:
+    """The configured pipelines whose branch globs match: their contexts go pending at
+    intake, before any wercker.yml is read."""
+    return [c.name for c in choices if branch_matches(c, branch)]
+
+
 def select_pipelines(
     wf: WerckerFile, choices: Sequence[PipelineChoice], branch: str
 ) -> list[PipelineSpec]:
@@ -38,7 +50,7 @@ def select_pipelines(
         pipeline = wf.pipelines.get(choice.name)
         if pipeline is None or any(p.name == choice.name for p in selected):
             continue
-        if choice.branches and not any(fnmatchcase(branch, g) for g in choice.branches):
+        if not branch_matches(choice, branch):
             continue
         selected.append(pipeline)
     return selected

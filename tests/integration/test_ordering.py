@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.build import Services, execute
+from bot.build import execute
 from bot.models import Result
+from bot.services import Services
 from bot.settings import parse_settings
 from bot.store.store import NewPush
 from bot.wiring import build_services
@@ -122,7 +123,7 @@ def _drain(svc: Services) -> dict[str, str]:
     """Runs every queued build; returns sha → result of each attempt run."""
     results: dict[str, str] = {}
     while (claim := svc.store.claim_next("t")) is not None:
-        results[str(claim.build["sha"])] = str(execute(claim, svc))
+        results[str(claim.build.sha)] = str(execute(claim, svc))
     return results
 
 
@@ -198,7 +199,7 @@ def test_a_queued_redelivery_is_never_superseded_by_a_descendant(tmp_path: Path)
     assert _drain(svc) == {s: "passed"}
     running_a = svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
     claim = svc.store.claim_next("t")
-    assert claim is not None and claim.build["id"] == running_a.build_id
+    assert claim is not None and claim.build.id == running_a.build_id
     # While A runs, the user redelivers S (a rollback on purpose).
     rerun = svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
     assert rerun.attempt == 2

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.build import execute, planned_pipelines
+from bot.build import execute
 from bot.settings import parse_settings
 from bot.store.store import NewPush
+from bot.wercker.plan import planned_pipelines
 from bot.wiring import build_services
 from tests.harness.gitrepo import make_remote
 from tests.harness.registry import RegistryServer

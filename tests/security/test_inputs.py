@@ -30,11 +30,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.app import create_app
-from bot.build import Services, _safe, execute
+from bot.build import _safe, execute
 from bot.checkout import checkout
 from bot.cli import EXIT_ERRORED, main
 from bot.logs import MemoryLog
 from bot.models import Result
+from bot.services import Services
 from bot.settings import parse_settings
 from bot.wercker.parse import load_dir, load_text
 from bot.wiring import build_services
@@ -77,7 +78,7 @@ def _deliver(client: FlaskClient, payload: dict[str, Any], delivery: str) -> Any
 def _drain(svc: Services) -> dict[str, str]:
     results: dict[str, str] = {}
     while (claim := svc.store.claim_next("t")) is not None:
-        results[str(claim.build["sha"])] = str(execute(claim, svc))
+        results[str(claim.build.sha)] = str(execute(claim, svc))
     return results
 
 

@@ -20,12 +20,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
 from bot.app import create_app
-from bot.build import LOG_INCOMPLETE, Attempt, Services
+from bot.build import LOG_INCOMPLETE, Attempt
 from bot.buildlog import BUFFER_BYTES, FLUSH_SECONDS, LOG_RESERVE
 from bot.models import Result
 from bot.pipeline import PipelineRun
 from bot.runners.base import Timeouts
 from bot.runners.output import PARTIAL_SECONDS, OutputRelay, Watchdog
+from bot.services import Services
 from bot.settings import parse_settings
 from bot.store.schema import logs
 from bot.wiring import build_services
@@ -127,7 +128,7 @@ def test_a_step_printing_past_the_limit_is_cut_and_the_bot_lines_survive(
     tail = text[text.index("log cut at 1 MB") :]
     assert "step script: passed" in tail and "attempt 1 passed" in tail
     assert tail.index("step script: passed") < tail.index("attempt 1 passed")
-    detail = services.store.build_detail(int(attempt.build["id"]))
+    detail = services.store.build_detail(int(attempt.build.id))
     assert detail is not None and detail["attempts"][0]["state"] == "passed"
 
 
@@ -189,7 +190,7 @@ def test_a_failing_store_keeps_memory_bounded_and_says_the_log_is_incomplete(
     assert marked == attempt.log.dropped
     assert text.index(lost) < text.index("after the store came back")
     assert "attempt 1 passed" in text
-    detail = services.store.build_detail(int(attempt.build["id"]))
+    detail = services.store.build_detail(int(attempt.build.id))
     assert detail is not None
     assert detail["attempts"][0]["description"].endswith(LOG_INCOMPLETE)
     final = services.store.statuses_for("acme/app", "a" * 40)[-1]
@@ -233,7 +234,7 @@ def test_a_secret_printed_in_two_parts_is_masked_everywhere(
         f"/api/attempts/{attempt_id}/log?after={seen_middle['cursor']}"
     ).get_json()
 
-    build_id = int(attempt.build["id"])
+    build_id = int(attempt.build.id)
     views = {
         "stored rows": "\n---row---\n".join(stored_rows(services, attempt_id)),
         "incremental first": seen_first["text"],
@@ -261,7 +262,7 @@ def test_pages_and_api_serve_a_big_log_in_bounded_pieces(
     original = "".join(lines)
     for i in range(0, len(lines), 500):
         services.store.append_log(attempt_id, "".join(lines[i : i + 500]))
-    build_id = int(attempt.build["id"])
+    build_id = int(attempt.build.id)
 
     page = client.get(f"/builds/{build_id}")
     assert page.status_code == 200

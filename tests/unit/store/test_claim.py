@@ -35,18 +35,18 @@ def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
     store = Store(tmp_path / "db.sqlite3")
     store.record_push(_push(1), URL)
     running = store.claim_next("w1")
-    assert running is not None and running.build["repo"] == "acme/app"
+    assert running is not None and running.build.repo == "acme/app"
     for n in range(2, 62):  # 60 queued behind the running build of acme/app main
         store.record_push(_push(n), URL)
     other = store.record_push(_push(100, repo="acme/other"), URL)
 
     claim = store.claim_next("w2")
-    assert claim is not None and claim.build["id"] == other.build_id
+    assert claim is not None and claim.build.id == other.build_id
     assert store.claim_next("w3") is None  # main is still busy
     # When main is free again, its oldest queued build is next, in arrival order.
     store.finish_attempt(running.attempt_id, Result.PASSED, "ok")
     nxt = store.claim_next("w3")
-    assert nxt is not None and nxt.build["sha"] == f"{2:040x}"
+    assert nxt is not None and nxt.build.sha == f"{2:040x}"
 
 
 def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: Path) -> None:
@@ -59,5 +59,5 @@ def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: P
         store.record_push(_push(n, tag=f"v{n}"), URL)
     main = store.record_push(_push(200, branch="main"), URL)
     claim = store.claim_next("w2")
-    assert claim is not None and claim.build["id"] == main.build_id
+    assert claim is not None and claim.build.id == main.build_id
     assert store.claim_next("w3") is None

@@ -232,7 +232,7 @@ def test_old_database_is_refused_then_migrated_without_loss(
     services = build_services(settings)
     assert services.store.attempt_state(1, 1) == Result.PASSED
     claim = services.store.claim_next("w")
-    assert claim is not None and claim.build["sha"] == "b" * 40
+    assert claim is not None and claim.build.sha == "b" * 40
     services.store.engine.dispose()
 
     again = _cli(settings, "migrate", console=False)

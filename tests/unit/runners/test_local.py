@@ -229,3 +229,32 @@ def test_hidden_paths_are_covered_after_the_read_only_binds_and_before_the_step_
     assert max(emptied, nulled) < step < read_only < _at(argv, "--remount-ro", "/")
     for path in (data / "store", elsewhere, tmp_path / "missing", alias):
         assert str(path) not in argv
+
+
+def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -> None:
+    from bot.logs import MemoryLog
+    from bot.runners.base import Timeouts, Workspace
+    from bot.runners.local import LocalRunner
+
+    ws = Workspace.create(tmp_path / "ws", tmp_path / "cache")
+    session = LocalRunner(None).open(None, {}, ws, None, MemoryLog())  # local-unsafe
+    pidfile = tmp_path / "bg.pid"
+    session.run_script(
+        f"sleep 300 >/dev/null 2>&1 &\necho $! > {pidfile}",
+        env={},
+        secrets={},
+        cwd=session.paths.source,
+        timeouts=Timeouts(30, 30),
+        log=MemoryLog(),
+    )
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the background process outlived its step")
+    assert oct(ws.helper.stat().st_mode & 0o777) == "0o700"

@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.app import create_app
-from bot.build import Services
 from bot.models import Result
+from bot.services import Services
 from bot.settings import parse_settings
 from bot.wiring import build_services
 from tests.harness.builds import claimed_attempt

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.models import Result
+from bot.procs import worker_name
 from bot.store.store import NewPush, Store
+from tests.harness.builds import new_push
 
 URL = "http://bot/builds/{id}"
 
@@ -104,11 +106,11 @@ def test_running_build_is_not_superseded_and_branch_runs_serially(store: Store) 
     other = store.record_push(push("c" * 40, branch="dev"), URL)
     nxt = store.claim_next("w2")
     # main is busy, so the dev build is claimed even though it arrived later.
-    assert nxt is not None and nxt.build["id"] == other.build_id
+    assert nxt is not None and nxt.build.id == other.build_id
     assert store.claim_next("w3") is None
     store.finish_attempt(running.attempt_id, Result.PASSED, "ok")
     third = store.claim_next("w3")
-    assert third is not None and third.build["sha"] == "b" * 40
+    assert third is not None and third.build.sha == "b" * 40
 
 
 def test_out_of_order_older_push_never_runs(store: Store) -> None:
@@ -125,7 +127,7 @@ def test_dead_worker_attempts_are_errored_and_statuses_resolved(store: Store) ->
     claim = store.claim_next(f"{os.uname().nodename}:{proc.pid}:w0")
     assert claim is not None
     assert store.recover_dead() == [claim.attempt_id]
-    assert store.attempt_state(claim.build["id"], 1) == "errored"
+    assert store.attempt_state(claim.build.id, 1) == "errored"
     assert latest(store, "a" * 40)["wb/build"] == "error:Worker died"
 
 
@@ -202,7 +204,7 @@ def test_recovery_also_ends_the_steps_left_running(store: Store) -> None:
     pipeline = store.start_pipeline(claim.attempt_id, 0, "build")
     store.start_step(pipeline, 0, "main", "script", "slow")
     store.recover_dead()
-    detail = store.build_detail(claim.build["id"])
+    detail = store.build_detail(claim.build.id)
     assert detail is not None
     step = detail["attempts"][0]["pipelines"][0]["steps"][0]
     assert step["state"] == "errored" and step["finished_at"] is not None
@@ -248,7 +250,7 @@ def test_out_of_order_c_a_b_the_newest_commit_wins_at_intake(store: Store) -> No
     assert latest(store, B)["wb/build"] == f"error:Superseded by {C[:7]}"
     assert latest(store, A)["wb/deploy"] == f"error:Superseded by {C[:7]}"
     claim = store.claim_next("w")
-    assert claim is not None and claim.build["sha"] == C
+    assert claim is not None and claim.build.sha == C
 
 
 def test_commits_list_proves_ancestry_both_ways(store: Store) -> None:
@@ -295,3 +297,42 @@ def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: Store
     # Already out of the queue: left alone, and no second status.
     assert store.supersede("acme/app", queued, C) == []
     assert latest(store, A)["wb/build"] == f"error:Superseded by {B[:7]}"
+
+
+def _push(pipelines: list[str], delivery: str = "d") -> NewPush:
+    return new_push(pipelines=pipelines, delivery_id=delivery)
+
+
+def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    first = store.record_push(_push(["build", "deploy"]), "u/{id}")
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    store.record_push(_push(["build", "publish"]), "u/{id}")
+    contexts = {r["context"] for r in store.statuses_for("acme/app", "a" * 40)}
+    assert contexts == {"wb/build", "wb/deploy"} and first.build_id == claim.build.id
+
+
+def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    claim = store.claim_next(f"{os.uname().nodename}:{os.getpid()}:oldtoken:w0")
+    assert claim is not None
+    assert store.recover_dead() == [claim.attempt_id]
+
+
+def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:tok:w0")
+    assert claim is not None
+    assert store.recover_dead() == []
+    assert store.recover_dead(max_age=-1) == [claim.attempt_id]
+
+
+def test_current_process_attempts_are_alive(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.record_push(_push(["build"]), "u/{id}")
+    assert store.claim_next(worker_name("w0")) is not None
+    assert store.recover_dead() == []

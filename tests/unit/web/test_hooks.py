@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.app import create_app
-from bot.build import Services
 from bot.errors import ConfigError
+from bot.services import Services
 from bot.settings import parse_settings
 from bot.wiring import build_services
 from tests.harness.github_fake import form_body, push_payload, sign, webhook_headers

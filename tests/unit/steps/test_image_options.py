@@ -75,3 +75,9 @@ def test_bad_ports_are_clear_errors(value: str) -> None:
 def test_malformed_words_name_the_option(option: str, value: str) -> None:
     with pytest.raises(StepConfigError, match=option):
         image_config({option: value}, FACTS, {})
+
+
+@pytest.mark.parametrize("option", ["author", "message", "volumes"])
+def test_secret_in_any_image_config_field_is_refused(option: str) -> None:
+    with pytest.raises(StepConfigError, match="secret KEY"):
+        image_config({option: "x line-two-of-key y"}, FACTS, {"KEY": "line-one\nline-two-of-key"})

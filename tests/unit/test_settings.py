@@ -67,7 +67,7 @@ def test_load_settings_reports_missing_file_and_bad_toml(tmp_path: Path) -> None
 
 
 def test_example_config_loads() -> None:
-    example = Path(__file__).resolve().parents[3] / "config.example.toml"
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
     s = load_settings(example, {"GITHUB_WEBHOOK_SECRET": "x" * 10, "GITHUB_TOKEN": ""})
     assert s.runner_kind == "auto" and "owner/name" in s.repos
 
