@@ -8,11 +8,12 @@ Each case runs in its own process and reports its peak RSS (``ru_maxrss``) minus
 it had after its imports and setup (the baseline), so only the log's own cost is counted:
 
 - bot: 200 MB of 100-byte lines, in 64 KB chunks, through a real ``OutputRelay`` into a
-  real ``StoreLog`` (``limit`` 10 MB) on a real ``Store`` in a temp dir; then ``close()``.
+  real ``StoreLog`` (``limit`` 10 MB) on a real ``SqlStore`` in a temp dir; then ``close()``.
   Bytes stored are read back with ``store.iter_log``.
-- bot, failing store: the same with ``append_log`` raising ``sqlite3.OperationalError
-  ("database or disk is full")`` throughout and a limit above the output (so nothing is
-  cut and all of it hits the buffer); ``close()`` retries for its 10 s, then gives up.
+- bot, failing store: the same with ``append_log`` raising ``StoreUnavailable("database or
+  disk is full")`` (what the store raises on a full disk) throughout, and a limit above the
+  output (so nothing is cut and all of it hits the buffer); ``close()`` retries for its
+  10 s, then gives up.
 - peer, same run: the same producer written to a plain file (``open(path, "wb").write``),
   the least any logger can cost. Ratios are against its delta, floored at 1 MB.
 
@@ -64,12 +65,11 @@ def chunks(total: int) -> Iterator[bytes]:
 def child(case: str, total: int, workdir: Path) -> dict[str, float]:
     """Runs one case in this process; returns its peak RSS delta and bytes stored."""
     sys.path.insert(0, str(ROOT))
-    import sqlite3
-
     from bot.buildlog import StoreLog
+    from bot.errors import StoreUnavailable
     from bot.masking import Masker
     from bot.runners.output import OutputRelay
-    from bot.store.store import Store
+    from bot.store.sql import SqlStore
     from tests.harness.builds import claimed_attempt
 
     stored = 0
@@ -84,12 +84,12 @@ def child(case: str, total: int, workdir: Path) -> dict[str, float]:
         peak = peak_kb()
         stored = path.stat().st_size
     else:
-        store = Store(workdir / "db")
+        store = SqlStore(workdir / "db")
         attempt_id = claimed_attempt(store)
         if case == "failing":
 
             def full(attempt_id: int, text: str) -> None:
-                raise sqlite3.OperationalError("database or disk is full")
+                raise StoreUnavailable("database or disk is full")
 
             store.append_log = full  # type: ignore[method-assign]
         limit = BOT_LIMIT if case == "bot" else 2 * total

@@ -1,35 +1,21 @@
-"""The Flask app factory. ``create_app()`` with no arguments reads the config from
-``$WERCKER_BOT_CONFIG`` (for gunicorn: ``gunicorn 'bot.app:create_app()'``)."""
+"""The Flask app factory. It is handed a ``Services`` (built by ``bot.wiring``) and builds
+nothing else. ``create_app()`` with no arguments reads the config from
+``$WERCKER_BOT_CONFIG`` and asks the composition root for the web's services (for gunicorn:
+``gunicorn 'bot.app:create_app()'``)."""
 
 from __future__ import annotations
 
 import sys
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bot.errors import StoreUnavailable
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.store.migrate import SchemaError
-from bot.store.store import sqlite_reason
-from bot.wiring import build_services
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-
-
-def check_startable(settings: Settings) -> None:
-    """The server refuses to start without a webhook secret unless told it is insecure."""
-    from bot.errors import ConfigError
-
-    if not settings.github.webhook_secret and not settings.github.insecure_skip_signature:
-        raise ConfigError(
-            'no webhook secret: set [github] webhook_secret (e.g. "${GITHUB_WEBHOOK_SECRET}"), '
-            "or insecure_skip_signature = true for local experiments only",
-            "github.webhook_secret",
-        )
-
 
 GUNICORN_BOOT_ERROR = 3
 """The exit code that makes gunicorn's arbiter stop instead of starting the worker again."""
@@ -38,8 +24,12 @@ GUNICORN_BOOT_ERROR = 3
 def _services_or_exit(settings: Settings) -> Services:
     """gunicorn's path (``create_app()``): a database that is not at the head revision stops
     gunicorn with one line saying what to run, not a traceback from every worker."""
+    # Imported here: the web layer imports this module (MAX_BODY), and must not pull in
+    # everything the composition root builds (pushers, runners).
+    from bot.wiring import build_web_services
+
     try:
-        return build_services(settings)
+        return build_web_services(settings)
     except SchemaError as err:
         print(f"wercker-bot: {err}", file=sys.stderr, flush=True)
         raise SystemExit(GUNICORN_BOOT_ERROR) from None
@@ -47,9 +37,7 @@ def _services_or_exit(settings: Settings) -> Services:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     if services is None:
-        settings = settings or load_settings(None)
-        check_startable(settings)
-        services = _services_or_exit(settings)
+        services = _services_or_exit(settings or load_settings(None))
     app = Flask(__name__, template_folder="web/templates")
     # One byte over the cap, so the hook can tell a chunked body that is too big from one
     # that is exactly at the cap (werkzeug may cut a chunked stream at this limit).
@@ -63,12 +51,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(pages_bp)
 
     @app.errorhandler(StoreUnavailable)
-    @app.errorhandler(OperationalError)
-    def _store_unavailable(err: StoreUnavailable | OperationalError) -> tuple[Response, int]:
+    def _store_unavailable(err: StoreUnavailable) -> tuple[Response, int]:
         # A full disk or a locked database is the bot's trouble, and passing: say so, and
-        # when to come back, instead of a 500 (reads fail as OperationalError).
-        reason = err.reason if isinstance(err, StoreUnavailable) else sqlite_reason(err)
-        resp = jsonify(error=f"the store cannot be used right now ({reason}); try again later")
+        # when to come back, instead of a 500 (the store wraps reads and writes alike).
+        resp = jsonify(error=f"the store cannot be used right now ({err.reason}); try again later")
         resp.headers["Retry-After"] = str(StoreUnavailable.retry_after)
         return resp, 503
 

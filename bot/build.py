@@ -1,5 +1,9 @@
 """Build orchestration: one attempt from checkout to the last status.
 
+``Attempt.run``: checkout → ``bot.ancestry.superseded_by`` (git ordering) →
+``bot.plan.compile_plan`` (once: the ``Plan`` and its runner kind) → the runner, built once
+for that kind → ``run_chain`` → ``bot.pipeline.run_pipeline`` per planned pipeline.
+
 This is the only place that decides between ``failed`` and ``errored``; every commit status
 it causes is decided by ``bot.reporter`` (and written to the durable outbox).
 """
@@ -14,38 +18,46 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from bot.ancestry import superseded_by
 from bot.buildlog import StoreLog
-from bot.checkout import ancestry, checkout, is_ancestor
-from bot.errors import WerckerBotError, WerckerFileError
+from bot.checkout import checkout
+from bot.errors import WerckerBotError
 from bot.logs import Log
 from bot.masking import Masker
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
+from bot.plan import NoWerckerFile, Plan, PlannedPipeline, compile_plan
 from bot.pushers.base import Pusher
-from bot.pushers.credentials import registry_credentials
 from bot.pushers.model import ImageSpec, PushResult
 from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, superseded
-from bot.runners.base import Runner, Timeouts
-from bot.runners.select import runner_for_plan, select_runner
+from bot.runners.base import Runner
 from bot.services import Services
-from bot.settings import PipelineChoice, RepoSettings, Settings
-from bot.store.store import Claim, Store
-from bot.wercker.lint import lint_for_runner
-from bot.wercker.model import PipelineSpec, StepSpec, WerckerFile
-from bot.wercker.parse import load_dir
-from bot.wercker.plan import blocking_problems, select_pipelines, timeouts_for
+from bot.settings import RepoSettings, Settings
+from bot.store.base import AttemptRecords, OutboxWriter, QueueStore
+from bot.store.rows import Claim
+from bot.wercker.model import StepSpec
 from steps.base import BuildFacts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "execute", "run_chain"]
+__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "AttemptStore", "execute", "run_chain"]
+
+
+class AttemptStore(QueueStore, AttemptRecords, OutboxWriter, Protocol):
+    """What one attempt asks of the store: its branch's queue (ordering by ancestry), its
+    own records and the status outbox (through the reporter)."""
 
 
 class StoreTracer:
     """Records pipeline progress in the store."""
 
     def __init__(
-        self, store: Store, attempt_id: int, pipeline_id: int, pipeline: str, masker: Masker
+        self,
+        store: AttemptRecords,
+        attempt_id: int,
+        pipeline_id: int,
+        pipeline: str,
+        masker: Masker,
     ) -> None:
         self.masker = masker
         self.store = store
@@ -81,7 +93,7 @@ class Attempt:
         self.claim = claim
         self.svc = services
         self.settings = services.settings
-        self.store = services.store
+        self.store: AttemptStore = services.store
         self.build = claim.build
         self.repo = self.settings.repos.get(self.build.repo.lower())
         self.masker = services.masker_for(self.repo)
@@ -152,33 +164,51 @@ class Attempt:
         return list(self.build.pipelines)
 
     def _run(self, planned: list[str]) -> Result:
-        build = self.build
         if self.repo is None:
             return self.finish(
-                Result.ERRORED, f"{build.repo} is no longer in the bot's config", planned
+                Result.ERRORED, f"{self.build.repo} is no longer in the bot's config", planned
             )
+        repo, build = self.repo, self.build
         self.log.info(
             f"build {build.id} attempt {self.claim.attempt_number}: {build.repo} "
-            f"{build.ref} @ {build.sha[:12]}"
-            + (" (redelivered)" if self.claim.explicit else "")
+            f"{build.ref} @ {build.sha[:12]}" + (" (redelivered)" if self.claim.explicit else "")
         )
-        credentials = registry_credentials(self.settings.registries)
-        runner = select_runner(self.settings, self.log, credentials)
         source = self.workdir / "checkout"
         created = checkout(
-            self.repo.clone_url,
-            build.sha,
-            build.ref,
-            source,
-            self.log,
-            token=self.settings.github.token,
-            ssh_key_file=self.repo.ssh_key_file,
-        )
-        stale = self.superseded_by(source)
-        if stale is not None:
-            return self.finish(Result.CANCELED, superseded(stale), planned)
-        facts = BuildFacts(
-            repo=self.repo.full_name,
+            repo.clone_url, build.sha, build.ref, source, self.log,
+            token=self.settings.github.token, ssh_key_file=repo.ssh_key_file,
+        )  # fmt: skip
+        # A user's redelivery (an explicit re-run: the rollback path) is never superseded.
+        if not self.claim.explicit:
+            stale = superseded_by(
+                self.store, build, repo, source, self.log, token=self.settings.github.token
+            )
+            if stale is not None:
+                return self.finish(Result.CANCELED, superseded(stale), planned)
+        runners = self.svc.runners()
+        plan = compile_plan(
+            source, repo, build.branch or build.git_tag,
+            runners=runners, registries=self.settings.registries, log=self.log,
+        )  # fmt: skip
+        if isinstance(plan, NoWerckerFile):
+            self.report.no_wercker_yml(planned)
+            self.resolved.update(planned)
+            self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
+            return Result.PASSED
+        runner = runners.runner(plan.runner_kind)
+        self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
+        runs = run_chain(
+            plan, source, repo, self.facts(created),
+            runner=runner, settings=self.settings, pusher=self.svc.pusher,
+            workdir=self.workdir, log=self.log, hooks=self,
+        )  # fmt: skip
+        return self.conclude(runs, planned)
+
+    def facts(self, created: str) -> BuildFacts:
+        """What the steps may know about this build (never credentials)."""
+        build = self.build
+        return BuildFacts(
+            repo=self.repo.full_name if self.repo is not None else build.repo,
             branch=build.branch,
             git_tag=build.git_tag,
             commit=build.sha,
@@ -187,103 +217,6 @@ class Attempt:
             run_url=self.url,
             created=created,
         )
-        plan = plan_run(
-            source,
-            runner,
-            self.settings,
-            self.repo.pipelines,
-            facts.branch or facts.git_tag,
-            self.log,
-            self.repo.deploy_target,
-        )
-        if plan is None:
-            self.report.no_wercker_yml(planned)
-            self.resolved.update(planned)
-            self.store.finish_attempt(self.claim.attempt_id, Result.PASSED, NO_WERCKER_YML)
-            return Result.PASSED
-        runner, wf, selected = plan
-        self.store.set_attempt_runner(self.claim.attempt_id, runner.kind)
-        runs = run_chain(
-            wf,
-            source,
-            self.repo,
-            facts,
-            runner=runner,
-            settings=self.settings,
-            pusher=self.svc.pusher,
-            workdir=self.workdir,
-            log=self.log,
-            hooks=self,
-            selected=selected,
-        )
-        return self.conclude(runs, planned)
-
-    def superseded_by(self, source: Path) -> str | None:
-        """Places this build among its branch's builds by git ancestry, once its commit is
-        checked out (intake could only use what payloads prove; behaviour §3).
-
-        Returns the sha of a descendant that makes this build moot: one already built for
-        this branch, or one queued behind it (a user's redelivery does not count). Returns
-        ``None`` when this build should run; the queued builds whose commits are its
-        ancestors are then canceled now ("Superseded by <this sha>", statuses resolved), so
-        they never push over it. Unrelated histories (a force push) and whatever git cannot
-        tell keep arrival order. A user's redelivery (an explicit re-run: the rollback
-        path) is never superseded and supersedes nothing."""
-        build = self.build
-        if self.claim.explicit or not build.branch or self.repo is None:
-            return None
-        repo, branch, sha = build.repo, build.branch, build.sha
-        token, ssh_key = self.settings.github.token, self.repo.ssh_key_file
-        newest = self.store.newest_built_sha(repo, branch, build.id)
-        if (
-            newest is not None
-            and newest != sha
-            and is_ancestor(
-                source,
-                sha,
-                newest,
-                self.log,
-                token=token,
-                clone_url=self.repo.clone_url,
-                ssh_key_file=ssh_key,
-            )
-        ):
-            self.log.info(
-                f"{sha[:12]} is older than {newest[:12]}, already built for this branch; "
-                "not pushing over it (redeliver this push to roll back on purpose)"
-            )
-            return newest
-        queued = [
-            q for q in self.store.queued_on_branch(repo, branch, build.id) if not q.explicit
-        ]
-        if not queued:
-            return None
-        related = ancestry(
-            source,
-            sha,
-            [q.sha for q in queued],
-            self.log,
-            token=token,
-            clone_url=self.repo.clone_url,
-            ssh_key_file=ssh_key,
-        )
-        if related.descendants:
-            newer = related.descendants[-1]  # several: the latest to arrive
-            self.log.info(
-                f"{sha[:12]} is an ancestor of {newer[:12]}, queued for this branch; that "
-                "build runs instead (redeliver this push to roll back on purpose)"
-            )
-            return newer
-        older = [q for q in queued if q.sha in related.ancestors]
-        canceled = set(self.store.supersede(repo, older, sha)) if older else set()
-        if canceled:
-            self.log.info(
-                "canceled the queued builds of older commits of this branch: "
-                + ", ".join(
-                    f"#{q.build_id} ({q.sha[:12]})" for q in older if q.attempt_id in canceled
-                )
-            )
-        return None
 
     # hooks for run_chain ---------------------------------------------------------------
 
@@ -325,64 +258,6 @@ class Attempt:
         return worst
 
 
-def load_checked(
-    source: Path,
-    runner_kind: str,
-    log: Log,
-    choices: Sequence[PipelineChoice],
-    branch: str,
-    deploy_target: str | None = None,
-) -> tuple[WerckerFile, list[PipelineSpec]] | None:
-    """Reads, lints and plans the wercker.yml of ``source``: the file and the pipelines to
-    run. Returns ``None`` when there is no file. Raises ``WerckerFileError`` naming the first
-    blocking error (with its line): errors in pipelines that will not run do not block.
-    Every problem is written to the log."""
-    wf, problems, path = load_dir(source)
-    if path is None:
-        log.info("no wercker.yml or .wercker.yml in the repository root")
-        return None
-    log.info(f"read {path.name}")
-    if wf is not None:
-        problems = [*problems, *lint_for_runner(wf, runner_kind)]
-    for problem in problems:
-        log.info(problem.format())
-    if wf is None:
-        errors = [p for p in problems if p.severity == "error"]
-        first = errors[0].short() if errors else f"{path.name} could not be read"
-        raise WerckerFileError(first, list(errors))
-    selected = select_pipelines(wf, choices, branch)
-    errors = blocking_problems(problems, selected, deploy_target)
-    if errors:
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WerckerFileError(errors[0].short() + more, list(errors))
-    return wf, selected
-
-
-def plan_run(
-    source: Path,
-    runner: Runner,
-    settings: Settings,
-    choices: Sequence[PipelineChoice],
-    branch: str,
-    log: Log,
-    deploy_target: str | None = None,
-) -> tuple[Runner, WerckerFile, list[PipelineSpec]] | None:
-    """``load_checked`` for the runner that will really run the plan: under ``auto`` a plan
-    whose pipelines have no box moves from the docker runner to the local one, and is then
-    linted for it. ``None`` when there is no wercker.yml."""
-    loaded = load_checked(source, runner.kind, log, choices, branch, deploy_target)
-    if loaded is None:
-        return None
-    wf, selected = loaded
-    boxless = [p.name for p in selected if wf.box_for(p) is None]
-    switched = runner_for_plan(runner, settings, boxless, log)
-    if switched is not runner:
-        loaded = load_checked(source, switched.kind, log, choices, branch, deploy_target)
-        assert loaded is not None
-        wf, selected = loaded
-    return switched, wf, selected
-
-
 class ChainHooks(Protocol):
     """What ``run_chain`` reports to (the Attempt for real builds, the CLI for ``run``)."""
 
@@ -394,7 +269,7 @@ class ChainHooks(Protocol):
 
 
 def run_chain(
-    wf: WerckerFile,
+    plan: Plan,
     source: Path,
     repo: RepoSettings,
     facts: BuildFacts,
@@ -405,12 +280,11 @@ def run_chain(
     workdir: Path,
     log: Log,
     hooks: ChainHooks,
-    selected: Sequence[PipelineSpec],
 ) -> list[PipelineRun]:
-    """Runs the selected pipelines in order; each starts from the previous one's artifact.
-    A pipeline starts only if the one before it passed; the rest are reported skipped."""
-    log.info("pipelines: " + " → ".join(p.name for p in selected))
-    command, no_response = timeouts_for(wf)
+    """Runs the plan's pipelines in order on ``runner`` (built for ``plan.runner_kind``);
+    each starts from the previous one's artifact. A pipeline starts only if the one before
+    it passed; the rest are reported skipped."""
+    log.info("pipelines: " + " → ".join(plan.names))
     cache = (
         settings.data_dir / "cache" / _safe(repo.full_name) / _safe(facts.branch or facts.git_tag)
     )
@@ -421,39 +295,45 @@ def run_chain(
         registries=dict(settings.registries),
         pusher=pusher,
         runner=runner,
-        timeouts=Timeouts(command, no_response),
-        deploy_target=repo.deploy_target,
         cache_dir=cache,
         log=log,
     )
     runs: list[PipelineRun] = []
     current = source
-    for position, spec in enumerate(selected):
+    for planned in plan.pipelines:
         if runs and runs[-1].state is not Result.PASSED:
             reason = f"Skipped: '{runs[-1].name}' did not pass"
             # failed → failure (the user's side), errored → error (the bot's side)
-            hooks.pipeline_skipped(position, spec.name, runs[-1].state, reason)
+            hooks.pipeline_skipped(planned.position, planned.name, runs[-1].state, reason)
             continue
-        tracer = hooks.pipeline_started(position, spec.name)
-        log.info(f"pipeline {spec.name}: starting")
-        try:
-            run = run_pipeline(
-                spec,
-                wf,
-                source=current,
-                workdir=workdir / f"{position}-{_safe(spec.name)}",
-                deploy=position > 0 or spec.name == "deploy",
-                inputs=inputs,
-                tracer=tracer,
-            )
-        except WerckerBotError as err:
-            run = PipelineRun(spec.name, Result.ERRORED, str(err))
-        log.info(f"pipeline {spec.name}: {run.state} — {run.description}")
-        hooks.pipeline_finished(run)
+        run = _run_one(planned, current, workdir, inputs, hooks)
         runs.append(run)
         if run.artifact is not None:
             current = run.artifact
     return runs
+
+
+def _run_one(
+    planned: PlannedPipeline, source: Path, workdir: Path, inputs: RunInputs, hooks: ChainHooks
+) -> PipelineRun:
+    """One pipeline of the chain, reported to ``hooks``; a pipeline that could not be set up
+    is an errored run."""
+    log = inputs.log
+    tracer = hooks.pipeline_started(planned.position, planned.name)
+    log.info(f"pipeline {planned.name}: starting")
+    try:
+        run = run_pipeline(
+            planned,
+            source=source,
+            workdir=workdir / f"{planned.position}-{_safe(planned.name)}",
+            inputs=inputs,
+            tracer=tracer,
+        )
+    except WerckerBotError as err:
+        run = PipelineRun(planned.name, Result.ERRORED, str(err))
+    log.info(f"pipeline {planned.name}: {run.state} — {run.description}")
+    hooks.pipeline_finished(run)
+    return run
 
 
 _SAFE_MAX = 100  # characters of a path component we make; file systems allow 255 bytes

@@ -24,7 +24,7 @@ from bot.errors import StoreUnavailable
 from bot.logs import CallbackLog
 from bot.masking import Masker
 from bot.settings import DEFAULT_LOG_LIMIT_MB
-from bot.store.store import Store
+from bot.store.base import Store
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from bot.models import Result
     from bot.pipeline import PipelineRun, Tracer
     from bot.pushers.model import PushResult
+    from bot.settings import RepoSettings, Settings
+    from steps.base import BuildFacts
 
 EXIT_FAILED = 1
 EXIT_ERRORED = 2
@@ -54,15 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0)."""
     import logging
 
-    from bot.app import MAX_BODY, check_startable, create_app
+    from bot.app import MAX_BODY, create_app
     from bot.settings import load_settings
     from bot.web import serve as web_serve
-    from bot.wiring import build_services
+    from bot.wiring import build_web_services
     from bot.worker import WorkerPool
 
     settings = load_settings(args.config)
-    check_startable(settings)
-    services = build_services(settings)
+    services = build_web_services(settings)
     app = create_app(services=services)
     # Bound before the workers start: a port in use fails the command before any build runs.
     server = web_serve.make_server(
@@ -107,10 +108,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Brings the store's database to the schema this bot needs, and says what it did."""
     from bot.settings import load_settings
     from bot.store.migrate import upgrade
-    from bot.store.store import Store
+    from bot.wiring import migration_store
 
     settings = load_settings(args.config)
-    store = Store(settings.db_path)
+    store = migration_store(settings)
     try:
         for line in upgrade(store):
             print(line)
@@ -191,51 +192,30 @@ class _TerminalTracer:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Compiles the wercker.yml of a local directory and runs it with the bot's executor,
+    printing the log; exit 0 passed, 1 failed, 2 errored or nothing to run."""
+    import shutil
     import uuid
 
-    from bot.build import plan_run, run_chain
-    from bot.checkout import check_ref_format, local_commit_facts
+    from bot.build import run_chain
+    from bot.checkout import local_commit_facts
     from bot.logs import CallbackLog
     from bot.masking import Masker
-    from bot.models import Result
-    from bot.pushers.credentials import registry_credentials
-    from bot.pushers.daemonless import DaemonlessPusher
-    from bot.runners.select import select_runner
-    from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
-    from steps.base import BuildFacts
+    from bot.plan import NoWerckerFile, compile_plan
+    from bot.wiring import build_credentials, build_pusher, build_runners
 
     directory = Path(args.dir).resolve()
     if not directory.is_dir():
         print(f"{directory}: not a directory", file=sys.stderr)
         return EXIT_ERRORED
-    if args.config or os.environ.get("WERCKER_BOT_CONFIG"):
-        settings: Settings = load_settings(args.config)
-    else:
-        settings = parse_settings({"runner": {"kind": "auto"}}, os.environ, base_dir=Path.cwd())
-    if args.runner:
-        settings = Settings(**{**settings.__dict__, "runner_kind": args.runner})
+    settings = _run_settings(args)
     git_branch, commit, created = local_commit_facts(directory)
     branch = args.branch if args.branch is not None else git_branch
-    # The same rule as a webhook's ref: the name reaches the cache path and the log.
-    bad_branch = check_ref_format(f"refs/heads/{args.branch}") if args.branch else None
+    bad_branch = _bad_branch(args.branch)
     if bad_branch is not None:
-        print(
-            f"--branch {args.branch!r} is not a valid git branch name: {bad_branch}",
-            file=sys.stderr,
-        )
+        print(bad_branch, file=sys.stderr)
         return EXIT_ERRORED
-    repo_name = args.repo or f"local/{directory.name}"
-    configured = settings.repos.get(repo_name.lower())
-    # Wercker's local convention: X_FOO in the environment becomes FOO in the steps.
-    env = {k[2:]: v for k, v in os.environ.items() if k.startswith("X_") and len(k) > 2}
-    repo = RepoSettings(
-        full_name=repo_name,
-        clone_url="",
-        pipelines=configured.pipelines if configured else (),
-        env={**(configured.env if configured else {}), **env},
-        secrets=dict(configured.secrets) if configured else {},
-        deploy_target=args.deploy_target or (configured.deploy_target if configured else None),
-    )
+    repo = _run_repo(args, settings, directory)
     masker = Masker([*settings.secret_values(), *repo.secrets.values()])
 
     def echo(text: str) -> None:
@@ -243,49 +223,99 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     log = CallbackLog(echo, masker)
-    runner = select_runner(settings, log, registry_credentials(settings.registries))
-    choices = (
-        tuple(PipelineChoice(n) for n in args.pipeline)
-        if args.pipeline
-        else (repo.pipelines or (PipelineChoice("build"), PipelineChoice("deploy")))
+    credentials = build_credentials(settings)  # one resolver: box pulls and both pushers
+    runners = build_runners(settings, credentials)
+    plan = compile_plan(
+        directory, repo, branch, runners=runners, registries=settings.registries, log=log
     )
-    plan = plan_run(directory, runner, settings, choices, branch, log, repo.deploy_target)
-    if plan is None:
+    if isinstance(plan, NoWerckerFile):
         print("nothing to run: no wercker.yml", file=sys.stderr)
         return EXIT_ERRORED
-    runner, wf, selected = plan
     run_id = uuid.uuid4().hex[:24]
-    facts = BuildFacts(
-        repo=repo_name,
+    facts = _run_facts(repo.full_name, branch, commit, created, run_id, settings.base_url)
+    workdir = settings.data_dir / "work" / f"run-{run_id}"
+    try:
+        runs = run_chain(
+            plan, directory, repo, facts,
+            runner=runners.runner(plan.runner_kind), settings=settings,
+            pusher=build_pusher(settings, credentials), workdir=workdir, log=log,
+            hooks=_TerminalHooks(masker),
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _exit_code(runs)
+
+
+def _run_settings(args: argparse.Namespace) -> Settings:
+    """The bot's config when one is given, else ``auto``; ``--runner`` overrides the kind."""
+    from bot.settings import Settings, load_settings, parse_settings
+
+    if args.config or os.environ.get("WERCKER_BOT_CONFIG"):
+        settings: Settings = load_settings(args.config)
+    else:
+        settings = parse_settings({"runner": {"kind": "auto"}}, os.environ, base_dir=Path.cwd())
+    if args.runner:
+        settings = Settings(**{**settings.__dict__, "runner_kind": args.runner})
+    return settings
+
+
+def _bad_branch(branch: str | None) -> str | None:
+    """Why ``--branch`` is refused: the same rule as a webhook's ref, since the name reaches
+    the cache path and the log. ``None`` when it is fine or not given."""
+    from bot.checkout import check_ref_format
+
+    problem = check_ref_format(f"refs/heads/{branch}") if branch else None
+    if problem is None:
+        return None
+    return f"--branch {branch!r} is not a valid git branch name: {problem}"
+
+
+def _run_repo(args: argparse.Namespace, settings: Settings, directory: Path) -> RepoSettings:
+    """The repository ``run`` compiles for: ``--repo``'s config (env, secrets, pipelines,
+    deploy target) when there is one, the pipelines of ``--pipeline`` (default: the
+    config's, else build then deploy) and Wercker's local convention: ``X_FOO`` in the
+    environment becomes ``FOO`` in the steps."""
+    from bot.settings import PipelineChoice, RepoSettings
+
+    repo_name = args.repo or f"local/{directory.name}"
+    configured = settings.repos.get(repo_name.lower())
+    env = {k[2:]: v for k, v in os.environ.items() if k.startswith("X_") and len(k) > 2}
+    if args.pipeline:
+        choices = tuple(PipelineChoice(n) for n in args.pipeline)
+    elif configured is not None and configured.pipelines:
+        choices = configured.pipelines
+    else:
+        choices = (PipelineChoice("build"), PipelineChoice("deploy"))
+    return RepoSettings(
+        full_name=repo_name,
+        clone_url="",
+        pipelines=choices,
+        env={**(configured.env if configured else {}), **env},
+        secrets=dict(configured.secrets) if configured else {},
+        deploy_target=args.deploy_target or (configured.deploy_target if configured else None),
+    )
+
+
+def _run_facts(
+    repo: str, branch: str, commit: str, created: str, run_id: str, base_url: str
+) -> BuildFacts:
+    from steps.base import BuildFacts
+
+    return BuildFacts(
+        repo=repo,
         branch=branch,
         git_tag="",
         commit=commit,
         source_url="",
         run_id=run_id,
-        run_url=f"{settings.base_url}/runs/{run_id}",
+        run_url=f"{base_url}/runs/{run_id}",
         created=created or "1970-01-01T00:00:00Z",
     )
-    workdir = settings.data_dir / "work" / f"run-{run_id}"
-    pusher = DaemonlessPusher(dict(settings.registries), settings.data_dir / "blob-cache")
-    hooks = _TerminalHooks(masker)
-    try:
-        runs = run_chain(
-            wf,
-            directory,
-            repo,
-            facts,
-            runner=runner,
-            settings=settings,
-            pusher=pusher,
-            workdir=workdir,
-            log=log,
-            hooks=hooks,
-            selected=selected,
-        )
-    finally:
-        import shutil
 
-        shutil.rmtree(workdir, ignore_errors=True)
+
+def _exit_code(runs: Sequence[PipelineRun]) -> int:
+    from bot.models import Result
+
     if any(r.state is Result.ERRORED for r in runs):
         return EXIT_ERRORED
     if any(r.state is not Result.PASSED for r in runs):

@@ -3,15 +3,17 @@ the box snapshot a session offers for commits and builds, and names and credenti
 way the engine wants them (box pulls and pushes).
 
 Neutral ground between ``bot.runners`` and ``bot.pushers``; no docker import at run time.
-How registry credentials are resolved is not decided here: the composition root passes
-a ``CredentialResolver`` (``bot.pushers.credentials.registry_credentials``) to the runner.
+How registry credentials are resolved is not decided here: the composition root builds one
+``CredentialResolver`` (``bot.pushers.credentials.RegistryCredentials``) and hands it to the
+runner (box pulls), whose engine handle carries it to the engine pusher, and to the
+daemonless pusher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import StepConfigError
 from bot.imageref import DOCKER_HUB_ALIASES
@@ -21,9 +23,23 @@ from bot.settings import RegistrySettings
 if TYPE_CHECKING:
     import docker
 
-CredentialResolver = Callable[[str, RegistryAuth], tuple[str, str]]
-"""``(registry host, auth) -> (username, password)`` for the engine to present; see
-``bot.pushers.credentials.registry_credentials`` and ``basic_credentials``."""
+Say = Callable[[str], None]
+"""Writes one warning line (the build log of the pull or push)."""
+
+
+class CredentialResolver(Protocol):
+    """What to present to a registry: ``(registry host as images name it, the auth the
+    config or the step gave) -> (username, password)``, both empty for anonymous access.
+    ``say`` announces slow work on the way (the retries of an ECR login). Raises a
+    ``RegistryError`` (or ``StepConfigError``) when no credentials can be had.
+
+    One resolver serves box pulls, the engine pusher and the daemonless pusher:
+    ``bot.pushers.credentials.RegistryCredentials``; ``basic_credentials`` is the fallback
+    for an engine handle built without one."""
+
+    def __call__(
+        self, registry: str, auth: RegistryAuth, say: Say | None = None
+    ) -> tuple[str, str]: ...
 
 
 @dataclass
@@ -55,7 +71,9 @@ class BoxSnapshot:
     built_prefix: str
 
 
-def basic_credentials(registry: str, auth: RegistryAuth) -> tuple[str, str]:
+def basic_credentials(
+    registry: str, auth: RegistryAuth, say: Say | None = None
+) -> tuple[str, str]:
     """Username/password as written, or an Azure service principal. ECR needs a resolver
     that can fetch a login token; without one the push fails with a clear message."""
     if auth.azure_client_id or auth.azure_client_secret:

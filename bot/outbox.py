@@ -1,7 +1,8 @@
-"""Delivers commit statuses from the durable outbox to GitHub, with retries and backoff.
+"""Delivers commit statuses from the durable outbox to the forge, with retries and backoff.
 
-A GitHub outage delays statuses but never fails or loses a build: rows stay ``queued`` until
-GitHub takes them, or until GitHub says retrying cannot help (then ``failed``, with why).
+A forge outage delays statuses but never fails or loses a build: rows stay ``queued`` until
+the forge takes them, or until it says retrying cannot help (then ``failed``, with why).
+What a row says was decided by ``bot.reporter`` when it was written; here it is only posted.
 """
 
 from __future__ import annotations
@@ -9,57 +10,62 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
-from bot.forges.github import StatusClient
-from bot.store.store import Store
+from bot.forges.base import Forge, PostOutcome
+from bot.store.base import OutboxStore
 
 logger = logging.getLogger(__name__)
 
 
 class StatusDelivery:
-    """Delivers due outbox rows in order; one instance per process is enough."""
+    """Delivers due outbox rows in order through ``forge``; one instance per process, built
+    by the composition root (``bot.wiring``), run by the worker pool's ``statuses`` thread."""
 
-    def __init__(self, store: Store, client: StatusClient) -> None:
+    def __init__(
+        self, store: OutboxStore, forge: Forge, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
-        self.client = client
+        self.forge = forge
+        self._clock = clock
 
     def deliver_once(self) -> int:
-        """Posts every due row once; returns how many were delivered."""
+        """Posts every due row once; returns how many were delivered.
+
+        Each row is one attempt (``tries + 1``). Delivered rows are done; a ``RETRY`` waits
+        until its ``retry_at``, or, when the forge named no time, ``forge.backoff(attempt)``
+        from now; a ``FAILED`` row is final, with the forge's reason."""
         delivered = 0
         for row in self.store.claim_statuses():
-            outcome = self.client.post(
-                row["repo"],
-                row["sha"],
-                row["state"],
-                row["context"],
-                row["description"],
-                row["target_url"],
-                attempt=int(row["tries"]) + 1,
+            attempt = row.tries + 1
+            outcome = self.forge.post_status(
+                row.repo,
+                row.sha,
+                row.state,
+                row.context,
+                row.description,
+                row.target_url,
+                attempt=attempt,
             )
+            where = f"status {row.context} for {row.repo}@{row.sha[:7]}"
             if outcome.delivered:
-                self.store.status_delivered(row["id"])
+                self.store.status_delivered(row.id)
                 delivered += 1
             elif outcome.should_retry:
-                retry_at = outcome.retry_at or time.time() + 5
-                self.store.status_retry(row["id"], retry_at, outcome.reason)
+                retry_at = self._retry_at(outcome, attempt)
+                self.store.status_retry(row.id, retry_at, outcome.reason)
                 logger.warning(
-                    "status %s for %s@%s: %s; retrying in %.0fs",
-                    row["context"],
-                    row["repo"],
-                    row["sha"][:7],
-                    outcome.reason,
-                    retry_at - time.time(),
+                    "%s: %s; retrying in %.0fs", where, outcome.reason, retry_at - self._clock()
                 )
             else:
-                self.store.status_failed(row["id"], outcome.reason)
-                logger.error(
-                    "status %s for %s@%s failed for good: %s",
-                    row["context"],
-                    row["repo"],
-                    row["sha"][:7],
-                    outcome.reason,
-                )
+                self.store.status_failed(row.id, outcome.reason)
+                logger.error("%s failed for good: %s", where, outcome.reason)
         return delivered
+
+    def _retry_at(self, outcome: PostOutcome, attempt: int) -> float:
+        if outcome.retry_at is not None:
+            return outcome.retry_at
+        return self._clock() + self.forge.backoff(attempt)
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():

@@ -1,6 +1,9 @@
-"""Runs one pipeline: open a session on the runner, run its steps, then its after-steps.
+"""Runs one compiled pipeline (``bot.plan.PlannedPipeline``): open a session on the runner,
+run its steps, then its after-steps.
 
-The executor knows nothing of the store or the forge: it reports through a ``Tracer``.
+The executor knows nothing of the store or the forge: it reports through a ``Tracer``. It
+never parses, lints or chooses: what runs, in which box, with which timeouts, was decided by
+``bot.plan.compile_plan``.
 """
 
 from __future__ import annotations
@@ -17,19 +20,16 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.environment import SHELL_OWN, pipeline_env, step_env
-from bot.errors import InfrastructureError, StepError, WerckerBotError, WerckerFileError
+from bot.errors import InfrastructureError, StepError, WerckerBotError
 from bot.logs import Log
 from bot.models import Result
+from bot.plan import PlannedPipeline
 from bot.pushers.base import Pusher
-from bot.pushers.model import ImageRef, ImageSpec, PushResult
-from bot.pushers.target import resolve_box as target_of_box
-from bot.pushers.target import without_reference
-from bot.runners.base import Runner, Session, Timeouts, Workspace
+from bot.pushers.model import ImageSpec, PushResult
+from bot.runners.base import Runner, Session, Workspace
 from bot.settings import RegistrySettings
-from bot.wercker.expand import disable_sync, expand
-from bot.wercker.model import BoxSpec, PipelineSpec, Problem, StepSpec, WerckerFile
-from bot.wercker.plan import steps_for
-from bot.wercker.schema import is_strict
+from bot.wercker.expand import disable_sync
+from bot.wercker.model import StepSpec
 from steps import STEP_TYPES
 from steps.base import BuildFacts, StepContext, StepOutcome
 
@@ -62,7 +62,7 @@ class PipelineRun:
 
 @dataclass
 class RunInputs:
-    """What every pipeline of an attempt shares."""
+    """What every pipeline of an attempt shares (what to run comes from the ``Plan``)."""
 
     facts: BuildFacts
     env: Mapping[str, str]
@@ -70,121 +70,105 @@ class RunInputs:
     registries: dict[str, RegistrySettings]
     pusher: Pusher[ImageSpec]
     runner: Runner
-    timeouts: Timeouts
-    deploy_target: str | None
     cache_dir: Path
     log: Log
 
 
-def resolve_box(
-    box: BoxSpec,
-    lookup: Mapping[str, str],
-    registries: Mapping[str, RegistrySettings],
-    log: Log,
-) -> tuple[ImageRef, dict[str, str]]:
-    """Expands the box's id, options and env, and resolves where to pull it from."""
-    options = {
-        key: expand(value, lookup, option=key, strict=is_strict(key))[0]
-        for key, value in box.options.items()
-    }
-    image, _ = expand(box.id, lookup, option="box", strict=False)
-    tag = options.pop("tag", "")
-    if tag:  # the box's ``tag`` option replaces a tag written in its id
-        image = f"{without_reference(image)}:{tag}"
-    ref = target_of_box(image, options, registries=registries, log=log)
-    env = {k: expand(v, lookup, option=f"box env {k}", strict=False)[0] for k, v in box.env.items()}
-    return ref, env
-
-
 def run_pipeline(
-    spec: PipelineSpec,
-    wf: WerckerFile,
+    planned: PlannedPipeline,
     *,
     source: Path,
     workdir: Path,
-    deploy: bool,
     inputs: RunInputs,
     tracer: Tracer,
 ) -> PipelineRun:
-    """Runs ``spec`` starting from a copy of ``source``. Never raises for step failures:
-    they become the run's state. Raises ``WerckerBotError`` only when the pipeline could
-    not be set up at all (box pull, runner)."""
+    """Runs the compiled pipeline ``planned`` starting from a copy of ``source``. Never
+    raises for step failures: they become the run's state. Raises ``WerckerBotError`` only
+    when the pipeline could not be set up at all (box pull, runner)."""
     log = inputs.log
     started = time.monotonic()
     ws = Workspace.create(workdir, inputs.cache_dir)
     _copy_source(source, ws.source)
-    base_lookup = {**inputs.env, **inputs.secrets}
-    box_spec = wf.box_for(spec)
-    box_ref: ImageRef | None = None
-    box_env: dict[str, str] = {}
-    if box_spec is not None:
-        box_ref, box_env = resolve_box(box_spec, base_lookup, inputs.registries, log)
-        log.add_secrets(box_ref.auth.secrets())
-        log.info(f"box: {box_ref}")
-    session = inputs.runner.open(box_ref, box_env, ws, spec.base_path, log)
+    box = planned.box
+    box_env = dict(box.env) if box is not None else {}
+    if box is not None:
+        log.info(f"box: {box.image}")
+    session = inputs.runner.open(
+        box.image if box is not None else None, box_env, ws, planned.base_path, log
+    )
     try:
         env = pipeline_env(
             inputs.facts,
-            spec.name,
+            planned.name,
             session.paths,
-            source_dir=wf.source_dir,
-            deploy=deploy,
-            deploy_target=inputs.deploy_target,
+            source_dir=planned.source_dir,
+            deploy=planned.deploy,
+            deploy_target=planned.deploy_target,
         )
         env.update(box_env)
         env.update(inputs.env)
-        runner = _StepRunner(spec, session, env, inputs, box_ref, tracer)
-        plan_notes: list[Problem] = []
-        main_steps = steps_for(spec, inputs.deploy_target, plan_notes)
-        for note in plan_notes:
-            log.warn(note.format())
-        if not main_steps and spec.targets:
-            # Running nothing and reporting success would hide that the deploy never ran.
-            raise WerckerFileError(
-                f"{wf.path} line {spec.loc.line}: pipeline '{spec.name}' has only deploy "
-                f"targets ({', '.join(spec.targets)}); set deploy_target for this repository"
-            )
-        failure: tuple[StepSpec, str, Result] | None = None
-        for position, step in enumerate(main_steps):
-            if failure is not None:
-                runner.skip("main", position, step, "skipped: an earlier step failed")
-                continue
-            state, message = runner.run("main", position, step)
-            if state is not Result.PASSED:
-                failure = (step, message, state)
-        if spec.after_steps:
-            if failure is not None:
-                session.restart(log)
-            runner.env["WERCKER_RESULT"] = "failed" if failure else "passed"
-            if failure:
-                runner.env["WERCKER_FAILED_STEP_DISPLAY_NAME"] = failure[0].name
-                runner.env["WERCKER_FAILED_STEP_MESSAGE"] = failure[1]
-            log.info(f"after-steps (WERCKER_RESULT={runner.env['WERCKER_RESULT']})")
-            stop = False
-            for position, step in enumerate(spec.after_steps):
-                if stop:
-                    runner.skip("after", position, step, "skipped: an earlier after-step failed")
-                    continue
-                state, _ = runner.run("after", position, step)
-                # A failing after-step stops the rest but never changes the result.
-                stop = state is not Result.PASSED
+        runner = _StepRunner(planned, session, env, inputs, tracer)
+        failure = _run_main(runner)
+        if planned.after_steps:
+            _run_after(runner, failure)
         seconds = time.monotonic() - started
         if failure is not None:
-            return PipelineRun(spec.name, failure[2], failure[1], runner.images, None, seconds)
+            _, message, state = failure
+            return PipelineRun(planned.name, state, message, runner.images, None, seconds)
         artifact = _artifact(session, ws, log)
-        if runner.images:
-            last = runner.images[-1]
-            desc = (
-                f"Pushed {last.repository}:{last.tags[0]} ({last.digest[:15]}…) in {seconds:.0f}s"
-            )
-        else:
-            desc = f"Passed in {seconds:.0f}s"
-        return PipelineRun(spec.name, Result.PASSED, desc, runner.images, artifact, seconds)
+        return PipelineRun(
+            planned.name, Result.PASSED, _passed(runner.images, seconds), runner.images,
+            artifact, seconds,
+        )  # fmt: skip
     finally:
         try:
             session.close()
         except WerckerBotError as err:
             log.warn(f"cleanup: {err}")
+
+
+_Failure = tuple[StepSpec, str, Result]
+"""The step that did not pass, its message and its state."""
+
+
+def _run_main(runner: _StepRunner) -> _Failure | None:
+    """Runs the main steps until one does not pass; the rest are recorded as skipped."""
+    failure: _Failure | None = None
+    for position, step in enumerate(runner.planned.steps):
+        if failure is not None:
+            runner.skip("main", position, step, "skipped: an earlier step failed")
+            continue
+        state, message = runner.run("main", position, step)
+        if state is not Result.PASSED:
+            failure = (step, message, state)
+    return failure
+
+
+def _run_after(runner: _StepRunner, failure: _Failure | None) -> None:
+    """Runs the after-steps with Wercker's ``WERCKER_RESULT``; a failing after-step stops
+    the rest but never changes the pipeline's result."""
+    log = runner.inputs.log
+    if failure is not None:
+        runner.session.restart(log)
+    runner.env["WERCKER_RESULT"] = "failed" if failure else "passed"
+    if failure:
+        runner.env["WERCKER_FAILED_STEP_DISPLAY_NAME"] = failure[0].name
+        runner.env["WERCKER_FAILED_STEP_MESSAGE"] = failure[1]
+    log.info(f"after-steps (WERCKER_RESULT={runner.env['WERCKER_RESULT']})")
+    stop = False
+    for position, step in enumerate(runner.planned.after_steps):
+        if stop:
+            runner.skip("after", position, step, "skipped: an earlier after-step failed")
+            continue
+        state, _ = runner.run("after", position, step)
+        stop = state is not Result.PASSED
+
+
+def _passed(images: list[PushResult], seconds: float) -> str:
+    if not images:
+        return f"Passed in {seconds:.0f}s"
+    last = images[-1]
+    return f"Pushed {last.repository}:{last.tags[0]} ({last.digest[:15]}…) in {seconds:.0f}s"
 
 
 def _copy_source(source: Path, dest: Path) -> None:
@@ -238,19 +222,18 @@ class _StepRunner:
 
     def __init__(
         self,
-        spec: PipelineSpec,
+        planned: PlannedPipeline,
         session: Session,
         env: dict[str, str],
         inputs: RunInputs,
-        box: ImageRef | None,
         tracer: Tracer,
     ) -> None:
-        self.spec = spec
+        self.planned = planned
         self.session = session
         self.env = env
         self.synced: dict[str, str] = {}
         self.inputs = inputs
-        self.box = box
+        self.box = planned.box.image if planned.box is not None else None
         self.tracer = tracer
         self.images: list[PushResult] = []
         self.built: dict[str, str] = {}
@@ -278,7 +261,7 @@ class _StepRunner:
             lookup=lookup,
             facts=self.inputs.facts,
             log=log,
-            timeouts=self.inputs.timeouts,
+            timeouts=self.planned.timeouts,
             pusher=self.inputs.pusher,
             registries=self.inputs.registries,
             box=self.box,
@@ -308,11 +291,7 @@ class _StepRunner:
             log.info(message)
             self.tracer.step_finished(token, Result.ERRORED, None, message)
             return Result.ERRORED, message
-        for key, value in outcome.env.items():
-            if key in SHELL_OWN or key in secrets or key.startswith("WERCKER_STEP_"):
-                continue
-            if env.get(key) != value:
-                self.synced[key] = value
+        self._sync(outcome.env, env, secrets)
         for image in outcome.images:
             self.images.append(image)
             self.tracer.image_pushed(image)
@@ -320,3 +299,12 @@ class _StepRunner:
         log.info(f"step '{step.name}' passed in {took:.1f}s")
         self.tracer.step_finished(token, Result.PASSED, outcome.exit_code, outcome.message)
         return Result.PASSED, outcome.message
+
+    def _sync(self, left: dict[str, str], given: dict[str, str], secrets: dict[str, str]) -> None:
+        """Wercker's env sync: what a step exported reaches the next steps, except the
+        shell's own variables, secrets and the step's ``WERCKER_STEP_*``."""
+        for key, value in left.items():
+            if key in SHELL_OWN or key in secrets or key.startswith("WERCKER_STEP_"):
+                continue
+            if given.get(key) != value:
+                self.synced[key] = value

@@ -23,7 +23,8 @@ from typing import Protocol
 from bot.forges.github.descriptions import LIMIT, truncate_description, utf16_len
 from bot.masking import Masker
 from bot.models import Result, short_sha
-from bot.store.store import Recovered, StatusRow, Stored, Superseded
+from bot.store.facts import Recovered, Stored, Superseded
+from bot.store.rows import StatusRow
 
 GITHUB_STATE: dict[Result, str] = {
     Result.QUEUED: "pending",

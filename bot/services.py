@@ -4,14 +4,21 @@ Only ``bot.wiring`` builds a ``Services``; everything else receives one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from bot.forges.base import Forge
 from bot.masking import Masker
+from bot.outbox import StatusDelivery
 from bot.pushers.base import Pusher
 from bot.pushers.model import ImageSpec
 from bot.reporter import Reporter
 from bot.settings import RepoSettings, Settings
-from bot.store.store import Store
+from bot.store.base import Store
+
+if TYPE_CHECKING:  # the web app receives Services too: it need not load the runners
+    from bot.runners.select import RunnerChooser
 
 
 @dataclass
@@ -22,6 +29,13 @@ class Services:
     store: Store
     pusher: Pusher[ImageSpec]
     reporter: Reporter
+    forge: Forge
+    """Verifies and parses webhook deliveries (web) and posts commit statuses (outbox)."""
+    status_delivery: StatusDelivery
+    """Posts the outbox's rows through ``forge``; the worker pool runs it."""
+    runners: Callable[[], RunnerChooser]
+    """A fresh chooser for each attempt (it probes the host at most once): the runner kind a
+    plan needs (``bot.plan.compile_plan`` asks it), then that runner."""
 
     def masker_for(self, repo: RepoSettings | None) -> Masker:
         """A masker for the bot's own secrets plus ``repo``'s."""

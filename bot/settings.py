@@ -145,9 +145,7 @@ def _flag(table: Mapping[str, Any], name: str, where: str) -> bool:
     raise ConfigError(f"must be true or false, not {value!r}", f"{where}{name}")
 
 
-def _megabytes(
-    table: Mapping[str, Any], name: str, default: int, where: str, least: int
-) -> int:
+def _megabytes(table: Mapping[str, Any], name: str, default: int, where: str, least: int) -> int:
     value = table.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ConfigError(f"must be a whole number of megabytes ≥ {least}", f"{where}{name}")
@@ -237,20 +235,64 @@ def parse_settings(
     """Builds ``Settings`` from a parsed TOML document. Raises ``ConfigError`` naming the key."""
     raw = _expand(dict(raw), env, "")
     _check_keys(raw, _TOP_KEYS, "")
-    github_raw = _table(raw, "github", "")
+    github = _github(_table(raw, "github", ""))
+    runner_raw = _table(raw, "runner", "")
+    kind, expose, limits = _runner(runner_raw)
+    log_limit_mb = raw.get("log_limit_mb", DEFAULT_LOG_LIMIT_MB)
+    if isinstance(log_limit_mb, bool) or not isinstance(log_limit_mb, int) or log_limit_mb < 1:
+        raise ConfigError("must be a whole number of megabytes ≥ 1", "log_limit_mb")
+    workers = raw.get("workers", 2)
+    if not isinstance(workers, int) or workers < 0:
+        raise ConfigError("must be a whole number ≥ 0", "workers")
+    template = str(raw.get("clone_url_template", "https://github.com/{full_name}.git"))
+    try:
+        template.format(full_name="owner/name")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            "may only use the placeholder {full_name}", "clone_url_template"
+        ) from None
+    repos = _repos(_table(raw, "repos", ""), template)
+    registries = _registries(_table(raw, "registries", ""))
+    data_dir = Path(str(raw.get("data_dir", "var")))
+    if not data_dir.is_absolute():
+        data_dir = base_dir / data_dir
+    return Settings(
+        data_dir=data_dir,
+        base_url=str(raw.get("base_url", "http://127.0.0.1:8080")).rstrip("/"),
+        workers=workers,
+        github=github,
+        runner_kind=kind,
+        repos=repos,
+        registries=registries,
+        docker_host=runner_raw.get("docker_host"),
+        docker_network=str(runner_raw.get("network", "none")),
+        clone_url_template=template,
+        config_path=config_path,
+        sandbox_expose=expose,
+        log_limit=log_limit_mb * 1024 * 1024,
+        step_limits=limits,
+    )
+
+
+def _github(github_raw: dict[str, Any]) -> GitHubSettings:
+    """The ``[github]`` table."""
     _check_keys(
         github_raw,
         {"api_url", "webhook_secret", "token", "status_context", "insecure_skip_signature"},
         "github.",
     )
-    github = GitHubSettings(
+    return GitHubSettings(
         api_url=str(github_raw.get("api_url", GitHubSettings.api_url)).rstrip("/"),
         webhook_secret=str(github_raw.get("webhook_secret", "")),
         token=str(github_raw.get("token", "")),
         status_context=str(github_raw.get("status_context", "wercker-bot")),
         insecure_skip_signature=_flag(github_raw, "insecure_skip_signature", "github."),
     )
-    runner_raw = _table(raw, "runner", "")
+
+
+def _runner(runner_raw: dict[str, Any]) -> tuple[str, tuple[str, ...], StepLimits]:
+    """The ``[runner]`` table's kind, ``sandbox_expose`` paths and step limits (its
+    ``docker_host`` and ``network`` are read as they are)."""
     _check_keys(
         runner_raw,
         {"kind", "docker_host", "network", "sandbox_expose", "memory_mb", "max_file_mb"},
@@ -273,21 +315,13 @@ def parse_settings(
         memory_mb=_megabytes(runner_raw, "memory_mb", StepLimits.memory_mb, "runner.", 64),
         max_file_mb=_megabytes(runner_raw, "max_file_mb", StepLimits.max_file_mb, "runner.", 1),
     )
-    log_limit_mb = raw.get("log_limit_mb", DEFAULT_LOG_LIMIT_MB)
-    if isinstance(log_limit_mb, bool) or not isinstance(log_limit_mb, int) or log_limit_mb < 1:
-        raise ConfigError("must be a whole number of megabytes ≥ 1", "log_limit_mb")
-    workers = raw.get("workers", 2)
-    if not isinstance(workers, int) or workers < 0:
-        raise ConfigError("must be a whole number ≥ 0", "workers")
-    template = str(raw.get("clone_url_template", "https://github.com/{full_name}.git"))
-    try:
-        template.format(full_name="owner/name")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(
-            "may only use the placeholder {full_name}", "clone_url_template"
-        ) from None
+    return kind, tuple(expose), limits
+
+
+def _repos(table: dict[str, Any], template: str) -> dict[str, RepoSettings]:
+    """The ``[repos]`` tables, by lower-cased ``owner/name``."""
     repos: dict[str, RepoSettings] = {}
-    for full_name, repo_raw in _table(raw, "repos", "").items():
+    for full_name, repo_raw in table.items():
         where = f"repos.{full_name!r}"
         if not isinstance(repo_raw, dict):
             raise ConfigError("must be a table", where)
@@ -303,8 +337,13 @@ def parse_settings(
             deploy_target=repo_raw.get("deploy_target"),
             ssh_key_file=repo_raw.get("ssh_key_file"),
         )
+    return repos
+
+
+def _registries(table: dict[str, Any]) -> dict[str, RegistrySettings]:
+    """The ``[registries]`` tables, by lower-cased host."""
     registries: dict[str, RegistrySettings] = {}
-    for host, reg_raw in _table(raw, "registries", "").items():
+    for host, reg_raw in table.items():
         where = f"registries.{host!r}"
         if not isinstance(reg_raw, dict):
             raise ConfigError("must be a table", where)
@@ -319,25 +358,7 @@ def parse_settings(
             aws_endpoint_url=reg_raw.get("aws_endpoint_url"),
             create_repository=_flag(reg_raw, "create_repository", where + "."),
         )
-    data_dir = Path(str(raw.get("data_dir", "var")))
-    if not data_dir.is_absolute():
-        data_dir = base_dir / data_dir
-    return Settings(
-        data_dir=data_dir,
-        base_url=str(raw.get("base_url", "http://127.0.0.1:8080")).rstrip("/"),
-        workers=workers,
-        github=github,
-        runner_kind=kind,
-        repos=repos,
-        registries=registries,
-        docker_host=runner_raw.get("docker_host"),
-        docker_network=str(runner_raw.get("network", "none")),
-        clone_url_template=template,
-        config_path=config_path,
-        sandbox_expose=tuple(expose),
-        log_limit=log_limit_mb * 1024 * 1024,
-        step_limits=limits,
-    )
+    return registries
 
 
 def load_settings(

@@ -9,8 +9,6 @@ import threading
 
 from bot.build import execute
 from bot.errors import StoreUnavailable
-from bot.forges.github import StatusClient
-from bot.outbox import StatusDelivery
 from bot.procs import worker_name
 from bot.services import Services
 
@@ -23,6 +21,10 @@ CLAIM_RETRY_SECONDS = 2.0
 
 class WorkerPool:
     """``count`` build threads, one status-delivery thread and one recovery thread.
+
+    Everything it runs comes from ``services`` (built by ``bot.wiring``): the store it claims
+    from, the status delivery it runs (posting through ``services.forge``), the pusher whose
+    spools it sweeps. It builds no collaborator of its own.
 
     ``start`` and then the recovery thread, every ``recover_every`` seconds, call
     ``recover``: attempts left ``running`` by dead processes are finished as errored
@@ -48,9 +50,8 @@ class WorkerPool:
             thread = threading.Thread(target=self._work, args=(i,), name=f"worker-{i}", daemon=True)
             thread.start()
             self.threads.append(thread)
-        github = self.services.settings.github
-        if github.token:
-            delivery = StatusDelivery(self.services.store, StatusClient.from_settings(github))
+        delivery = self.services.status_delivery
+        if delivery.forge.can_post:
             thread = threading.Thread(
                 target=delivery.run, args=(self.stop_event,), name="statuses", daemon=True
             )
@@ -58,7 +59,8 @@ class WorkerPool:
             self.threads.append(thread)
         else:
             logger.warning(
-                "no [github] token: commit statuses stay in the outbox until one is configured"
+                "the forge cannot post (no [github] token?): commit statuses stay in the "
+                "outbox until it can"
             )
         thread = threading.Thread(target=self._recover, name="recovery", daemon=True)
         thread.start()

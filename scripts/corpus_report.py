@@ -18,7 +18,7 @@ from bot.errors import WerckerFileError
 from bot.settings import PipelineChoice
 from bot.wercker.model import Loc, Problem
 from bot.wercker.parse import load_path
-from bot.wercker.plan import blocking_problems, select_pipelines
+from bot.wercker.selection import blocking_problems, select_pipelines
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wercker-yml" / "files"
 DEFAULT_CHOICES = (PipelineChoice("build"), PipelineChoice("deploy"))

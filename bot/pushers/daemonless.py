@@ -20,9 +20,11 @@ from pathlib import Path
 
 import requests
 
+from bot.engine import CredentialResolver
 from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import Log
 from bot.masking import Masker
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import (
     ImageRef,
     ImageSpec,
@@ -33,17 +35,10 @@ from bot.pushers.model import (
     Target,
 )
 from bot.pushers.registry import ecr
+from bot.pushers.registry.auth import pull_scope, push_scope
 from bot.pushers.registry.base_image import BaseImage, fetch_base, host_architecture
-from bot.pushers.registry.client import (
-    TRANSPORT_ERRORS,
-    RegistryClient,
-    RetryPolicy,
-    StreamFailed,
-    pull_scope,
-    push_scope,
-)
+from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from bot.pushers.registry.endpoint import resolve_endpoint
-from bot.pushers.registry.errors import unknown_host, unreachable
 from bot.pushers.registry.image import (
     Descriptor,
     NewLayer,
@@ -56,6 +51,9 @@ from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
 from bot.pushers.registry.progress import ProgressReader, human_size, uploading
 from bot.pushers.registry.spool import spool_dir, sweep_spool
 from bot.pushers.registry.stream import LayerStream
+from bot.pushers.registry.streamed import StreamFailed
+from bot.pushers.registry.transport import TRANSPORT_ERRORS
+from bot.pushers.registry.transport_errors import unknown_host, unreachable
 from bot.settings import RegistrySettings
 
 UPLOAD_THREADS = 4
@@ -73,7 +71,8 @@ class DaemonlessPusher:
     is announced in its build log. A layer the cache does not know is uploaded while it is
     compressed (``RegistryClient.stream_blob``) unless ``stream_uploads`` is false; it is
     uploaded from its temp file when the cache knows it, when the registry refuses the
-    stream, and on every retry.
+    stream, and on every retry. ``credentials`` is the bot's one resolver (built in
+    ``bot.wiring``; by default one from ``registries``): every client of every push asks it.
     """
 
     def __init__(
@@ -81,11 +80,13 @@ class DaemonlessPusher:
         registries: Mapping[str, RegistrySettings],
         cache_dir: Path,
         *,
+        credentials: CredentialResolver | None = None,
         retry: RetryPolicy | None = None,
         threads: int = UPLOAD_THREADS,
         stream_uploads: bool = True,
     ) -> None:
         self.registries = registries
+        self.credentials = credentials or RegistryCredentials(registries)
         self.cache = LayerCache(cache_dir / "layers")
         self.tmp_dir = cache_dir / "tmp"
         self.retry = retry
@@ -103,7 +104,15 @@ class DaemonlessPusher:
     ) -> RegistryClient:
         """A client for one push (tests and tools may use it to read back). Its retries are
         announced in ``log`` (the bot's own log without one)."""
-        client = RegistryClient(registry, scheme, auth, self.registries, retry=self.retry, log=log)
+        client = RegistryClient(
+            registry,
+            scheme,
+            auth,
+            self.registries,
+            retry=self.retry,
+            log=log,
+            credentials=self.credentials,
+        )
         client.streaming = client.streaming and self.stream_uploads
         return client
 

@@ -240,7 +240,28 @@ def resolve_target(
             and not (registry.host in DOCKER_HUB_ALIASES and repo_host in DOCKER_HUB_ALIASES)
         ):
             log.info(f"repository names host {repo_host}; it wins over registry {registry.host}")
+    host, scheme_word, name = _target_host(options, registry, repo_host, name)
+    lowered = name.lower()
+    if lowered != name:
+        log.info(f"repository {name!r} lower-cased to {lowered!r}")
+    check_repository(lowered, f"repository {raw_repo!r}")
+    tags = _split_tags(options.get("tag") or "", default_tag, log)
+    return Target(
+        registry=host,
+        repository=lowered,
+        tags=tags,
+        scheme=default_scheme(host, registries, scheme_word),
+        auth=_auth_from_options(options, host, registries),
+    )
 
+
+def _target_host(
+    options: Mapping[str, str], registry: _Registry, repo_host: str, name: str
+) -> tuple[str, str | None, str]:
+    """Where a push goes: ``(host, scheme word or None, repository name)``. An ECR host
+    (from the step's aws options) comes first, then Azure's login server, then the host the
+    repository names, then the ``registry`` option (whose path prefixes the name). Docker
+    Hub's aliases become ``DOCKER_HUB``, with ``library/`` for a one-part name."""
     ecr = _ecr_host(options, repo_host)
     azure = _azure_host(options) if ecr is None else None
     if ecr is not None:
@@ -255,25 +276,12 @@ def resolve_target(
         if registry.path:
             # OCIR-style `registry: iad.ocir.io/tenancy` names a namespace, not just a host.
             name = f"{registry.path}/{name}"
-
     if host in DOCKER_HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in name:
             name = f"library/{name}"
         scheme_word = "https"
-
-    lowered = name.lower()
-    if lowered != name:
-        log.info(f"repository {name!r} lower-cased to {lowered!r}")
-    check_repository(lowered, f"repository {raw_repo!r}")
-    tags = _split_tags(options.get("tag") or "", default_tag, log)
-    return Target(
-        registry=host,
-        repository=lowered,
-        tags=tags,
-        scheme=default_scheme(host, registries, scheme_word),
-        auth=_auth_from_options(options, host, registries),
-    )
+    return host, scheme_word, name
 
 
 def resolve_box(

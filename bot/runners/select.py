@@ -3,14 +3,20 @@ build log.
 
 - ``docker``: the engine, or an error when it does not answer.
 - ``local``: the local runner in a bubblewrap sandbox, or an error when there is none.
-- ``auto``: docker when the engine answers a ping within a short timeout, else the
-  sandboxed local runner, else an error: ``auto`` never runs steps unsandboxed.
+- ``auto``: docker when the engine answers a ping within a short timeout and every planned
+  pipeline has a box, else the sandboxed local runner, else an error: ``auto`` never runs
+  steps unsandboxed.
 - ``local-unsafe``: steps run on this host with no sandbox; every build says so.
+
+``RunnerChooser`` does it in two moves, so the plan can be compiled between them: ``kind_for``
+decides the kind a plan needs (the plan's linting depends on it), ``runner`` builds that
+runner. Each probe of the host (engine ping, bubblewrap) runs at most once per chooser.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.engine import CredentialResolver
@@ -26,60 +32,121 @@ UNSAFE_WARNING = (
     "the bot can (its config, store and credentials)"
 )
 
+EngineProbe = Callable[[], tuple[bool, str]]
+"""Whether the Docker Engine answers, and the log line saying so (``engine_available``)."""
+SandboxProbe = Callable[[], tuple[Sandbox | None, str]]
+"""The usable sandbox or ``None``, and a few words on why (``find_sandbox``)."""
+
+
+class RunnerChooser:
+    """The runner of one attempt, per ``settings.runner_kind``: ``kind_for(boxless, log)``
+    then ``runner(kind)``.
+
+    ``credentials`` is how the docker runner resolves registry credentials (the composition
+    root passes its one ``bot.pushers.credentials.RegistryCredentials``: runners do not import
+    pushers). ``engine_probe`` and ``sandbox_probe`` replace the real probes (tests); each
+    probe runs at most once, and only when the configured kind needs it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialResolver | None = None,
+        *,
+        engine_probe: EngineProbe | None = None,
+        sandbox_probe: SandboxProbe | None = None,
+    ) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._engine_probe = engine_probe or (lambda: _engine_available(settings))
+        self._sandbox_probe = sandbox_probe or (lambda: _sandbox(settings))
+        self._engine: tuple[bool, str] | None = None
+        self._sandbox: tuple[Sandbox | None, str] | None = None
+
+    def engine(self) -> tuple[bool, str]:
+        if self._engine is None:
+            self._engine = self._engine_probe()
+        return self._engine
+
+    def sandbox(self) -> tuple[Sandbox | None, str]:
+        if self._sandbox is None:
+            self._sandbox = self._sandbox_probe()
+        return self._sandbox
+
+    def kind_for(self, boxless: Sequence[str], log: Log) -> str:
+        """The runner kind for a plan whose pipelines ``boxless`` have no box, logged with
+        its reason. Under ``auto`` such a plan runs on the sandboxed local runner: the docker
+        runner needs an image to start. A configured ``docker`` keeps the engine (the
+        pipeline then fails with a clear wercker.yml error). Raises ``InfrastructureError``
+        when that kind cannot run here."""
+        kind = self.settings.runner_kind
+        if kind == "local-unsafe":
+            log.warn(UNSAFE_WARNING)
+            return kind
+        if kind == "local":
+            why = self._need_sandbox("runner kind is local")
+            log.info(f"runner: local (configured; sandbox: {why})")
+            return kind
+        ok, reason = self.engine()
+        # ``reason`` reads "runner: docker (engine … at …)" or "runner: local (no Docker Engine …)".
+        if ok and kind == "auto" and boxless:
+            names = ", ".join(boxless)
+            why = self._need_sandbox(f"pipeline(s) {names} have no box")
+            log.info(f"runner: local (auto; no box in pipeline(s) {names}; sandbox: {why})")
+            return "local"
+        if ok:
+            log.info(f"{reason} [{'configured' if kind == 'docker' else 'auto'}]")
+            return "docker"
+        if kind == "docker":
+            raise InfrastructureError(
+                f"runner kind is docker but the engine is unavailable: {reason}"
+            )
+        why = self._need_sandbox("no Docker Engine answered")
+        log.info(f"{reason} [auto; sandbox: {why}]")
+        return "local"
+
+    def runner(self, kind: str) -> Runner:
+        """The runner of ``kind`` (as ``kind_for`` returned it), built once per attempt."""
+        limits = self.settings.step_limits
+        if kind == "local-unsafe":
+            return LocalRunner(None, limits.max_file_mb)
+        if kind == "local":
+            sandbox, why = self.sandbox()
+            if sandbox is None:  # kind_for said local: only a caller skipping it gets here
+                raise InfrastructureError(_no_sandbox("runner kind is local", why))
+            return LocalRunner(sandbox, limits.max_file_mb)
+        if kind != "docker":
+            raise InfrastructureError(f"unknown runner kind {kind!r}")
+        from bot.runners.docker import DockerRunner
+
+        return DockerRunner(
+            self.settings.docker_host,
+            network=self.settings.docker_network,
+            credentials=self.credentials,
+            registries=dict(self.settings.registries),
+            memory_mb=limits.memory_mb,
+        )
+
+    def _need_sandbox(self, situation: str) -> str:
+        sandbox, why = self.sandbox()
+        if sandbox is None:
+            raise InfrastructureError(_no_sandbox(situation, why))
+        return why
+
 
 def select_runner(
     settings: Settings, log: Log, credentials: CredentialResolver | None = None
 ) -> Runner:
-    """The runner for one build, per ``settings.runner_kind``. Raises
-    ``InfrastructureError`` when that kind cannot run here (no engine for ``docker``, no
-    sandbox for ``local``, neither for ``auto``). ``credentials`` is how the docker runner
-    resolves registry credentials (the caller passes
-    ``bot.pushers.credentials.registry_credentials``: runners do not import pushers)."""
-    kind = settings.runner_kind
-    if kind == "local-unsafe":
-        log.warn(UNSAFE_WARNING)
-        return LocalRunner(None, settings.step_limits.max_file_mb)
-    if kind == "local":
-        sandbox, why = _sandbox(settings)
-        if sandbox is None:
-            raise InfrastructureError(_no_sandbox("runner kind is local", why))
-        log.info(f"runner: local (configured; sandbox: {why})")
-        return LocalRunner(sandbox, settings.step_limits.max_file_mb)
-    from bot.runners.docker import DockerRunner, engine_available
-
-    ok, reason = engine_available(settings.docker_host)
-    # ``reason`` reads "runner: docker (engine … at …)" or "runner: local (no Docker Engine …)".
-    if ok:
-        log.info(f"{reason} [{'configured' if kind == 'docker' else 'auto'}]")
-        return DockerRunner(
-            settings.docker_host,
-            network=settings.docker_network,
-            credentials=credentials,
-            registries=dict(settings.registries),
-            memory_mb=settings.step_limits.memory_mb,
-        )
-    if kind == "docker":
-        raise InfrastructureError(f"runner kind is docker but the engine is unavailable: {reason}")
-    sandbox, why = _sandbox(settings)
-    if sandbox is None:
-        raise InfrastructureError(_no_sandbox("no Docker Engine answered", why))
-    log.info(f"{reason} [auto; sandbox: {why}]")
-    return LocalRunner(sandbox, settings.step_limits.max_file_mb)
+    """The runner for steps that all have a box (no plan to ask), per
+    ``settings.runner_kind``: ``RunnerChooser.kind_for`` then ``runner``. Raises
+    ``InfrastructureError`` when that kind cannot run here."""
+    chooser = RunnerChooser(settings, credentials)
+    return chooser.runner(chooser.kind_for((), log))
 
 
-def runner_for_plan(runner: Runner, settings: Settings, boxless: list[str], log: Log) -> Runner:
-    """Under ``auto``, a plan whose pipelines have no ``box`` runs on the sandboxed local
-    runner: the docker runner needs an image to start. Raises ``InfrastructureError`` when
-    there is no sandbox. A configured ``docker`` keeps the engine (and the pipeline then
-    fails with a clear wercker.yml error)."""
-    if runner.kind == "docker" and settings.runner_kind == "auto" and boxless:
-        names = ", ".join(boxless)
-        sandbox, why = _sandbox(settings)
-        if sandbox is None:
-            raise InfrastructureError(_no_sandbox(f"pipeline(s) {names} have no box", why))
-        log.info(f"runner: local (auto; no box in pipeline(s) {names}; sandbox: {why})")
-        return LocalRunner(sandbox, settings.step_limits.max_file_mb)
-    return runner
+def _engine_available(settings: Settings) -> tuple[bool, str]:
+    from bot.runners.docker import engine_available
+
+    return engine_available(settings.docker_host)
 
 
 def _sandbox(settings: Settings) -> tuple[Sandbox | None, str]:

@@ -1,6 +1,6 @@
 """Schema revisions of the store (Alembic, ``bot/store/migrations``).
 
-- A new database is created at head and stamped there (``create_if_empty``, by ``Store``):
+- A new database is created at head and stamped there (``create_if_empty``, by ``SqlStore``):
   a new install needs no migrate step.
 - A database with no ``alembic_version`` table was made by a release before migrations: its
   tables must be the first release's, and it counts as that revision.
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import shlex
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, Engine, inspect
 
 from bot.errors import WerckerBotError
 from bot.store.migrations import SCRIPT_LOCATION
@@ -27,14 +28,28 @@ from bot.store.schema import metadata
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-    from bot.store.store import Store
-
 FIRST_RELEASE = "0001_first_release"
 VERSION_TABLE = "alembic_version"
 
 # Alembic logs at INFO as it loads and on every connection ("Context impl SQLiteImpl."); we
 # report ourselves. Set before alembic is first imported (below, in the functions using it).
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class Migratable(Protocol):
+    """A database to check or migrate: ``bot.store.db.Database``, or a ``SqlStore``."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def created(self) -> bool:
+        """Whether this process created the schema when it opened the database."""
+        ...
+
+    def tx(self) -> AbstractContextManager[Connection]:
+        """One write transaction, all kept or none."""
+        ...
 
 
 class SchemaError(WerckerBotError):
@@ -108,11 +123,11 @@ def read_revision(conn: Connection, where: str) -> Revision:
     return Revision(FIRST_RELEASE, False)
 
 
-def _where(store: Store) -> str:
+def _where(store: Migratable) -> str:
     return str(store.engine.url.database)
 
 
-def create_if_empty(store: Store) -> bool:
+def create_if_empty(store: Migratable) -> bool:
     """Creates today's schema, stamped at head, in a database with no tables at all. True
     when it did. Safe when several processes start on one new ``data_dir`` at once."""
     from alembic.runtime.migration import MigrationContext
@@ -128,7 +143,7 @@ def create_if_empty(store: Store) -> bool:
     return True
 
 
-def upgrade(store: Store) -> list[str]:
+def upgrade(store: Migratable) -> list[str]:
     """Brings the database to head in one transaction (all revisions kept, or none) and
     says what it did, one line each."""
     from alembic import command
@@ -176,7 +191,7 @@ def _unknown(where: str, current: str, head: str) -> str:
     )
 
 
-def check_schema(store: Store, config_path: Path | None = None) -> None:
+def check_schema(store: Migratable, config_path: Path | None = None) -> None:
     """Raises ``SchemaError`` (one line: where, which revision, what to run) unless the
     database is at the head revision."""
     where = _where(store)

@@ -20,6 +20,7 @@ from flask import (
 
 from bot.masking import Masker, MaskStream
 from bot.services import Services
+from bot.store.rows import AttemptDetail
 
 bp = Blueprint("pages", __name__)
 
@@ -57,33 +58,50 @@ def _masker() -> Masker:
     return masker
 
 
-def _add_log(attempt: dict[str, Any], build_id: int, max_bytes: int) -> None:
-    """Puts the end of the attempt's log (at most ``max_bytes``) on ``attempt``, with where
-    to read on: ``log_cursor`` for the API's ``?after=``, ``log_url`` for the whole log."""
-    tail = _svc().store.log_tail(attempt["id"], max_bytes)
-    attempt["log"] = tail.text
-    attempt["log_cursor"] = tail.last_id
-    attempt["log_complete"] = tail.complete
-    attempt["log_window"] = f"{max_bytes // 1024} KB"
-    attempt["log_url"] = url_for("pages.attempt_log", build_id=build_id, number=attempt["number"])
-    attempt["log_api"] = url_for("pages.api_log", attempt_id=attempt["id"], after=tail.last_id)
+def _attempt_view(attempt: AttemptDetail, build_id: int, max_bytes: int) -> dict[str, Any]:
+    """The attempt as JSON, with each step's ``duration_s`` and the end of its log (at most
+    ``max_bytes``) and where to read on: ``log_cursor`` for the API's ``?after=``,
+    ``log_url`` for the whole log."""
+    view = attempt.to_json()
+    for pipeline, pipeline_view in zip(attempt.pipelines, view["pipelines"], strict=True):
+        for step, step_view in zip(pipeline.steps, pipeline_view["steps"], strict=True):
+            step_view["duration_s"] = _seconds(step.started_at, step.finished_at)
+    tail = _svc().store.log_tail(attempt.id, max_bytes)
+    view["log"] = tail.text
+    view["log_cursor"] = tail.last_id
+    view["log_complete"] = tail.complete
+    view["log_window"] = f"{max_bytes // 1024} KB"
+    view["log_url"] = url_for("pages.attempt_log", build_id=build_id, number=attempt.number)
+    view["log_api"] = url_for("pages.api_log", attempt_id=attempt.id, after=tail.last_id)
+    return view
 
 
 def _detail(build_id: int) -> dict[str, Any]:
+    """The build as the API serves it (and the page shows it), masked: the store's
+    ``BuildDetail`` as JSON, each attempt with its log's end (``_attempt_view``), the
+    build's ``url`` and the commit's ``statuses``."""
     svc = _svc()
     detail = svc.store.build_detail(build_id)
     if detail is None:
         abort(404)
-    newest = max((a["number"] for a in detail["attempts"]), default=0)
-    for attempt in detail["attempts"]:
-        _add_log(attempt, build_id, LOG_TAIL_BYTES if attempt["number"] == newest else OLD_TAIL)
-        for pipeline in attempt["pipelines"]:
-            for step in pipeline["steps"]:
-                step["duration_s"] = _seconds(step["started_at"], step["finished_at"])
-    detail["url"] = f"{svc.settings.base_url}/builds/{build_id}"
-    detail["statuses"] = svc.store.statuses_for(detail["repo"], detail["sha"])
-    result: dict[str, Any] = _masked(detail, _masker())
+    newest = max((a.number for a in detail.attempts), default=0)
+    view = detail.to_json()
+    view["attempts"] = [
+        _attempt_view(a, build_id, LOG_TAIL_BYTES if a.number == newest else OLD_TAIL)
+        for a in detail.attempts
+    ]
+    view["url"] = f"{svc.settings.base_url}/builds/{build_id}"
+    view["statuses"] = [s.to_json() for s in svc.store.statuses_for(detail.repo, detail.sha)]
+    result: dict[str, Any] = _masked(view, _masker())
     return result
+
+
+def _builds(limit: int) -> list[dict[str, Any]]:
+    """The newest builds as JSON, masked."""
+    builds: list[dict[str, Any]] = _masked(
+        [b.to_json() for b in _svc().store.list_builds(limit)], _masker()
+    )
+    return builds
 
 
 @bp.get("/healthz")
@@ -108,7 +126,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 @bp.get("/api/builds")
 def api_builds() -> Response:
     limit = _int_arg("limit", 50, 1, 500)
-    return jsonify(builds=_masked(_svc().store.list_builds(limit), _masker()))
+    return jsonify(builds=_builds(limit))
 
 
 @bp.get(f"/api/builds/<{_ID}:build_id>")
@@ -157,8 +175,7 @@ def attempt_log(build_id: int, number: int) -> Response:
 @bp.get("/")
 @bp.get("/builds")
 def builds_page() -> str:
-    builds = _masked(_svc().store.list_builds(100), _masker())
-    return render_template("builds.html", builds=builds, now=time.time())
+    return render_template("builds.html", builds=_builds(100), now=time.time())
 
 
 @bp.get(f"/builds/<{_ID}:build_id>")

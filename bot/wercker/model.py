@@ -33,7 +33,7 @@ class Problem:
 
     ``pipeline`` names the pipeline the problem lies in (``None``: the file as a whole, e.g.
     the top-level box), so a build can ignore errors in pipelines it does not run
-    (``bot.wercker.plan.blocking_problems``).
+    (``bot.wercker.selection.blocking_problems``).
     """
 
     loc: Loc

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store.store import NewPush, Store
+from bot.store.rows import NewPush
+from bot.store.sql import SqlStore
 
 
 def new_push(**fields: Any) -> NewPush:
@@ -28,7 +29,7 @@ def new_push(**fields: Any) -> NewPush:
     return NewPush(**values)
 
 
-def claimed_attempt(store: Store, **fields: Any) -> int:
+def claimed_attempt(store: SqlStore, **fields: Any) -> int:
     """Records ``new_push(**fields)``, claims it, and returns the attempt's id."""
     store.record_push(new_push(**fields), "u/{id}")
     claim = store.claim_next("w")

@@ -9,7 +9,7 @@ from bot.build import execute
 from bot.models import Result
 from bot.services import Services
 from bot.settings import parse_settings
-from bot.store.store import NewPush
+from bot.store.rows import NewPush
 from bot.wiring import build_services
 from tests.harness.gitrepo import Remote, git, make_remote
 
@@ -68,8 +68,8 @@ def test_late_older_push_is_superseded_but_its_redelivery_runs(tmp_path: Path) -
     late = store.record_push(_push(b, a, "d-b"), "u/{id}")
     assert run_next() == "canceled"
     statuses = store.statuses_for("acme/app", b)
-    assert statuses[-1]["state"] == "error"
-    assert statuses[-1]["description"] == f"Superseded by {d[:7]}"
+    assert statuses[-1].state == "error"
+    assert statuses[-1].description == f"Superseded by {d[:7]}"
     # The user redelivers B on purpose: that is a rollback, and it runs.
     again = store.record_push(_push(b, a, "d-b"), "u/{id}")
     assert again.build_id == late.build_id and again.attempt == 2
@@ -134,7 +134,7 @@ def _deployed(tmp_path: Path) -> str:
 
 def _final(svc: Services, sha: str) -> str:
     row = svc.store.statuses_for("acme/app", sha)[-1]
-    return f"{row['state']}:{row['description']}"
+    return f"{row.state}:{row.description}"
 
 
 def _history(tmp_path: Path) -> tuple[Remote, list[str]]:

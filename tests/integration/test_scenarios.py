@@ -18,8 +18,8 @@ import yaml
 
 from bot.build import execute
 from bot.settings import parse_settings
-from bot.store.store import NewPush
-from bot.wercker.plan import planned_pipelines
+from bot.store.rows import NewPush, StepRow
+from bot.wercker.selection import planned_pipelines
 from bot.wiring import build_services
 from tests.harness.gitrepo import make_remote
 from tests.harness.registry import RegistryServer
@@ -73,17 +73,17 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
     result = execute(claim, services)
     detail = services.store.build_detail(intake.build_id or 0)
     assert detail is not None
-    attempt = detail["attempts"][-1]
-    log, _ = services.store.log_text(attempt["id"])
+    attempt = detail.attempts[-1]
+    log, _ = services.store.log_text(attempt.id)
     statuses: dict[str, str] = {}
     for row in services.store.statuses_for("acme/app", sha):
-        statuses[row["context"].split("/", 1)[1]] = f"{row['state']}: {row['description']}"
+        statuses[row.context.split("/", 1)[1]] = f"{row.state}: {row.description}"
 
-    def row(s: dict[str, Any]) -> str:
-        code = "-" if s["exit_code"] is None else s["exit_code"]
-        return f"{s['phase']} {s['name']} {s['state']} {code}"
+    def row(s: StepRow) -> str:
+        code = "-" if s.exit_code is None else s.exit_code
+        return f"{s.phase} {s.name} {s.state} {code}"
 
-    steps = {p["name"]: [row(s) for s in p["steps"]] for p in attempt["pipelines"]}
+    steps = {p.name: [row(s) for s in p.steps] for p in attempt.pipelines}
     return {
         "result": str(result),
         "statuses": statuses,

@@ -17,6 +17,7 @@ The archive tests at the end need no engine: they feed crafted tars to the extra
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -35,11 +36,13 @@ from bot.images import ImageRef
 from bot.logs import MemoryLog
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, run_pipeline
+from bot.plan import compile_file
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import PushResult
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession
 from bot.runners.docker.archive import UnsafeArchiveError, extract_stream
+from bot.settings import PipelineChoice, RepoSettings
 from bot.wercker.model import StepSpec
 from bot.wercker.parse import load_text
 from steps.base import BuildFacts
@@ -225,6 +228,8 @@ def _pipeline(
 ) -> tuple[PipelineRun, _Tracer]:  # fmt: skip
     wf, problems = load_text(yml, "wercker.yml")
     assert wf is not None, [p.format() for p in problems]
+    repo = RepoSettings("acme/app", "", (PipelineChoice(name),), env or {}, {})
+    plan = compile_file(wf, problems, repo, "main", runners=_Docker(), registries={}, log=log)
     inputs = RunInputs(
         facts=FACTS,
         env=env or {},
@@ -232,22 +237,25 @@ def _pipeline(
         registries={},
         pusher=DaemonlessPusher({}, tmp_path / "layer-cache"),
         runner=runner,
-        timeouts=NO_LIMITS,
-        deploy_target=None,
         cache_dir=tmp_path / "cache",
         log=log,
     )
     tracer = _Tracer()
     run = run_pipeline(
-        wf.pipelines[name],
-        wf,
+        dataclasses.replace(plan.pipelines[0], timeouts=NO_LIMITS),
         source=source,
         workdir=tmp_path / f"work-{name}",
-        deploy=name == "deploy",
         inputs=inputs,
         tracer=tracer,
     )
     return run, tracer
+
+
+class _Docker:
+    """The runner kind of these tests' plans: the engine they were given."""
+
+    def kind_for(self, boxless: object, log: object) -> str:
+        return "docker"
 
 
 def _image_files(registry: Registry, repository: str, tag: str) -> dict[str, bytes]:

@@ -32,13 +32,13 @@ import tests.integration.docker.conftest as docker_fixtures
 from bot.errors import InfrastructureError
 from bot.images import ImageRef
 from bot.logs import MemoryLog
+from bot.procs import worker_name
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, execs
 from bot.runners.docker.archive import ArchiveTooLargeError, extract_stream
 from bot.runners.docker.runner import MEMORY_MB, PIDS_LIMIT
 from bot.runners.docker.sweep import box_name, box_owner, sweep_boxes
 from bot.settings import parse_settings
-from bot.store.store import worker_name
 from bot.wiring import build_services
 from bot.worker import WorkerPool
 from tests.harness.dockerd import Dockerd

@@ -106,12 +106,12 @@ def test_6_out_of_order_deliveries_never_let_an_ancestor_win(tmp_path: Path) -> 
     # Nobody was superseded by an ancestor (or by anything but a descendant).
     for sha in (a, b):
         final = svc.store.statuses_for("acme/app", sha)[-1]
-        assert final["state"] == "error", final
-        winner = final["description"].removeprefix("Superseded by ")
+        assert final.state == "error", final
+        winner = final.description.removeprefix("Superseded by ")
         full = git(remote.work, "rev-parse", winner)
         assert full != sha
         git(remote.work, "merge-base", "--is-ancestor", sha, full)  # raises if not
-    assert svc.store.statuses_for("acme/app", c)[-1]["state"] == "success"
+    assert svc.store.statuses_for("acme/app", c)[-1].state == "success"
 
 
 # -- 9: the token reaches a clone URL with a port ------------------------------------------

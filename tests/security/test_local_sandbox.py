@@ -450,14 +450,12 @@ def test_auto_without_engine_or_bwrap_refuses_and_runs_nothing(
 
 
 def test_a_boxless_plan_under_auto_needs_the_sandbox_too(tmp_path: Path, no_bwrap: Path) -> None:
-    from bot.runners.select import runner_for_plan
-
-    class Engine:
-        kind = "docker"
+    from bot.runners.select import RunnerChooser
 
     settings = make_settings(tmp_path / "data", "auto")
+    engine = RunnerChooser(settings, engine_probe=lambda: (True, "runner: docker (engine)"))
     with pytest.raises(InfrastructureError, match="bubblewrap is unavailable"):
-        runner_for_plan(Engine(), settings, ["build"], MemoryLog())  # type: ignore[arg-type]
+        engine.kind_for(["build"], MemoryLog())
 
 
 def test_auto_without_engine_picks_the_sandbox_and_says_so(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_a_step_printing_past_the_limit_is_cut_and_the_bot_lines_survive(
     assert "step script: passed" in tail and "attempt 1 passed" in tail
     assert tail.index("step script: passed") < tail.index("attempt 1 passed")
     detail = services.store.build_detail(int(attempt.build.id))
-    assert detail is not None and detail["attempts"][0]["state"] == "passed"
+    assert detail is not None and detail.attempts[0].state == "passed"
 
 
 class FailingAppends:
@@ -192,9 +192,9 @@ def test_a_failing_store_keeps_memory_bounded_and_says_the_log_is_incomplete(
     assert "attempt 1 passed" in text
     detail = services.store.build_detail(int(attempt.build.id))
     assert detail is not None
-    assert detail["attempts"][0]["description"].endswith(LOG_INCOMPLETE)
+    assert detail.attempts[0].description.endswith(LOG_INCOMPLETE)
     final = services.store.statuses_for("acme/app", "a" * 40)[-1]
-    assert final["state"] == "success" and final["description"].endswith(LOG_INCOMPLETE)
+    assert final.state == "success" and final.description.endswith(LOG_INCOMPLETE)
     # The real reason is reported once, not once per retry and not hidden behind another.
     failures = [r for r in caplog.records if "cannot write its log" in r.getMessage()]
     assert len(failures) == 1 and "database or disk is full" in failures[0].getMessage()
@@ -370,6 +370,6 @@ def test_a_secret_at_the_status_length_limit_is_masked_before_it_is_cut(
     description = "x" * 90 + REPO_SECRET + " and more text after it"
     attempt.pipeline_finished(PipelineRun("build", Result.FAILED, description))
     final = services.store.statuses_for("acme/app", "a" * 40)[-1]
-    assert final["description"].endswith(LOG_INCOMPLETE)
+    assert final.description.endswith(LOG_INCOMPLETE)
     for size in range(4, len(REPO_SECRET) + 1):
-        assert REPO_SECRET[:size] not in final["description"], final["description"]
+        assert REPO_SECRET[:size] not in final.description, final.description

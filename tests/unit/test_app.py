@@ -48,7 +48,8 @@ def test_a_failing_read_is_503_not_a_traceback(
     def failing(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("SELECT …", {}, sqlite3.OperationalError("disk I/O error"))
 
-    monkeypatch.setattr(services.store, "build_detail", failing)
+    # The driver fails under the real read: the store says StoreUnavailable, never more.
+    monkeypatch.setattr(services.store.engine, "connect", failing)
     resp = create_app(services=services).test_client().get("/builds/1")
     assert resp.status_code == 503
     assert "disk I/O error" in resp.get_json()["error"] and "SELECT" not in resp.text

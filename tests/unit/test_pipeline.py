@@ -1,64 +1,109 @@
-"""Resolving a pipeline's box: tag option, registry option, credentials."""
+"""The executor runs a compiled pipeline as planned: main steps until one fails, then the
+after-steps with Wercker's result; on the ``local-unsafe`` runner, in a temporary dir."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
 from bot.logs import MemoryLog
-from bot.settings import RegistrySettings
+from bot.models import Result
+from bot.pipeline import PipelineRun, RunInputs, run_pipeline
+from bot.plan import Plan, compile_file
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.model import PushResult
+from bot.runners.local import LocalRunner
+from bot.settings import PipelineChoice, RepoSettings
+from bot.wercker.model import StepSpec
+from steps.base import BuildFacts
+from tests.unit.wercker.helpers import loaded
+
+FACTS = BuildFacts("acme/app", "main", "", "a" * 40, "", "1-1", "http://bot/builds/1", "")
 
 
-@pytest.mark.parametrize(
-    ("box_id", "tag", "expected"),
-    [
-        ("busybox", "1.36", "registry-1.docker.io/library/busybox:1.36"),
-        ("127.0.0.1:5000/a/b:old", "new", "127.0.0.1:5000/a/b:new"),
-        ("127.0.0.1:5000/a/b", "", "127.0.0.1:5000/a/b:latest"),
-    ],
-)
-def test_box_tag_option_replaces_the_ids_tag(box_id: str, tag: str, expected: str) -> None:
-    from bot.pipeline import resolve_box
-    from bot.wercker.model import BoxSpec, Loc
+class Steps:
+    """A ``Tracer`` that lists ``phase name state`` of every step."""
 
-    box = BoxSpec(box_id, Loc("wercker.yml", 1, 1), {"tag": tag} if tag else {})
-    ref, _ = resolve_box(box, {}, {}, MemoryLog())
-    assert str(ref) == expected
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.started: dict[int, StepSpec] = {}
 
+    def step_started(self, phase: str, position: int, step: StepSpec) -> object:
+        self.started[len(self.started)] = step
+        return (phase, step)
 
-def _box(options: dict[str, str], box_id: str = "acme/app") -> object:
-    from bot.pipeline import resolve_box
-    from bot.wercker.model import BoxSpec, Loc
+    def step_finished(self, token: Any, state: Result, exit_code: int | None, msg: str) -> None:
+        phase, step = token
+        self.rows.append(f"{phase} {step.name} {state}")
 
-    box = BoxSpec(box_id, Loc("wercker.yml", 1, 1), options)
-    ref, _ = resolve_box(box, {"PW": "pw-value"}, REGISTRIES, MemoryLog())
-    return ref
+    def image_pushed(self, result: PushResult) -> None:
+        raise AssertionError("nothing is pushed here")
 
 
-REGISTRIES = {
-    "registry.internal:5000": RegistrySettings(
-        host="registry.internal:5000", username="ci", password="from-config"
+class Kind:
+    def kind_for(self, boxless: object, log: object) -> str:
+        return "local-unsafe"
+
+
+def run(tmp_path: Path, text: str, name: str, deploy_target: str | None = None) -> tuple[
+    PipelineRun, Steps, MemoryLog
+]:  # fmt: skip
+    wf, problems = loaded(text)
+    log = MemoryLog()
+    repo = RepoSettings("acme/app", "", (PipelineChoice(name),), {"GREETING": "hi"}, {},
+                        deploy_target=deploy_target)  # fmt: skip
+    plan = compile_file(wf, problems, repo, "main", runners=Kind(), registries={}, log=log)
+    assert isinstance(plan, Plan)
+    source = tmp_path / "source"
+    source.mkdir(exist_ok=True)
+    inputs = RunInputs(
+        facts=FACTS,
+        env=repo.env,
+        secrets={},
+        registries={},
+        pusher=DaemonlessPusher({}, tmp_path / "blobs"),
+        runner=LocalRunner(None),
+        cache_dir=tmp_path / "cache",
+        log=log,
     )
-}
+    steps = Steps()
+    result = run_pipeline(
+        plan.pipelines[0], source=source, workdir=tmp_path / "work", inputs=inputs, tracer=steps
+    )
+    return result, steps, log
 
 
-def test_box_registry_option_decides_the_host_and_gets_the_credentials() -> None:
-    ref = _box({"registry": "https://quay.io", "username": "u", "password": "$PW"})
-    assert (ref.registry, ref.repository) == ("quay.io", "acme/app")  # type: ignore[attr-defined]
-    assert ref.auth.password == "pw-value"  # type: ignore[attr-defined]
+def test_a_failing_step_skips_the_rest_and_after_steps_see_the_failure(tmp_path: Path) -> None:
+    text = """
+build:
+  steps:
+    - script: {name: one, code: "echo $GREETING"}
+    - script: {name: two, code: exit 4}
+    - script: {name: three, code: "true"}
+  after-steps:
+    - script: {name: after, code: 'echo "result=$WERCKER_RESULT failed=$WERCKER_FAILED_STEP_DISPLAY_NAME"'}
+"""  # noqa: E501
+    result, steps, log = run(tmp_path, text, "build")
+    assert result.state is Result.FAILED and result.artifact is None
+    assert steps.rows == [
+        "main one passed",
+        "main two failed",
+        "main three skipped",
+        "after after passed",
+    ]
+    assert "result=failed failed=two" in log.text and "hi" in log.text
 
 
-def test_box_with_ecr_keys_pulls_from_ecr() -> None:
-    keys = {
-        "aws-access-key": "AK",
-        "aws-secret-key": "SK",
-        "aws-region": "eu-west-1",
-        "aws-registry-id": "123456789012",
-    }
-    ref = _box(keys)
-    assert ref.registry == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"  # type: ignore[attr-defined]
-
-
-def test_box_credentials_default_to_the_registry_config() -> None:
-    ref = _box({}, "registry.internal:5000/base/img@sha256:" + "a" * 64)
-    assert ref.auth.username == "ci" and ref.auth.password == "from-config"  # type: ignore[attr-defined]
-    assert ref.reference == "sha256:" + "a" * 64  # type: ignore[attr-defined]
+def test_the_planned_deploy_target_runs_and_its_pipeline_passes(tmp_path: Path) -> None:
+    text = """
+deploy:
+  steps:
+    - script: {name: default, code: exit 1}
+  production:
+    - script: {name: prod, code: 'echo "target=$WERCKER_DEPLOYTARGET_NAME"'}
+"""
+    result, steps, log = run(tmp_path, text, "deploy", deploy_target="production")
+    assert result.state is Result.PASSED and result.description.startswith("Passed in ")
+    assert steps.rows == ["main prod passed"]
+    assert "target=production" in log.text
+    assert result.artifact is not None and result.artifact.is_dir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.forges.github import GitHubForge
 from bot.masking import Masker
 from bot.models import Result
 from bot.reporter import (
@@ -18,7 +19,10 @@ from bot.reporter import (
     context_for,
     describe,
 )
-from bot.store.store import Recovered, StatusRow, Stored, Superseded
+from bot.settings import GitHubSettings
+from bot.store.facts import Recovered, Stored, Superseded
+from bot.store.rows import StatusRow
+from tests.harness.github_fake import GitHubFake
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 URL = "http://bot/builds/1"
@@ -137,6 +141,25 @@ def test_descriptions_are_cut_to_140_in_one_place() -> None:
     assert describe("one\ntwo") == "one two"
 
 
+def test_a_long_description_reaches_github_cut_to_140_by_the_reporter_alone(
+    github_fake: GitHubFake,
+) -> None:
+    """The reporter's row goes through the forge as it is (the forge cuts nothing)."""
+    out = _outbox()
+    _build(out).pipeline_finished("build", Result.FAILED, "Step 'x' failed: " + "e" * 300)
+    forge = GitHubForge(GitHubSettings(api_url=github_fake.url, token="ghs_reporterToken"))
+    (row,) = out.rows
+    posted = forge.post_status(
+        row.repo, row.sha, row.state, row.context, row.description, row.target_url, attempt=1
+    )
+    assert posted.delivered, posted.reason
+    (body,) = github_fake.statuses("acme/app", A)
+    assert body["description"] == row.description
+    assert len(body["description"]) == 140
+    assert body["description"].endswith("…")
+    assert github_fake.violations == []
+
+
 def test_masking_happens_before_the_cut() -> None:
     secret = "s3cr3t-token-value"
     text = "y" * 130 + secret  # the cut would leave part of the secret behind
@@ -154,3 +177,26 @@ def test_the_log_incomplete_note_survives_the_cut() -> None:
     long_row, short_row = out.rows
     assert long_row.description.endswith(LOG_INCOMPLETE) and len(long_row.description) <= 140
     assert short_row.description == f"short {LOG_INCOMPLETE}"
+
+
+class CountingMasker(Masker):
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__(secrets)
+        self.calls = 0
+
+    def mask(self, text: str) -> str:
+        self.calls += 1
+        return super().mask(text)
+
+
+def test_a_status_description_is_masked_once_per_status() -> None:
+    """The reporter masks; nothing between it and the forge masks again (the forge posts the
+    row as it is: see the test above it that posts through GitHubForge)."""
+    masker = CountingMasker(["s3cr3t-token-value"])
+    out = _outbox()
+    report = _build(out, masker)
+    report.pipeline_finished("build", Result.FAILED, "leaked s3cr3t-token-value", True)
+    assert masker.calls == 1
+    report.attempt_finished(["deploy", "late"], Result.ERRORED, "s3cr3t-token-value again")
+    assert masker.calls == 3  # one per context's status
+    assert all("s3cr3t" not in r.description for r in out.rows)

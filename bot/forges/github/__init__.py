@@ -1,10 +1,13 @@
-"""The Forge seam for GitHub: pure functions and one HTTP client, no Flask and no store.
+"""GitHub behind the Forge seam (``bot.forges.base``): pure functions and one HTTP client,
+no Flask and no store.
 
+- ``GitHubForge``: the ``Forge`` implementation, from the ``[github]`` settings.
 - ``verify_signature``: ``X-Hub-Signature-256`` over the raw body.
 - ``parse_delivery``: headers + raw body → ``Ping`` | ``Ignored`` | ``PushEvent``, or
   ``WebhookError(400/415)``.
 - ``StatusClient.post``: one commit-status attempt → ``PostOutcome``; ``backoff`` for the outbox.
-- ``truncate_description``: GitHub's 140-character description limit.
+- ``truncate_description``: GitHub's 140-character description limit (``bot.reporter`` is
+  its one caller on the status path).
 """
 
 from bot.forges.github.delivery import (
@@ -18,6 +21,7 @@ from bot.forges.github.delivery import (
     strip_credentials,
 )
 from bot.forges.github.descriptions import truncate_description, utf16_len
+from bot.forges.github.forge import GitHubForge
 from bot.forges.github.headers import header
 from bot.forges.github.outcome import Outcome, PostOutcome, backoff, classify, retry_after_seconds
 from bot.forges.github.signature import verify_signature
@@ -28,6 +32,7 @@ __all__ = [
     "STATES",
     "ZERO_SHA",
     "Delivery",
+    "GitHubForge",
     "Ignored",
     "Outcome",
     "Ping",

@@ -6,12 +6,15 @@
 - ``Ignored(reason)``: a well-formed delivery that builds nothing (another event, a branch or
   tag deletion, ``[skip ci]``, a ref that is neither a branch nor a tag); answer 202.
 - ``PushEvent``: a push to build. Whether its repository is configured is the caller's call.
+  Its ``sha`` is ``after``, except for a tag push whose ``head_commit`` is present, where
+  ``after`` may be an annotated tag object and ``head_commit.id`` is the commit it points to.
 - ``WebhookError(400 | 415, reason)`` raised: the delivery cannot be read; ``reason`` is one line
   naming the header or field at fault.
 
 The signature must be checked (``verify_signature``) on the raw body *before* this is called.
-The payload's clone URLs are deliberately not exposed: only the config decides where to clone
-from, otherwise a signed payload could point the bot at an internal host.
+The event types are the forge-neutral ones of ``bot.forges.events``; the payload's clone URLs
+are deliberately not read: only the config decides where to clone from, otherwise a signed
+payload could point the bot at an internal host.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from bot.checkout import check_ref_format
 from bot.errors import WebhookError
+from bot.forges.events import Delivery, Ignored, Ping, PushEvent
 from bot.forges.github.headers import header
 
 ZERO_SHA = "0" * 40
@@ -33,65 +36,6 @@ _SKIP = ("[skip ci]", "[ci skip]")
 _BRANCH_PREFIX = "refs/heads/"
 _TAG_PREFIX = "refs/tags/"
 MAX_COMMITS = 2048  # GitHub lists at most this many commits in a push payload
-
-
-@dataclass(frozen=True)
-class Ping:
-    """``X-GitHub-Event: ping``. ``zen`` is GitHub's random proverb, handy for a log line."""
-
-    delivery_id: str
-    hook_id: str
-    zen: str = ""
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """A readable delivery that builds nothing; ``reason`` goes to ``{"ignored": reason}``.
-
-    ``repo_full_name`` is filled when known, for logging only.
-    """
-
-    reason: str
-    repo_full_name: str = ""
-
-
-@dataclass(frozen=True)
-class PushEvent:
-    """A push to build.
-
-    ``sha`` is the commit to check out and to post statuses on: ``after``, except for a tag
-    push whose ``head_commit`` is present, where ``after`` may be an annotated tag object and
-    ``head_commit.id`` is the commit it points to. Exactly one of ``branch``/``tag`` is set.
-    ``html_url`` never carries credentials (it feeds ``org.opencontainers.image.source``).
-    """
-
-    delivery_id: str
-    hook_id: str
-    repo_full_name: str
-    ref: str
-    branch: str
-    tag: str
-    sha: str
-    before: str
-    head_message: str
-    pusher: str
-    html_url: str
-    private: bool
-    # Ordering evidence only (behaviour §3), so not part of a push's identity.
-    commits: tuple[str, ...] = field(default=(), compare=False)
-    """Ids of the payload's ``commits`` (each reachable from ``sha``), at most
-    ``MAX_COMMITS``."""
-    forced: bool = field(default=False, compare=False)
-    """A force push: ``before`` is then not an ancestor of ``sha``."""
-
-    @property
-    def dedupe_key(self) -> tuple[str, str]:
-        """GitHub reuses the delivery GUID on redelivery, and one GUID spans hooks
-        (github-facts §1.7), so a delivery is identified by (hook id, GUID)."""
-        return (self.hook_id, self.delivery_id)
-
-
-Delivery = Ping | Ignored | PushEvent
 
 
 def parse_delivery(headers: Mapping[str, str], body: bytes, content_type: str) -> Delivery:
@@ -170,35 +114,13 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
     if head is not None and not isinstance(head, dict):
         raise WebhookError(400, f"field head_commit must be an object or null, not {_kind(head)}")
 
-    if ref.startswith(_BRANCH_PREFIX):
-        branch, tag, kind = ref[len(_BRANCH_PREFIX) :], "", "branch"
-    elif ref.startswith(_TAG_PREFIX):
-        branch, tag, kind = "", ref[len(_TAG_PREFIX) :], "tag"
-    else:
-        branch, tag, kind = "", "", ""
-    if kind and not (branch or tag):
-        raise WebhookError(400, f"field ref has no name after the prefix: {_show(ref)}")
-    # GitHub only sends valid ref names; anything else is forged, and the name reaches the
-    # cache path, image tags and the build log (a newline could fake a log line).
-    problem = check_ref_format(ref)
-    if problem is not None:
-        raise WebhookError(400, f"field ref {_show(ref)} is not a valid git ref name: {problem}")
+    branch, tag, kind = _ref_names(ref)
     if not kind:
         return Ignored(f"ref {ref[:200]} is not a branch or tag", full_name)
     if deleted or after == ZERO_SHA:
         # Nothing to build and no commit to post a status on.
         return Ignored(f"{kind} deleted", full_name)
-
-    message, sha, sha_field = "", after, "after"
-    if head is not None:
-        message = _str(head, "message", "head_commit.")
-        if tag:
-            # For an annotated tag ``after`` is the tag object; statuses need the commit.
-            sha, sha_field = _str(head, "id", "head_commit."), "head_commit.id"
-    if not _SHA.match(sha):
-        raise WebhookError(
-            400, f"field {sha_field} must be a 40-character hex SHA, not {_show(sha)}"
-        )
+    message, sha = _head(head, after, tag)
     lowered = message.lower()
     if any(marker in lowered for marker in _SKIP):
         return Ignored("skip ci", full_name)
@@ -219,6 +141,41 @@ def _push(payload: Mapping[str, Any], delivery_id: str, hook_id: str) -> Deliver
         commits=_commit_ids(payload),
         forced=forced,
     )
+
+
+def _ref_names(ref: str) -> tuple[str, str, str]:
+    """``(branch, tag, kind)`` of a pushed ref: ``kind`` is ``branch``, ``tag`` or ``""``
+    (neither). Raises ``WebhookError`` for a ref that is not a valid git ref name."""
+    if ref.startswith(_BRANCH_PREFIX):
+        branch, tag, kind = ref[len(_BRANCH_PREFIX) :], "", "branch"
+    elif ref.startswith(_TAG_PREFIX):
+        branch, tag, kind = "", ref[len(_TAG_PREFIX) :], "tag"
+    else:
+        branch, tag, kind = "", "", ""
+    if kind and not (branch or tag):
+        raise WebhookError(400, f"field ref has no name after the prefix: {_show(ref)}")
+    # GitHub only sends valid ref names; anything else is forged, and the name reaches the
+    # cache path, image tags and the build log (a newline could fake a log line).
+    problem = check_ref_format(ref)
+    if problem is not None:
+        raise WebhookError(400, f"field ref {_show(ref)} is not a valid git ref name: {problem}")
+    return branch, tag, kind
+
+
+def _head(head: Mapping[str, Any] | None, after: str, tag: str) -> tuple[str, str]:
+    """The head commit's message and the sha to build and post statuses on: ``after``, or
+    for a tag the head commit's id. Raises ``WebhookError`` when that is not a full sha."""
+    message, sha, sha_field = "", after, "after"
+    if head is not None:
+        message = _str(head, "message", "head_commit.")
+        if tag:
+            # For an annotated tag ``after`` is the tag object; statuses need the commit.
+            sha, sha_field = _str(head, "id", "head_commit."), "head_commit.id"
+    if not _SHA.match(sha):
+        raise WebhookError(
+            400, f"field {sha_field} must be a 40-character hex SHA, not {_show(sha)}"
+        )
+    return message, sha
 
 
 def _commit_ids(payload: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,90 +1,34 @@
-"""What one commit-status POST came to, and when to try again (github-facts §3.1, §3.4).
+"""GitHub's answers to one commit-status POST, as a ``PostOutcome`` (github-facts §3.1, §3.4).
 
-Pure policy, no I/O: ``classify`` maps an HTTP answer to a ``PostOutcome`` and ``backoff``
-gives the exponential delay. The durable outbox that persists attempts is the caller's.
+Pure policy, no I/O: ``classify`` maps an HTTP answer to a ``PostOutcome``; ``backoff`` (the
+exponential delay) and the outcome types are the forge-neutral ones of ``bot.forges.outcome``.
+The durable outbox that persists attempts is the caller's.
 """
 
 from __future__ import annotations
 
 import email.utils
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from bot.forges.github.headers import header
+from bot.forges.outcome import BACKOFF_BASE, BACKOFF_CAP, Outcome, PostOutcome, backoff
 
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 300.0
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "MAX_RESET_WAIT",
+    "SECONDARY_LIMIT_WAIT",
+    "Outcome",
+    "PostOutcome",
+    "backoff",
+    "classify",
+    "retry_after_seconds",
+]
+
 # GitHub: with no retry-after and no exhausted primary limit, wait "at least one minute".
 SECONDARY_LIMIT_WAIT = 60.0
 # x-ratelimit-reset is at most an hour ahead; anything beyond is clock skew, not a plan.
 MAX_RESET_WAIT = 3600.0 + 60.0
-
-
-class Outcome(StrEnum):
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class PostOutcome:
-    """The result of one attempt.
-
-    - ``DELIVERED``: GitHub stored the status.
-    - ``RETRY``: try again no sooner than ``retry_at`` (epoch seconds, same clock as the
-      caller's ``now``), i.e. ``retry_in`` seconds after the attempt.
-    - ``FAILED``: permanent; retrying cannot help (422, 404, 401, …). ``reason`` says why.
-
-    ``reason`` is one line for logs and pages; it never contains the token. ``http_status`` is
-    None when no HTTP answer arrived (connection error, timeout).
-    """
-
-    outcome: Outcome
-    reason: str = ""
-    http_status: int | None = None
-    retry_in: float | None = None
-    retry_at: float | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.outcome is Outcome.DELIVERED
-
-    @property
-    def should_retry(self) -> bool:
-        return self.outcome is Outcome.RETRY
-
-    @property
-    def permanent(self) -> bool:
-        return self.outcome is Outcome.FAILED
-
-    @classmethod
-    def ok(cls, http_status: int) -> PostOutcome:
-        return cls(Outcome.DELIVERED, "delivered", http_status)
-
-    @classmethod
-    def retry(
-        cls, delay: float, now: float, reason: str, http_status: int | None = None
-    ) -> PostOutcome:
-        delay = max(0.0, delay)
-        return cls(Outcome.RETRY, reason, http_status, delay, now + delay)
-
-    @classmethod
-    def failed(cls, reason: str, http_status: int | None = None) -> PostOutcome:
-        return cls(Outcome.FAILED, reason, http_status)
-
-
-def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based): base·2^(n-1), capped.
-
-    Deterministic on purpose: one bot posts serially (GitHub's advice), so there is no herd
-    for jitter to spread, and tests can state exact delays.
-    """
-    exponent = max(0, attempt - 1)
-    if exponent > 62:  # 2**63 would overflow the float maths long after reaching the cap
-        return cap
-    return float(min(cap, base * math.pow(2, exponent)))
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

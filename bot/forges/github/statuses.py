@@ -15,13 +15,15 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from bot.forges.base import STATES
 from bot.forges.github.delivery import strip_credentials
-from bot.forges.github.descriptions import truncate_description
+from bot.forges.github.descriptions import LIMIT, utf16_len
 from bot.forges.github.outcome import PostOutcome, backoff, classify
 from bot.masking import Masker
 from bot.settings import GitHubSettings
 
-STATES = ("error", "failure", "pending", "success")
+__all__ = ["API_VERSION", "STATES", "StatusClient"]
+
 API_VERSION = "2022-11-28"
 TIMEOUT = (5.0, 15.0)  # (connect, read) seconds
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -99,16 +101,17 @@ class StatusClient:
         header-less secondary limits. When the caller does not track attempts, the client's
         own run of consecutive retryable answers stands in for it: during an outage every
         post fails, so the streak grows the delay just as per-row counts would. The
-        description is truncated to GitHub's 140 characters here, so callers need not care.
-        Bad arguments fail permanently without a request: GitHub would only answer 422.
+        description must already fit GitHub's 140 characters: ``bot.reporter`` cuts it, in
+        one place, after masking. Bad arguments (a longer description among them) fail
+        permanently without a request: GitHub would only answer 422.
         """
-        problem = _check_args(repo_full_name, sha, state)
+        problem = _check_args(repo_full_name, sha, state, description)
         if problem:
             return PostOutcome.failed(problem)
         body: dict[str, str] = {
             "state": state,
             "context": context,
-            "description": truncate_description(description),
+            "description": description,
         }
         if target_url:
             body["target_url"] = target_url
@@ -148,7 +151,7 @@ def _userinfo(url: str) -> list[str]:
     return [unquote(password)] if password else []
 
 
-def _check_args(repo_full_name: str, sha: str, state: str) -> str:
+def _check_args(repo_full_name: str, sha: str, state: str, description: str) -> str:
     if repo_full_name.count("/") != 1 or not all(repo_full_name.split("/")):
         return f"repository must be owner/name, not {repo_full_name!r}"
     if not _SHA.match(sha):
@@ -156,6 +159,9 @@ def _check_args(repo_full_name: str, sha: str, state: str) -> str:
         return f"sha must be a 40-character commit SHA, not {sha!r}"
     if state not in STATES:
         return f"state must be one of {', '.join(STATES)}, not {state!r}"
+    if utf16_len(description) > LIMIT:
+        # Not cut here: a second cut could split what the reporter's cut kept whole.
+        return f"description is {utf16_len(description)} characters, over GitHub's {LIMIT}"
     return ""
 
 

@@ -16,10 +16,10 @@ from docker.errors import APIError, DockerException
 from bot.engine import EngineHandle, auth_config, engine_repository
 from bot.errors import RegistryAuthError, RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
-from bot.pushers.credentials import registry_credentials
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import PushResult, Target
 from bot.pushers.registry import ecr
-from bot.pushers.registry.errors import split_host, unknown_host
+from bot.pushers.registry.transport_errors import split_host, unknown_host
 from bot.pushers.target import registry_settings_for
 from bot.settings import RegistrySettings
 
@@ -99,7 +99,7 @@ def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) ->
     warn_unhonoured_settings(target, engine.registries, log)
     ecr.prepare_repository(target, engine.registries, log)
     repo = engine_repository(target.registry, target.repository)
-    resolver = engine.credentials or registry_credentials(engine.registries)
+    resolver = engine.credentials or RegistryCredentials(engine.registries)
     auth = auth_config(target.registry, target.auth, resolver)
     secrets = [*target.auth.secrets(), auth.get("password", "")]
     api = engine.stream.api

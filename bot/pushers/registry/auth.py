@@ -15,7 +15,7 @@ import base64
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,8 +31,10 @@ from bot.pushers.registry.errors import (
     describe_body,
     registry_codes,
     safe_url,
-    transport_problem,
 )
+from bot.pushers.registry.retry import Clock
+from bot.pushers.registry.transport import Transport
+from bot.pushers.registry.transport_errors import transport_problem
 from bot.pushers.target import is_loopback, split_host_port
 
 TOKEN_EXPIRY_MARGIN = 10.0
@@ -52,6 +54,14 @@ class Credentials:
     def basic(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
+
+
+def pull_scope(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def push_scope(repository: str) -> str:
+    return f"repository:{repository}:pull,push"
 
 
 def is_gcr(host: str) -> bool:
@@ -125,7 +135,8 @@ class Authenticator:
 
     ``header(scopes)`` gives the ``Authorization`` header for a request needing ``scopes``
     (``{}`` when the registry asked for nothing). ``unauthorized(resp)`` digests a 401 and
-    returns True when retrying the request once may succeed.
+    returns True when retrying the request once may succeed. Token requests go through
+    ``transport``; ``clock`` tells when a token has expired.
     """
 
     def __init__(
@@ -133,13 +144,15 @@ class Authenticator:
         endpoint: Endpoint,
         credentials: Callable[[], Credentials],
         *,
-        session: Callable[[], requests.Session],
+        transport: Transport,
         secrets: Iterable[str] = (),
+        clock: Clock = time.time,
     ) -> None:
         self.endpoint = endpoint
         self._credentials = credentials
         self._creds: Credentials | None = None
-        self._session = session
+        self._transport = transport
+        self._clock = clock
         self._secrets = list(secrets)
         # Re-entrant: a token fetch (under the lock, so threads share one exchange) reads
         # the credentials, which also take it.
@@ -194,7 +207,7 @@ class Authenticator:
                 if scope not in self._scopes:
                     self._scopes.insert(0, scope)
             token = self._token
-            fresh = token is not None and time.time() < token.expires_at
+            fresh = token is not None and self._clock() < token.expires_at
             if not (fresh and token and all(s in token.scopes for s in needed)):
                 token = self._fetch_token(challenge, tuple(self._scopes))
                 self._token = token
@@ -220,6 +233,8 @@ class Authenticator:
         return True
 
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> _Token:
+        """A token for ``scopes`` from the challenge's realm, the credentials sent only to a
+        realm ``check_realm`` allows. Raises ``RegistryAuthError`` when they are refused."""
         registry = self.endpoint.name
         realm = challenge.realm
         if not realm:
@@ -243,9 +258,29 @@ class Authenticator:
         if challenge.service:
             params.append(("service", challenge.service))
         params += [("scope", s) for s in scopes]
-        masker = Masker(self.secrets)
+        resp = self._ask_realm(realm, params, headers)
+        self._check_token_answer(resp, realm, creds)
+        value, ttl = _token_of(resp)
+        if not value:
+            raise RegistryError(
+                f"{registry}: token service {safe_url(realm)} sent no token",
+                registry=registry,
+                action="auth",
+                http_status=resp.status_code,
+            )
+        self._secrets.append(value)
+        margin = min(TOKEN_EXPIRY_MARGIN, ttl / 4)
+        return _Token(value, scopes, self._clock() + ttl - margin)
+
+    def _ask_realm(
+        self, realm: str, params: list[tuple[str, str]], headers: Mapping[str, str]
+    ) -> requests.Response:
+        """``GET realm``; a request that got no answer is ``RegistryUnavailable`` (the
+        registry chose its token service: not reaching it is not the step's)."""
+        registry = self.endpoint.name
         try:
-            resp = self._session().get(
+            return self._transport.request(
+                "GET",
                 realm,
                 params=params,
                 headers=headers,
@@ -255,13 +290,18 @@ class Authenticator:
             )
         except requests.RequestException as err:
             problem = transport_problem(urlsplit(realm).netloc or registry, err, read_timeout=60)
-            message = masker.mask(
+            message = Masker(self.secrets).mask(
                 f"{registry}: its token service {safe_url(realm)} failed: {problem}"
             )
             if isinstance(err, requests.ConnectionError | requests.Timeout):
-                # The registry chose its token service: not reaching it is not the step's.
                 raise RegistryUnavailable(message, registry=registry, action="auth") from None
             raise RegistryError(message, registry=registry, action="auth") from None
+
+    def _check_token_answer(self, resp: requests.Response, realm: str, creds: Credentials) -> None:
+        """Raises unless the token service answered 200: ``RegistryAuthError`` naming the
+        registry and the user for 401/403."""
+        registry = self.endpoint.name
+        masker = Masker(self.secrets)
         if resp.status_code in (401, 403):
             who = f"user {creds.username!r}" if creds else "anonymous access"
             raise RegistryAuthError(
@@ -286,19 +326,15 @@ class Authenticator:
                 http_status=resp.status_code,
                 codes=tuple(registry_codes(resp)),
             )
-        try:
-            body = resp.json()
-            value = body.get("token") or body.get("access_token")
-            ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
-        except (ValueError, AttributeError, TypeError):
-            value, ttl = None, 0.0
-        if not value:
-            raise RegistryError(
-                f"{registry}: token service {safe_url(realm)} sent no token",
-                registry=registry,
-                action="auth",
-                http_status=resp.status_code,
-            )
-        self._secrets.append(value)
-        margin = min(TOKEN_EXPIRY_MARGIN, ttl / 4)
-        return _Token(str(value), scopes, time.time() + ttl - margin)
+
+
+def _token_of(resp: requests.Response) -> tuple[str, float]:
+    """The token of a token service's answer and its lifetime in seconds (``""`` when the
+    answer holds none)."""
+    try:
+        body = resp.json()
+        value = body.get("token") or body.get("access_token")
+        ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL)
+    except (ValueError, AttributeError, TypeError):
+        return "", 0.0
+    return (str(value) if value else ""), ttl

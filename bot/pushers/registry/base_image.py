@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.errors import RegistryError
 from bot.pushers.model import ImageRef
-from bot.pushers.registry.client import MANIFEST_LIST_V2, OCI_INDEX, RegistryClient
+from bot.pushers.registry.client import RegistryClient
 from bot.pushers.registry.image import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
+from bot.pushers.registry.manifests import MANIFEST_LIST_V2, OCI_INDEX
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 

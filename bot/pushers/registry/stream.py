@@ -18,8 +18,8 @@ import queue
 import threading
 from collections.abc import Iterator
 
-from bot.pushers.registry.client import StreamAborted
 from bot.pushers.registry.layers import Layer, LayerSource
+from bot.pushers.registry.streamed import StreamAborted
 
 QUEUE_DEPTH = 8
 _END = object()

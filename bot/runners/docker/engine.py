@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
@@ -45,6 +46,24 @@ def engine_available(docker_host: str | None, timeout: float = 2.0) -> tuple[boo
     except (DockerException, OSError) as err:
         return False, f"runner: local (no Docker Engine at {where}: {_reason(err)})"
     return True, f"runner: docker (engine {version} at {where})"
+
+
+def close_stream(stream: object) -> None:
+    """Closes a stream docker-py returned (``exec_start(stream=True)``, ``logs(stream=True)``,
+    ``events()``) and the HTTP response under it, releasing its socket. Never raises.
+
+    docker-py's own ``CancellableStream.close`` only shuts the socket down: the response's
+    file still holds the descriptor, and nothing closes it until garbage collection (a
+    long-running bot would pile them up). The stream may be read on another thread: the
+    shutdown ends that read first."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()
+    response = getattr(stream, "_response", None)
+    if response is not None:
+        with contextlib.suppress(Exception):
+            response.close()
 
 
 def _reason(err: BaseException) -> str:

@@ -4,11 +4,10 @@ whose output is read only up to a cap."""
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from docker.errors import DockerException
 from bot.errors import InfrastructureError
 from bot.logs import Log
 from bot.runners.base import Timeouts
+from bot.runners.docker.engine import close_stream
 from bot.runners.output import OutputRelay, Watchdog
 
 # At most this many chunks of a step's output wait between the thread reading the engine's
@@ -94,7 +94,27 @@ def run_exec(
         chunks = stream.exec_start(exec_id, stream=True, tty=False)
     except DockerException as err:
         raise InfrastructureError(f"cannot run the step in the box container: {err}") from None
+    items, done = _read_in_background(chunks, f"exec-{exec_id[:12]}")
+    relay = OutputRelay(log)
+    try:
+        ended, timed_out = _follow(items, relay, timeouts, lambda: _exited(control, exec_id))
+        _stop_leftovers(control, container_id, items, relay, ended, log)
+        relay.close()
+    finally:
+        done.set()  # the reader stops at its next chunk instead of waiting for room
+        close_stream(chunks)  # its socket, now; ends the reader's read if it still waits
+    if timed_out:
+        # What was killed says nothing; report it the way timeout(1) does, as the step
+        # layer expects for both runners.
+        return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
+    return ExecOutcome(_exit_code(control, exec_id), None)
 
+
+def _read_in_background(
+    chunks: Iterable[object], name: str
+) -> tuple[queue.Queue[object], threading.Event]:
+    """Starts a thread that moves ``chunks`` into a bounded queue (then ``_END``, or the
+    error that ended the stream). Setting the returned event stops it at its next chunk."""
     items: queue.Queue[object] = queue.Queue(maxsize=OUTPUT_QUEUE_CHUNKS)
     done = threading.Event()
 
@@ -117,31 +137,30 @@ def run_exec(
             offer(err)
         offer(_END)
 
-    reader = threading.Thread(target=pump, name=f"exec-{exec_id[:12]}", daemon=True)
-    reader.start()
-    relay = OutputRelay(log)
-    try:
-        ended, timed_out = _follow(items, relay, timeouts, lambda: _exited(control, exec_id))
-        killed, ended = _relaying(
-            lambda: kill_leftovers(control, container_id), items, relay, ended
-        )
-        # With the step's processes killed, what is left of the stream is bounded (pipe and
-        # engine buffers, the queue): relay it all, however slow the log. When they could
-        # not be killed, something may still print: the old short grace applies.
-        limit = _DRAIN_MAX_SECONDS if killed else _DRAIN_SECONDS
-        if not ended and not _drain(items, relay, limit):
-            log.warn("the step's processes did not stop; killing the box container")
-            _, ended = _relaying(lambda: _kill_container(control, container_id), items, relay)
-            if not ended:
-                _drain(items, relay, _DRAIN_SECONDS)
-        relay.close()
-    finally:
-        done.set()  # the reader stops at its next chunk instead of waiting for room
-    if timed_out:
-        # What was killed says nothing; report it the way timeout(1) does, as the step
-        # layer expects for both runners.
-        return ExecOutcome(TIMEOUT_EXIT_CODE, timed_out)
-    return ExecOutcome(_exit_code(control, exec_id), None)
+    threading.Thread(target=pump, name=name, daemon=True).start()
+    return items, done
+
+
+def _stop_leftovers(
+    control: APIClient,
+    container_id: str,
+    items: queue.Queue[object],
+    relay: OutputRelay,
+    ended: bool,
+    log: Log,
+) -> None:
+    """Once the command exited (or timed out): kills what it left running, relaying the
+    output meanwhile, then relays the rest; kills the box container when they do not stop."""
+    killed, ended = _relaying(lambda: kill_leftovers(control, container_id), items, relay, ended)
+    # With the step's processes killed, what is left of the stream is bounded (pipe and
+    # engine buffers, the queue): relay it all, however slow the log. When they could
+    # not be killed, something may still print: the old short grace applies.
+    limit = _DRAIN_MAX_SECONDS if killed else _DRAIN_SECONDS
+    if not ended and not _drain(items, relay, limit):
+        log.warn("the step's processes did not stop; killing the box container")
+        _, ended = _relaying(lambda: _kill_container(control, container_id), items, relay)
+        if not ended:
+            _drain(items, relay, _DRAIN_SECONDS)
 
 
 def _relaying(
@@ -224,9 +243,8 @@ def run_capped(
             if out_cut or err_cut:
                 break
     finally:
-        if out_cut or err_cut:
-            with contextlib.suppress(Exception):
-                frames.close()
+        # Stops the engine sending more when the output was cut, and frees the socket.
+        close_stream(frames)
     code = -1 if out_cut or err_cut else _exit_code(control, exec_id)
     return Captured(code, bytes(out), bytes(err), out_cut, err_cut)
 

@@ -42,7 +42,7 @@ class DockerRunner:
     kills the step's biggest process, not the bot);
     ``client_factory`` builds clients (tests, custom TLS); ``credentials`` resolves registry
     credentials for pulls and pushes: the composition root passes the daemonless pusher's
-    rules (``bot.pushers.credentials.registry_credentials``: ECR login tokens, Azure,
+    rules (``bot.pushers.credentials.RegistryCredentials``: ECR login tokens, Azure,
     gcr.io); without it pulls use ``bot.engine.basic_credentials``. The cache bind
     mount needs the engine on this host. Nothing else of the host is mounted: the bot's
     per-step files live in a tmpfs inside the box (``HELPER_GUEST``). Each box container is

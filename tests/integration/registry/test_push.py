@@ -529,7 +529,7 @@ def test_base_given_as_a_manifest_list_uses_this_platform(
     busybox_image: Callable[[RegistryServer], str],
 ) -> None:
     from bot.pushers.daemonless import host_architecture
-    from bot.pushers.registry.client import MANIFEST_LIST_V2
+    from bot.pushers.registry.manifests import MANIFEST_LIST_V2
 
     busybox_image(registry_plain)
     other, _ = push(

@@ -17,8 +17,9 @@ from bot.logs import MemoryLog
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 from bot.pushers.registry import layers
-from bot.pushers.registry.client import RegistryClient, RetryPolicy, streaming_allowed
+from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from bot.pushers.registry.layers import LayerCache, LayerSource
+from bot.pushers.registry.streamed import streaming_allowed
 from tests.harness.fault_proxy import FaultProxy
 from tests.harness.registry import RegistryServer
 

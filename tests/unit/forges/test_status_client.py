@@ -85,13 +85,17 @@ def test_ghes_base_url_with_api_v3_prefix() -> None:
     )
 
 
-def test_long_description_is_truncated_before_posting(
+def test_a_description_over_140_is_refused_without_a_request(
     client: StatusClient, github_fake: GitHubFake
 ) -> None:
-    assert post(client, "failure", description="Step 'x' failed: " + "e" * 300).delivered
+    """The reporter cuts descriptions, in one place; the client does not cut them again
+    (tests/unit/test_reporter.py: a long description reaches GitHub cut to 140)."""
+    out = post(client, "failure", description="Step 'x' failed: " + "e" * 300)
+    assert out.permanent and "317 characters, over GitHub's 140" in out.reason
+    assert github_fake.requests == []
+    assert post(client, "failure", description="🚀" * 70).delivered  # 140 UTF-16 units
     (body,) = github_fake.statuses(REPO, SHA)
-    assert len(body["description"]) == 140
-    assert body["description"].endswith("…")
+    assert body["description"] == "🚀" * 70
     assert github_fake.violations == []
 
 

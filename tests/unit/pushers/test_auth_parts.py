@@ -13,7 +13,8 @@ from bot.pushers.model import RegistryAuth
 from bot.pushers.registry.auth import check_realm, credentials_for
 from bot.pushers.registry.challenge import parse_challenges, pick_challenge
 from bot.pushers.registry.endpoint import resolve_endpoint
-from bot.pushers.registry.errors import error_for_response, unreachable
+from bot.pushers.registry.errors import error_for_response
+from bot.pushers.registry.transport_errors import unreachable
 
 
 def test_bearer_challenge_with_two_space_separated_scopes() -> None:

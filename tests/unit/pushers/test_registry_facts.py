@@ -25,9 +25,8 @@ from bot.pushers.registry.errors import (
     action_of,
     auth_failure,
     error_for_response,
-    unknown_host,
-    unreachable,
 )
+from bot.pushers.registry.transport_errors import unknown_host, unreachable
 
 
 def _resp(status: int, codes: tuple[str, ...] = (), headers: dict[str, str] | None = None):

@@ -14,7 +14,7 @@ import urllib3
 from bot.errors import RegistryUnavailable
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
-from bot.pushers.registry.errors import transport_cause, transport_problem, unreachable
+from bot.pushers.registry.transport_errors import transport_cause, transport_problem, unreachable
 
 
 def free_port() -> int:

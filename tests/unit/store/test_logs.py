@@ -10,21 +10,22 @@ import pytest
 from sqlalchemy import event, func, select
 
 from bot.errors import StoreUnavailable
+from bot.store.base import LOG_ROW_CHARS, READ_ROW_CHARS
 from bot.store.schema import logs
-from bot.store.store import LOG_ROW_CHARS, READ_ROW_CHARS, Store
+from bot.store.sql import SqlStore
 from tests.harness.builds import claimed_attempt
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "db")
+def store(tmp_path: Path) -> SqlStore:
+    return SqlStore(tmp_path / "db")
 
 
 def numbered(count: int) -> list[str]:
     return [f"line {i:06d}\n" for i in range(count)]
 
 
-def test_append_log_stores_bounded_rows(store: Store) -> None:
+def test_append_log_stores_bounded_rows(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     store.append_log(attempt, "x" * (LOG_ROW_CHARS * 2 + 5))
     with store.engine.connect() as conn:
@@ -37,7 +38,7 @@ def test_append_log_stores_bounded_rows(store: Store) -> None:
     assert sizes == [LOG_ROW_CHARS, LOG_ROW_CHARS, 5]
 
 
-def test_pages_are_bounded_and_their_cursors_add_up_to_the_log(store: Store) -> None:
+def test_pages_are_bounded_and_their_cursors_add_up_to_the_log(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     lines = numbered(3000)
     for i in range(0, len(lines), 10):
@@ -56,14 +57,14 @@ def test_pages_are_bounded_and_their_cursors_add_up_to_the_log(store: Store) -> 
     assert store.log_page(attempt, after, 4096).text == "new\n"
 
 
-def test_a_page_holds_at_least_one_row(store: Store) -> None:
+def test_a_page_holds_at_least_one_row(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     store.append_log(attempt, "y" * 3000)
     page = store.log_page(attempt, 0, max_bytes=10)
     assert page.text == "y" * 3000 and not page.more
 
 
-def test_log_text_is_one_page_not_the_whole_log(store: Store) -> None:
+def test_log_text_is_one_page_not_the_whole_log(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     for _ in range(40):
         store.append_log(attempt, "z" * 10_000)
@@ -71,7 +72,7 @@ def test_log_text_is_one_page_not_the_whole_log(store: Store) -> None:
     assert 0 < len(text) <= 256 * 1024 and cursor > 0
 
 
-def test_tail_is_the_end_of_the_log_from_a_line_start(store: Store) -> None:
+def test_tail_is_the_end_of_the_log_from_a_line_start(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     lines = numbered(2000)  # 12 bytes each
     store.append_log(attempt, "".join(lines))
@@ -86,7 +87,7 @@ def test_tail_is_the_end_of_the_log_from_a_line_start(store: Store) -> None:
     assert empty.text == "" and empty.complete and empty.last_id == 0
 
 
-def test_iter_log_streams_the_whole_log_in_pages(store: Store) -> None:
+def test_iter_log_streams_the_whole_log_in_pages(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     lines = numbered(5000)
     for i in range(0, len(lines), 100):
@@ -96,7 +97,7 @@ def test_iter_log_streams_the_whole_log_in_pages(store: Store) -> None:
     assert max(len(p) for p in pages) <= 8192 and len(pages) > 5
 
 
-def test_a_huge_row_from_before_the_bound_is_cut_when_read(store: Store) -> None:
+def test_a_huge_row_from_before_the_bound_is_cut_when_read(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     with store.tx() as conn:  # as the old append_log stored a whole batch in one row
         conn.execute(logs.insert().values(attempt_id=attempt, text="q" * 200_000, created_at=0))
@@ -105,13 +106,13 @@ def test_a_huge_row_from_before_the_bound_is_cut_when_read(store: Store) -> None
     assert len(page.text) < READ_ROW_CHARS + 200
 
 
-def test_log_attempt_id(store: Store) -> None:
+def test_log_attempt_id(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     assert store.log_attempt_id(1, 1) == attempt
     assert store.log_attempt_id(1, 2) is None
 
 
-def cap_database(store: Store) -> None:
+def cap_database(store: SqlStore) -> None:
     """Every connection may not grow the file: SQLite answers SQLITE_FULL, like a full disk."""
     store.engine.dispose()
 
@@ -124,7 +125,7 @@ def cap_database(store: Store) -> None:
 
 
 def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
-    store: Store, caplog: pytest.LogCaptureFixture
+    store: SqlStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     attempt = claimed_attempt(store)
     cap_database(store)
@@ -144,7 +145,7 @@ def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
     store.heartbeat(attempt)
 
 
-def test_other_errors_in_a_transaction_pass_through_and_roll_back(store: Store) -> None:
+def test_other_errors_in_a_transaction_pass_through_and_roll_back(store: SqlStore) -> None:
     attempt = claimed_attempt(store)
     with pytest.raises(ValueError), store.tx() as conn:
         conn.execute(logs.insert().values(attempt_id=attempt, text="gone", created_at=0))

@@ -1,4 +1,6 @@
-"""``POST /hooks/github`` through Flask's test client, on a real SQLite store."""
+"""``POST /hooks/github`` through Flask's test client, on a real SQLite store: with the
+configured ``GitHubForge`` (GitHub's headers and signatures), then with the in-memory forge
+(``tests/fakes/forge.py``), which shows the intake knows only the ``Forge`` seam."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from flask.testing import FlaskClient
 
 from bot.app import create_app
 from bot.errors import ConfigError
+from bot.forges.base import Delivery, Ignored, Ping
 from bot.services import Services
 from bot.settings import parse_settings
 from bot.wiring import build_services
+from tests.fakes.forge import FakeForge, push_event
 from tests.harness.github_fake import form_body, push_payload, sign, webhook_headers
 
 SECRET = "It's a Secret to Everybody"
@@ -67,8 +71,8 @@ def test_signed_push_is_stored_before_202(client: FlaskClient, services: Service
     assert resp.status_code == 202, resp.json
     assert resp.json["url"] == f"http://bot.test/builds/{resp.json['build']}"
     builds = services.store.list_builds()
-    assert builds[0]["branch"] == "feature/x" and builds[0]["attempt"]["state"] == "queued"
-    contexts = {s["context"]: s["state"] for s in services.store.statuses_for("Acme/App", SHA)}
+    assert builds[0].branch == "feature/x" and builds[0].attempt.state == "queued"
+    contexts = {s.context: s.state for s in services.store.statuses_for("Acme/App", SHA)}
     assert contexts == {"wercker-bot/build": "pending", "wercker-bot/deploy": "pending"}
 
 
@@ -145,7 +149,7 @@ def test_ignored_deliveries_are_202_and_store_nothing(
 def test_tag_push_matches_branch_globs(client: FlaskClient, services: Services) -> None:
     resp = post(client, push_payload("acme/tagged", "refs/tags/v1.2", SHA))
     assert resp.status_code == 202 and "build" in resp.json
-    assert services.store.list_builds()[0]["git_tag"] == "v1.2"
+    assert services.store.list_builds()[0].git_tag == "v1.2"
 
 
 def test_redelivery_while_queued_is_ignored(client: FlaskClient, services: Services) -> None:
@@ -258,7 +262,7 @@ def test_payload_ancestry_orders_out_of_order_deliveries(
     store = services.store
     assert store.attempt_state(late.json["build"], 1) == "canceled"
     assert store.attempt_state(newest.json["build"], 1) == "queued"
-    assert store.statuses_for("Acme/App", b)[-1]["description"] == "Superseded by ccccccc"
+    assert store.statuses_for("Acme/App", b)[-1].description == "Superseded by ccccccc"
 
 
 def test_a_forced_push_proves_nothing_about_its_before(
@@ -284,3 +288,88 @@ def test_malformed_commits_list_is_400(client: FlaskClient, services: Services) 
     resp = post(client, payload, delivery="guid-2")
     assert resp.json["error"] == "field commits[0] must be an object, not a number"
     assert build_count(services) == 0
+
+
+# The intake on the Forge seam, with the in-memory forge ------------------------------------
+# The web layer knows no forge: the same route takes whatever ``services.forge`` verifies
+# and parses (here the fake's own wire format, no GitHub header anywhere).
+
+
+@pytest.fixture
+def fake() -> FakeForge:
+    return FakeForge()
+
+
+@pytest.fixture
+def fake_services(tmp_path: Path, fake: FakeForge) -> Services:
+    settings = parse_settings(
+        {
+            "data_dir": str(tmp_path),
+            "base_url": "http://bot.test",
+            "github": {"status_context": "ci"},
+            "repos": {"acme/app": {}},
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    return build_services(settings, forge=fake)
+
+
+def _send(services: Services, fake: FakeForge, event: Delivery, *, signed: bool = True):
+    client = create_app(services=services).test_client()
+    body = fake.body(event)
+    return client.post("/hooks/github", data=body, headers=fake.headers(body, signed=signed))
+
+
+def test_a_push_the_forge_verified_and_parsed_is_stored(
+    fake_services: Services, fake: FakeForge
+) -> None:
+    push = push_event("Acme/App", "refs/heads/feature/y", SHA, delivery_id="f-1")
+    resp = _send(fake_services, fake, push)
+    assert resp.status_code == 202, resp.json
+    assert fake.parsed == [push]
+    (build,) = fake_services.store.list_builds()
+    assert (build.repo, build.branch, build.sha) == ("acme/app", "feature/y", SHA)
+    # The contexts are the reporter's (``status_context`` from the settings).
+    rows = fake_services.store.statuses_for("acme/app", SHA)
+    assert {(r.context, r.state) for r in rows} == {
+        ("ci/build", "pending"),
+        ("ci/deploy", "pending"),
+    }
+
+
+def test_what_the_forge_does_not_verify_is_401_with_its_help_and_not_parsed(
+    fake_services: Services, fake: FakeForge
+) -> None:
+    resp = _send(fake_services, fake, push_event(), signed=False)
+    assert resp.status_code == 401 and resp.json == {"error": fake.signature_help}
+    assert fake.parsed == [] and build_count(fake_services) == 0
+
+
+def test_the_forges_ping_and_ignored_answers(fake_services: Services, fake: FakeForge) -> None:
+    pong = _send(fake_services, fake, Ping("d-1", "h-1", zen="hello"))
+    assert pong.status_code == 200 and pong.json == {"pong": "hello"}
+    ignored = _send(fake_services, fake, Ignored("tag deleted", "acme/app"))
+    assert ignored.status_code == 202 and ignored.json == {"ignored": "tag deleted"}
+    assert build_count(fake_services) == 0
+
+
+def test_the_forges_parse_errors_keep_their_status(
+    fake_services: Services, fake: FakeForge
+) -> None:
+    client = create_app(services=fake_services).test_client()
+    body = b"not json"
+    headers = fake.headers(body)
+    assert client.post("/hooks/github", data=body, headers=headers).status_code == 400
+    headers["Content-Type"] = "text/plain"
+    resp = client.post("/hooks/github", data=body, headers=headers)
+    assert resp.status_code == 415 and "Content-Type" in resp.json["error"]
+    assert build_count(fake_services) == 0
+
+
+def test_an_unconfigured_repository_from_the_forge_is_ignored(
+    fake_services: Services, fake: FakeForge
+) -> None:
+    resp = _send(fake_services, fake, push_event("someone/else"))
+    assert resp.status_code == 202 and "not configured" in resp.json["ignored"]
+    assert build_count(fake_services) == 0

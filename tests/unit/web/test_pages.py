@@ -1,4 +1,5 @@
-"""Log serving of the web app (bot/web/pages.py): bounded tail, pages, raw download."""
+"""The web app's pages and API (bot/web/pages.py): log serving (bounded tail, pages, raw
+download), the JSON shape of builds, masking, and a store that cannot be used."""
 
 from __future__ import annotations
 
@@ -101,3 +102,52 @@ def test_raw_log_is_masked_across_its_pages(services: Services, client: FlaskCli
     raw = client.get("/builds/1/attempts/1/log.txt")
     assert raw.status_code == 200 and raw.mimetype == "text/plain"
     assert raw.get_data(as_text=True) == "a" * (16 * 1024 - 5) + "****\n"
+
+
+def _columns(table: object) -> set[str]:
+    return {c.name for c in table.columns}  # type: ignore[attr-defined]
+
+
+def test_the_api_serves_the_stored_rows_as_json_masked(
+    services: Services, client: FlaskClient
+) -> None:
+    from bot.store.schema import attempts, builds, images, outbox, pipelines, steps
+
+    attempt = claimed_attempt(services.store, message=f"deploy with {SECRET}")
+    pipe = services.store.start_pipeline(attempt, 0, "build")
+    step = services.store.start_step(pipe, 0, "main", "script", "test")
+    services.store.finish_step(step, Result.PASSED, 0, f"said {SECRET}")
+    services.store.add_image(attempt, "build", "r.test", "acme/app", ["v1"], "sha256:d")
+    listed = client.get("/api/builds").get_json()["builds"]
+    assert set(listed[0]) == _columns(builds) | {"attempt"}
+    assert set(listed[0]["attempt"]) == _columns(attempts)
+    assert listed[0]["message"] == "deploy with ****" and listed[0]["pipelines"] == ["build"]
+    detail = client.get("/api/builds/1").get_json()
+    assert set(detail) == _columns(builds) | {"attempts", "url", "statuses"}
+    assert detail["url"] == "http://bot.test/builds/1"
+    shown = detail["attempts"][0]
+    log_keys = {"log", "log_cursor", "log_complete", "log_window", "log_url", "log_api"}
+    assert set(shown) == _columns(attempts) | {"pipelines", "images"} | log_keys
+    assert set(shown["pipelines"][0]) == _columns(pipelines) | {"steps"}
+    assert set(shown["pipelines"][0]["steps"][0]) == _columns(steps) | {"duration_s"}
+    assert shown["pipelines"][0]["steps"][0]["message"] == "said ****"
+    assert set(shown["images"][0]) == _columns(images)
+    assert {s["context"] for s in detail["statuses"]} == {"wb/build"}
+    assert set(detail["statuses"][0]) == _columns(outbox)
+    html = client.get("/builds/1").get_data(as_text=True)
+    assert "said ****" in html and SECRET not in html
+    assert client.get("/api/builds/2").status_code == 404
+
+
+def test_pages_on_a_database_that_cannot_be_opened_are_503(
+    services: Services, client: FlaskClient, tmp_path: Path
+) -> None:
+    new_attempt(services, "d1")
+    services.store.close()  # type: ignore[attr-defined]
+    services.settings.db_path.rename(tmp_path / "moved.sqlite3")
+    services.settings.db_path.mkdir()  # a directory where the database was: unusable
+    for url in ("/api/builds", "/builds", "/builds/1", "/api/builds/1", "/api/attempts/1/log"):
+        resp = client.get(url)
+        assert resp.status_code == 503, url
+        assert resp.headers["Retry-After"] == "60"
+        assert "the store cannot be used right now" in resp.get_json()["error"]

@@ -128,7 +128,7 @@ def test_the_frontend_imports_nothing_below_it(tmp_path: Path) -> None:
     probe = (
         "import json, sys\n"
         "import bot.wercker.expand, bot.wercker.lint, bot.wercker.model, bot.wercker.nodes\n"
-        "import bot.wercker.parse, bot.wercker.plan, bot.wercker.schema\n"
+        "import bot.wercker.parse, bot.wercker.selection, bot.wercker.schema\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run(

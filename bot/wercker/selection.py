@@ -1,8 +1,9 @@
 """Which pipelines and steps of a parsed wercker.yml a build runs (behaviour §4).
 
-Pure functions over ``bot.wercker.model``; the build orchestration calls them in this order:
-``select_pipelines`` → for each pipeline ``steps_for`` → ``timeouts_for`` once, and uses
-``blocking_problems`` to decide whether lint errors stop the build.
+Pure functions over ``bot.wercker.model``; the plan compiler (``bot.plan.compile_plan``) calls
+them in this order: ``select_pipelines`` → ``blocking_problems`` (whether lint errors stop the
+build) → for each pipeline ``steps_for`` → ``timeouts_for`` once. Intake calls only
+``planned_pipelines``.
 """
 
 from __future__ import annotations

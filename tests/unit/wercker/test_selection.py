@@ -7,7 +7,7 @@ import pytest
 from bot.errors import WerckerFileError
 from bot.settings import PipelineChoice
 from bot.wercker.model import Problem
-from bot.wercker.plan import blocking_problems, select_pipelines, steps_for, timeouts_for
+from bot.wercker.selection import blocking_problems, select_pipelines, steps_for, timeouts_for
 from tests.unit.wercker.helpers import loaded
 
 FILE = """

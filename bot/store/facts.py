@@ -1,0 +1,43 @@
+"""Facts the store tells its ``StatusListener`` (``bot.store.base``) inside the transaction
+that makes them. The store reports what happened; the reporter decides what GitHub sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Fact: intake stored attempt ``attempt`` of build ``build_id``; queued, or stored
+    canceled when an earlier-stored push proved it older (``superseded_by``)."""
+
+    build_id: int
+    attempt: int
+    repo: str
+    sha: str
+    pipelines: tuple[str, ...]
+    status_context: str
+    target_url: str
+    superseded_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """Fact: the queued attempt ``attempt_id`` of build ``build_id`` was canceled for the
+    descendant ``by_sha``."""
+
+    attempt_id: int
+    build_id: int
+    repo: str
+    sha: str
+    by_sha: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Fact: the attempt ``attempt_id``, left running by a dead process, was finished."""
+
+    attempt_id: int
+    build_id: int
+    repo: str
+    sha: str

@@ -1,0 +1,138 @@
+"""Reading YAML as nodes for ``nodes``: the loader (compose only, no Python objects), a
+located problem for a YAML error, the alias-expansion guard, and the text of a scalar as
+written."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.wercker import schema
+from bot.wercker.model import Loc, Problem
+
+NULL = "tag:yaml.org,2002:null"
+BOOL = "tag:yaml.org,2002:bool"
+
+
+def file_error(filename: str, what: str) -> Problem:
+    return Problem(Loc(filename, 1, 1), "error", f"{filename} {what}")
+
+
+class Loader(yaml.SafeLoader):
+    """SafeLoader; only ``compose`` is used, so no Python objects are ever constructed."""
+
+
+def yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    if isinstance(err, yaml.reader.ReaderError) and isinstance(err.position, int):
+        # A bad character: the reader gives an offset, not a mark.
+        line = text.count("\n", 0, err.position) + 1
+        col = err.position - text.rfind("\n", 0, err.position)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    context_mark = getattr(err, "context_mark", None)
+    message = f"invalid YAML: {problem}"
+    if context and context_mark is not None and context_mark is not mark:
+        message += f" ({context} started at line {context_mark.line + 1})"
+    lines = text.splitlines()
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    hint = None
+    if "\t" in problem or "\t" in source[: max(col, 1)]:
+        hint = "indent with spaces; YAML does not allow tabs for indentation"
+    elif re.match(r"\s*-[^\s\-]", source):
+        hint = "put a space after '-' to start a list item (e.g. '- script:')"
+    elif "mapping values are not allowed" in problem:
+        hint = (
+            "a 'key: value' line cannot follow a plain list item; to give a step options "
+            "write '- step-id:' and indent its options under it"
+        )
+    elif "expected <block end>" in problem:
+        hint = "check this line's indentation against the lines above it"
+    return Problem(Loc(filename, line, col), "error", message, hint)
+
+
+MAX_EXPANDED_VALUES = 1_000_000
+MAX_EXPANDED_CHARS = 4_000_000
+"""With aliases expanded, a file may hold at most this many values and characters of text:
+a few aliases (``<<: *defaults``) are far below it, and a 1 MB file without aliases cannot
+reach it, but ``[&t '…', *t, *t, …]`` ("billion laughs") would make gigabytes."""
+
+
+def alias_blowup(root: Node, filename: str) -> Problem | None:
+    """A problem when aliases make the file too big to read once expanded, or an alias sits
+    inside the node it names (``&a [*a]``, which no reading could finish); else ``None``.
+    Each distinct node is visited once (sizes are memoised), without recursion."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, characters) expanded
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if children_done:
+            open_nodes.discard(key)
+            values, chars = 1, 0
+            for child in children:
+                child_values, child_chars = sizes[id(child)]
+                values, chars = values + child_values, chars + child_chars
+            sizes[key] = (values, chars)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return Problem(
+                Loc(filename, node.start_mark.line + 1, node.start_mark.column + 1),
+                "error",
+                "an alias ('*name') is used inside the node its anchor ('&name') names, "
+                "so the value never ends",
+                "anchor a node that does not contain the alias",
+            )
+        if isinstance(node, ScalarNode):
+            sizes[key] = (1, len(str(node.value)))
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    values, chars = sizes[id(root)]
+    if values > MAX_EXPANDED_VALUES or chars > MAX_EXPANDED_CHARS:
+        return Problem(
+            Loc(filename, 1, 1),
+            "error",
+            f"{filename} is too big once its aliases ('*name') are expanded (over "
+            f"{MAX_EXPANDED_VALUES:,} values or {MAX_EXPANDED_CHARS:,} characters)",
+            "repeat less through aliases: write the shared parts once",
+        )
+    return None
+
+
+def scalar_text(node: ScalarNode, option: str) -> str:
+    if node.tag == NULL:
+        return ""
+    if node.tag == BOOL:
+        lowered = node.value.lower()
+        if lowered in ("true", "false"):
+            return lowered  # never Python's "True": disable-sync compares with "true"
+        if option in schema.BOOL_OPTIONS:
+            return "true" if lowered in ("yes", "on", "y") else "false"
+    return str(node.value)
+
+
+def raw(node: Node) -> str:
+    return str(node.value) if isinstance(node, ScalarNode) else ""
+
+
+def kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if node.tag == NULL:
+        return "empty"
+    return "a plain value"  # never echo the value: it may be a credential

@@ -1,0 +1,136 @@
+"""Intake (``bot.store.intake``): a push stored durably, redeliveries, and ordering by what
+payloads prove (behaviour §3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.models import Result
+from bot.store.rows import NewPush
+from bot.store.sql import SqlStore
+from tests.unit.store.helpers import URL, A, B, C, S, latest, push, push_of, state_of
+
+
+def test_push_is_stored_queued_with_pending_statuses(store: SqlStore) -> None:
+    intake = store.record_push(push("a" * 40), URL)
+    assert intake.ignored is None and intake.attempt == 1
+    assert store.attempt_state(intake.build_id or 0, 1) == "queued"
+    assert latest(store, "a" * 40) == {"wb/build": "pending:Queued", "wb/deploy": "pending:Queued"}
+    rows = store.statuses_for("acme/app", "a" * 40)
+    assert rows[0].target_url == f"http://bot/builds/{intake.build_id}"
+
+
+def test_redelivery_ignored_while_in_progress_then_starts_next_attempt(store: SqlStore) -> None:
+    first = store.record_push(push("a" * 40, delivery="g1"), URL)
+    again = store.record_push(push("a" * 40, delivery="g1"), URL)
+    assert again.ignored == "already in progress" and again.build_id == first.build_id
+    claim = store.claim_next("w")
+    assert claim is not None
+    assert store.record_push(push("a" * 40, delivery="g1"), URL).ignored == "already in progress"
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    rerun = store.record_push(push("a" * 40, delivery="g1"), URL)
+    assert rerun.ignored is None and rerun.build_id == first.build_id and rerun.attempt == 2
+    claim2 = store.claim_next("w")
+    assert claim2 is not None and claim2.attempt_number == 2 and claim2.explicit
+
+
+def test_same_guid_from_another_hook_is_a_new_build(store: SqlStore) -> None:
+    a = store.record_push(push("a" * 40, delivery="g1"), URL)
+    other = push("a" * 40, delivery="g1")
+    other = NewPush(**{**other.__dict__, "hook_id": "8"})
+    b = store.record_push(other, URL)
+    assert a.build_id != b.build_id and b.ignored is None
+
+
+def test_new_push_supersedes_queued_build_of_same_branch(store: SqlStore) -> None:
+    old = store.record_push(push("a" * 40), URL)
+    store.record_push(push("b" * 40, before="a" * 40), URL)
+    store.record_push(push("c" * 40, branch="other"), URL)
+    assert store.attempt_state(old.build_id or 0, 1) == "canceled"
+    assert latest(store, "a" * 40) == {
+        "wb/build": "error:Superseded by bbbbbbb",
+        "wb/deploy": "error:Superseded by bbbbbbb",
+    }
+
+
+def test_out_of_order_older_push_never_runs(store: SqlStore) -> None:
+    store.record_push(push("b" * 40, before="a" * 40), URL)
+    late = store.record_push(push("a" * 40), URL)
+    assert store.attempt_state(late.build_id or 0, 1) == "canceled"
+    assert latest(store, "a" * 40)["wb/build"] == "error:Superseded by bbbbbbb"
+
+
+def test_redelivery_does_not_cancel_a_queued_newerpush_of(store: SqlStore) -> None:
+    store.record_push(push("a" * 40, delivery="old"), URL)
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    newer = store.record_push(push("b" * 40, delivery="new", before="a" * 40), URL)
+    rerun = store.record_push(push("a" * 40, delivery="old"), URL)
+    assert rerun.attempt == 2
+    assert store.attempt_state(newer.build_id or 0, 1) == "queued"
+
+
+def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
+    store = SqlStore(tmp_path / "db")
+    first = store.record_push(push_of(["build", "deploy"]), "u/{id}")
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    store.record_push(push_of(["build", "publish"]), "u/{id}")
+    contexts = {r.context for r in store.statuses_for("acme/app", "a" * 40)}
+    assert contexts == {"wb/build", "wb/deploy"} and first.build_id == claim.build.id
+
+
+# -- ordering by ancestry (behaviour §3): only a descendant supersedes -------------------------
+
+
+def test_a_push_the_payload_does_not_link_supersedes_nothing_at_intake(store: SqlStore) -> None:
+    # C → A: nothing in C's payload (before B, commits [C]) proves A older; git decides later.
+    c = store.record_push(push(C, before=B, commits=(C,)), URL)
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    assert state_of(store, c) == "queued" and state_of(store, a) == "queued"
+    assert latest(store, C)["wb/build"] == "pending:Queued"
+
+
+def test_out_of_order_c_a_b_the_newest_commit_wins_at_intake(store: SqlStore) -> None:
+    c = store.record_push(push(C, before=B, commits=(C,)), URL)
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    # B is C's before: stored canceled at once. A is B's before, so older than C too.
+    assert state_of(store, b) == "canceled" and state_of(store, a) == "canceled"
+    assert state_of(store, c) == "queued"
+    assert latest(store, B)["wb/build"] == f"error:Superseded by {C[:7]}"
+    assert latest(store, A)["wb/deploy"] == f"error:Superseded by {C[:7]}"
+    claim = store.claim_next("w")
+    assert claim is not None and claim.build.sha == C
+
+
+def test_commits_list_proves_ancestry_both_ways(store: SqlStore) -> None:
+    # A push S → C carrying A, B, C: a queued A or B is older, and a late B is too.
+    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    c = store.record_push(push(C, before=S, commits=(A, B, C)), URL)
+    late_b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    assert state_of(store, a) == "canceled" and state_of(store, late_b) == "canceled"
+    assert state_of(store, c) == "queued"
+    assert latest(store, A)["wb/build"] == f"error:Superseded by {C[:7]}"
+
+
+def test_a_force_pushes_before_is_no_proof(store: SqlStore) -> None:
+    old = store.record_push(push(A, before=S), URL)
+    forced = store.record_push(push(C, before=A, forced=True), URL)
+    # Unrelated histories: both stay queued and run in arrival order.
+    assert state_of(store, old) == "queued" and state_of(store, forced) == "queued"
+    late = store.record_push(push(A, delivery="again-a", before=S), URL)
+    assert state_of(store, late) == "queued"
+
+
+def test_a_queued_redelivery_is_never_superseded(store: SqlStore) -> None:
+    first = store.record_push(push(A, delivery="old", before=S), URL)
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    rerun = store.record_push(push(A, delivery="old", before=S), URL)
+    assert rerun.attempt == 2
+    store.record_push(push(B, before=A), URL)
+    assert store.attempt_state(first.build_id or 0, 2) == "queued"
