@@ -68,6 +68,7 @@ def child(case: str, total: int, workdir: Path) -> dict[str, float]:
     from bot.buildlog import StoreLog
     from bot.errors import StoreUnavailable
     from bot.masking import Masker
+    from bot.reporter import Reporter
     from bot.runners.output import OutputRelay
     from bot.store.sql import SqlStore
     from tests.harness.builds import claimed_attempt
@@ -84,7 +85,7 @@ def child(case: str, total: int, workdir: Path) -> dict[str, float]:
         peak = peak_kb()
         stored = path.stat().st_size
     else:
-        store = SqlStore(workdir / "db")
+        store = SqlStore(workdir / "db", Reporter())
         attempt_id = claimed_attempt(store)
         if case == "failing":
 

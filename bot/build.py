@@ -33,6 +33,7 @@ from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, supersed
 from bot.runners.base import Runner
 from bot.services import Services
 from bot.settings import RepoSettings, Settings
+from bot.stepsources.resolve import StepSources
 from bot.store.base import AttemptRecords, OutboxWriter, QueueStore
 from bot.store.rows import Claim
 from bot.wercker.model import StepSpec
@@ -122,8 +123,8 @@ class Attempt:
         return f"{description} {LOG_INCOMPLETE}"
 
     def finish(self, state: Result, description: str, planned: Sequence[str]) -> Result:
-        """Ends the attempt; every context not yet resolved gets this final state."""
-        description = self.masker.mask(description)
+        """Ends the attempt; every context not yet resolved gets this final state. The
+        reporter masks what GitHub gets; ``log_note`` masks what the store keeps."""
         open_names = [name for name in planned if name not in self.resolved]
         self.report.attempt_finished(open_names, state, description, self.log.incomplete)
         self.resolved.update(open_names)
@@ -189,6 +190,7 @@ class Attempt:
         plan = compile_plan(
             source, repo, build.branch or build.git_tag,
             runners=runners, registries=self.settings.registries, log=self.log,
+            steps=StepSources.from_settings(self.settings),
         )  # fmt: skip
         if isinstance(plan, NoWerckerFile):
             self.report.no_wercker_yml(planned)
@@ -252,7 +254,7 @@ class Attempt:
                 break
         if worst is Result.PASSED and runs:
             description = runs[-1].description
-        description = self.log_note(self.masker.mask(description))
+        description = self.log_note(description)
         self.store.finish_attempt(self.claim.attempt_id, worst, description)
         self.log.info(f"attempt {self.claim.attempt_number} {worst}")
         return worst

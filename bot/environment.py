@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 from bot.runners.base import GuestPaths
 from steps.base import BuildFacts
 
-# Variables a shell sets by itself: never "synced" from one step to the next.
+# Variables a shell sets by itself: never "synced" from one step to the next. ``PATH`` is
+# synced: Wercker ran every step in one shell, so a step that puts a tool on PATH (a
+# virtualenv's bin, a Go workspace's bin) hands it to the steps after it.
 SHELL_OWN = frozenset(
-    {"PWD", "OLDPWD", "SHLVL", "_", "HOME", "TERM", "HOSTNAME", "PATH", "LANG", "LC_ALL", "TZ"}
+    {"PWD", "OLDPWD", "SHLVL", "_", "HOME", "TERM", "HOSTNAME", "LANG", "LC_ALL", "TZ"}
 )
 
 

@@ -30,7 +30,7 @@ from bot.runners.base import Runner, Session, Workspace
 from bot.settings import RegistrySettings
 from bot.wercker.expand import disable_sync
 from bot.wercker.model import StepSpec
-from steps import STEP_TYPES
+from steps import PACKAGE_STEP, STEP_TYPES
 from steps.base import BuildFacts, StepContext, StepOutcome
 
 logger = logging.getLogger(__name__)
@@ -266,8 +266,9 @@ class _StepRunner:
             registries=self.inputs.registries,
             box=self.box,
             built_images=self.built,
+            package=self.planned.packages.get(step.id),
         )
-        impl = STEP_TYPES.get(step.id)
+        impl = PACKAGE_STEP if ctx.package is not None else STEP_TYPES.get(step.id)
         try:
             if impl is None:
                 raise StepError(f"step '{step.id}' is not supported by wercker-bot", 1)

@@ -9,7 +9,9 @@ and expanded), which timeouts and which runner kind. The executor (``bot.build.r
 
 What stops a build is decided here, with the messages users see: a file that cannot be read,
 lint errors in the pipelines that run (``blocking_problems``), none of the configured
-pipelines defined, a pipeline with only deploy targets and none chosen. Each raises
+pipelines defined, a pipeline with only deploy targets and none chosen, a registry step id
+that resolves to no step package (``StepSources``: a ``[steps]`` source, else the built-in
+library). Each raises
 ``WerckerFileError``; a runner kind that cannot run here raises ``InfrastructureError``. No
 wercker.yml at all is not an error: ``NoWerckerFile``.
 """
@@ -17,7 +19,7 @@ wercker.yml at all is not an error: ``NoWerckerFile``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -29,6 +31,8 @@ from bot.pushers.target import resolve_box as target_of_box
 from bot.pushers.target import without_reference
 from bot.runners.base import Timeouts
 from bot.settings import RegistrySettings, RepoSettings
+from bot.stepsources import StepPackage
+from bot.stepsources.resolve import StepSources, Unresolved
 from bot.wercker.expand import expand
 from bot.wercker.lint import lint_for_runner
 from bot.wercker.model import BoxSpec, PipelineSpec, Problem, StepSpec, WerckerFile
@@ -70,7 +74,9 @@ class PlannedPipeline:
     """One pipeline as it will run. ``steps`` are the main steps (the deploy target's list
     when it has one), ``after_steps`` run whatever the main steps did. ``deploy`` says the
     pipeline gets Wercker's deploy environment (any pipeline after the first, and one named
-    ``deploy``). ``runner_kind`` is the kind every pipeline of the plan runs on."""
+    ``deploy``). ``runner_kind`` is the kind every pipeline of the plan runs on.
+    ``packages`` maps each registry step id written in the pipeline (``StepSpec.id``) to the
+    step package resolved for it, so the executor never resolves again."""
 
     name: str
     position: int
@@ -83,6 +89,7 @@ class PlannedPipeline:
     deploy_target: str | None
     deploy: bool
     runner_kind: str
+    packages: Mapping[str, StepPackage] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -116,12 +123,13 @@ def compile_plan(
     runners: RunnerKinds,
     registries: Mapping[str, RegistrySettings],
     log: Log,
+    steps: StepSources | None = None,
 ) -> Plan | NoWerckerFile:
     """Reads the wercker.yml of the checkout ``source`` and compiles it for ``repo``'s
     settings (pipelines, deploy target, env, secrets) and the pushed branch or tag ``ref``.
     Every problem and the runner choice are written to ``log``. Raises ``WerckerFileError``
     (naming the first blocking error and its line) or ``InfrastructureError`` as the module
-    says."""
+    says. ``steps`` resolves registry step ids (default: the built-in library only)."""
     wf, problems, path = load_dir(source)
     if path is None:
         log.info("no wercker.yml or .wercker.yml in the repository root")
@@ -132,7 +140,9 @@ def compile_plan(
         errors = [p for p in problems if p.severity == "error"]
         first = errors[0].short() if errors else f"{path.name} could not be read"
         raise WerckerFileError(first, list(errors))
-    return compile_file(wf, problems, repo, ref, runners=runners, registries=registries, log=log)
+    return compile_file(
+        wf, problems, repo, ref, runners=runners, registries=registries, log=log, steps=steps
+    )
 
 
 def compile_file(
@@ -144,9 +154,11 @@ def compile_file(
     runners: RunnerKinds,
     registries: Mapping[str, RegistrySettings],
     log: Log,
+    steps: StepSources | None = None,
 ) -> Plan:
     """``compile_plan`` for a file already parsed (``problems``: what parsing and
-    ``lint_file`` found). Lints for the runner once, with the kind the plan needs."""
+    ``lint_file`` found). Lints for the runner once, with the kind the plan needs, then
+    resolves the registry steps of the pipelines that run."""
     try:
         selected = select_pipelines(wf, repo.pipelines, ref)
     except WerckerFileError:
@@ -156,23 +168,27 @@ def compile_file(
     kind = runners.kind_for(boxless, log)
     found = sorted([*problems, *lint_for_runner(wf, kind)], key=lambda p: (p.loc.line, p.loc.col))
     _log_problems(found, log)
+    packages = _resolve_packages(wf, selected, repo.deploy_target, steps or StepSources(), log)
     errors = blocking_problems(found, selected, repo.deploy_target)
-    if errors:
+    unresolved = [p for p in packages.values() if isinstance(p, Problem)]
+    if errors or unresolved:
+        _log_problems(unresolved, log)
+        errors = sorted([*errors, *unresolved], key=lambda p: (p.loc.line, p.loc.col))
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WerckerFileError(errors[0].short() + more, list(errors))
+        raise WerckerFileError(errors[0].short() + more, list[object](errors))
     warnings: list[Problem] = []
     timeouts = Timeouts(*timeouts_for(wf))
     lookup = {**repo.env, **repo.secrets}
     pipelines = []
     for position, spec in enumerate(selected):
-        steps = _main_steps(wf, spec, repo.deploy_target, warnings, log)
+        main = _main_steps(wf, spec, repo.deploy_target, warnings, log)
         box_spec = wf.box_for(spec)
         box = None if box_spec is None else _planned_box(box_spec, lookup, registries, log)
         pipelines.append(
             PlannedPipeline(
                 name=spec.name,
                 position=position,
-                steps=tuple(steps),
+                steps=tuple(main),
                 after_steps=tuple(spec.after_steps),
                 box=box,
                 base_path=spec.base_path,
@@ -181,6 +197,7 @@ def compile_file(
                 deploy_target=repo.deploy_target,
                 deploy=position > 0 or spec.name == "deploy",
                 runner_kind=kind,
+                packages=_packages_of([*main, *spec.after_steps], packages),
             )
         )
     return Plan(wf.path, tuple(pipelines), kind, tuple(found), tuple(warnings))
@@ -208,6 +225,40 @@ def _main_steps(
             list(notes),
         )
     return steps
+
+
+def is_package_step(step_id: str) -> bool:
+    """Whether a step id names a step package (a registry step): anything but ``script``
+    and the ``internal/`` steps, which the bot implements itself."""
+    return step_id != "script" and not step_id.startswith("internal/")
+
+
+def _resolve_packages(
+    wf: WerckerFile,
+    selected: Sequence[PipelineSpec],
+    deploy_target: str | None,
+    sources: StepSources,
+    log: Log,
+) -> dict[str, StepPackage | Problem]:
+    """Each registry step id of the pipelines that run → its package, or the located
+    error (where the id is first written) when it resolves to nothing."""
+    out: dict[str, StepPackage | Problem] = {}
+    for spec in selected:
+        for step in [*steps_for(spec, deploy_target, []), *spec.after_steps]:
+            if not is_package_step(step.id) or step.id in out:
+                continue
+            try:
+                out[step.id] = sources.resolve(step.id, log)
+            except Unresolved as err:
+                out[step.id] = Problem(step.loc, "error", str(err), err.hint, spec.name)
+    return out
+
+
+def _packages_of(
+    steps: Sequence[StepSpec], packages: Mapping[str, StepPackage | Problem]
+) -> Mapping[str, StepPackage]:
+    found = {s.id: packages[s.id] for s in steps if s.id in packages}
+    return MappingProxyType({k: v for k, v in found.items() if isinstance(v, StepPackage)})
 
 
 def _planned_box(

@@ -18,11 +18,11 @@ the store's facts, while the GitHub package stays free of the store and of build
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from bot.forges.github.descriptions import LIMIT, truncate_description, utf16_len
 from bot.masking import Masker
 from bot.models import Result, short_sha
+from bot.store.base import OutboxWriter
 from bot.store.facts import Recovered, Stored, Superseded
 from bot.store.rows import StatusRow
 
@@ -43,16 +43,6 @@ WORKER_DIED = "Worker died"
 NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
 NOT_DEFINED = "Skipped: pipeline not defined in wercker.yml"
 LOG_INCOMPLETE = "(log incomplete: store write failed)"
-
-
-class Outbox(Protocol):
-    """Where status rows go: the store, or one of its transactions."""
-
-    def add(self, rows: Sequence[StatusRow]) -> None: ...
-
-    def latest(self, repo: str, sha: str) -> list[StatusRow]:
-        """The newest row of each context of a commit."""
-        ...
 
 
 def contexts_for(status_context: str, pipelines: Sequence[str]) -> list[str]:
@@ -87,7 +77,7 @@ def describe(text: str, masker: Masker | None = None, *, log_incomplete: bool = 
     return truncate_description(text)
 
 
-def _open(outbox: Outbox, repo: str, sha: str) -> list[StatusRow]:
+def _open(outbox: OutboxWriter, repo: str, sha: str) -> list[StatusRow]:
     """The contexts of a commit whose newest status is still pending."""
     return [row for row in outbox.latest(repo, sha) if row.state == PENDING]
 
@@ -105,7 +95,7 @@ class Reporter:
         return build_url(self.base_url, "{id}")
 
     def for_build(
-        self, outbox: Outbox, repo: str, sha: str, build_id: int, masker: Masker | None = None
+        self, outbox: OutboxWriter, repo: str, sha: str, build_id: int, masker: Masker | None = None
     ) -> BuildReporter:
         return BuildReporter(
             outbox,
@@ -118,7 +108,7 @@ class Reporter:
 
     # facts the store reports inside its transaction ---------------------------------------
 
-    def stored(self, outbox: Outbox, fact: Stored) -> None:
+    def stored(self, outbox: OutboxWriter, fact: Stored) -> None:
         """A push (or a redelivery) was stored: its contexts go pending, or straight to error
         when a newer push was stored before it."""
         if fact.superseded_by is not None:
@@ -132,17 +122,17 @@ class Reporter:
             ]
         )
 
-    def builds_superseded(self, outbox: Outbox, facts: Sequence[Superseded]) -> None:
+    def builds_superseded(self, outbox: OutboxWriter, facts: Sequence[Superseded]) -> None:
         """Queued builds were canceled for a descendant: their open contexts end in error."""
         for fact in facts:
             self._resolve(outbox, fact.repo, fact.sha, superseded(fact.by_sha))
 
-    def attempts_recovered(self, outbox: Outbox, facts: Sequence[Recovered]) -> None:
+    def attempts_recovered(self, outbox: OutboxWriter, facts: Sequence[Recovered]) -> None:
         """Attempts of a dead process were finished: their open contexts end in error."""
         for fact in facts:
             self._resolve(outbox, fact.repo, fact.sha, WORKER_DIED)
 
-    def _resolve(self, outbox: Outbox, repo: str, sha: str, description: str) -> None:
+    def _resolve(self, outbox: OutboxWriter, repo: str, sha: str, description: str) -> None:
         state = GITHUB_STATE[Result.CANCELED]
         outbox.add(
             [
@@ -157,7 +147,7 @@ class BuildReporter:
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: OutboxWriter,
         *,
         repo: str,
         sha: str,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.stepsources.config import StepSource, parse_steps
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_LOG_LIMIT_MB = 100
@@ -98,6 +99,8 @@ class Settings:
     sandbox_expose: tuple[str, ...] = ()
     log_limit: int = DEFAULT_LOG_LIMIT_MB * 1024 * 1024
     step_limits: StepLimits = field(default_factory=lambda: StepLimits())
+    steps: tuple[StepSource, ...] = ()
+    """``[steps]``: where registry step ids come from (``bot.stepsources.config``)."""
 
     @property
     def db_path(self) -> Path:
@@ -110,6 +113,7 @@ class Settings:
         for reg in self.registries.values():
             if reg.password:
                 values.append(reg.password)
+        values.extend(source.password for source in self.steps)
         return [v for v in values if v]
 
 
@@ -203,6 +207,7 @@ _TOP_KEYS = {
     "registries",
     "clone_url_template",
     "log_limit_mb",
+    "steps",
 }
 _REPO_KEYS = {"clone_url", "pipelines", "env", "secrets", "deploy_target", "ssh_key_file"}
 _REGISTRY_KEYS = {
@@ -271,6 +276,7 @@ def parse_settings(
         sandbox_expose=expose,
         log_limit=log_limit_mb * 1024 * 1024,
         step_limits=limits,
+        steps=parse_steps(_table(raw, "steps", ""), base_dir),
     )
 
 

@@ -19,7 +19,7 @@ from bot.outbox import StatusDelivery
 from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.reporter import Reporter
-from bot.runners.select import RunnerChooser
+from bot.runners.select import RunnerChooser, check_runner_settings
 from bot.services import Services
 from bot.settings import Settings
 from bot.store.migrate import SchemaError, check_schema
@@ -85,7 +85,10 @@ def build_web_services(settings: Settings) -> Services:
 
 def build_services(settings: Settings, *, forge: Forge | None = None) -> Services:
     """Every long-lived object of one process. ``forge`` replaces the configured one (tests
-    hand in ``tests/fakes/forge.py``); everything that posts or verifies then uses it."""
+    hand in ``tests/fakes/forge.py``); everything that posts or verifies then uses it.
+    Raises ``ConfigError`` for a runner config that would expose the bot's files to steps,
+    and ``SchemaError`` for a database that needs ``wercker-bot migrate``."""
+    check_runner_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Box containers run as root on a bind-mounted cache under data_dir: what they leave
     # there (setuid binaries, device nodes, links) must be out of reach of the host's other

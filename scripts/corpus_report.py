@@ -4,6 +4,14 @@ Usage: ``.venv/bin/python scripts/corpus_report.py [CORPUS_FILES_DIR]``
 (default ``../shared/corpus/wercker-yml/files``). Two views are printed: the whole file
 (every pipeline linted), and a default build (``build`` then ``deploy``, as behaviour §4),
 where errors in pipelines that are not run do not count.
+
+Each view also counts the files whose every step resolves (``resolves``), and those that
+plan (no blocking error and every step resolves). A step id resolves when it is a step type
+of the bot (``steps.STEP_TYPES``), a dev-only step (skipped, ``schema.DEV_STEPS``), or a
+built-in step package (``steps/library/<name>/`` holding ``run.sh``, for ``wercker/<name>``
+or ``<name>``, any version), looked up when the report runs. Configured ``[steps]``
+sources are not counted: the corpus has no config. The registry step ids left unresolved
+are listed, ranked by how many files use them.
 """
 
 from __future__ import annotations
@@ -16,18 +24,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.errors import WerckerFileError
 from bot.settings import PipelineChoice
-from bot.wercker.model import Loc, Problem
+from bot.wercker.model import Loc, PipelineSpec, Problem, StepSpec
 from bot.wercker.parse import load_path
-from bot.wercker.selection import blocking_problems, select_pipelines
+from bot.wercker.schema import DEV_STEPS
+from bot.wercker.selection import blocking_problems, select_pipelines, steps_for
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wercker-yml" / "files"
 DEFAULT_CHOICES = (PipelineChoice("build"), PipelineChoice("deploy"))
+LIBRARY = Path(__file__).resolve().parents[1] / "steps" / "library"
 
 _CLASSES = (
     ("invalid YAML", "unreadable: invalid YAML"),
     ("is empty", "unreadable: empty file"),
     ("must be a mapping of pipelines", "unreadable: top level is not a mapping"),
     ("Wercker step registry", "registry step (cannot be fetched)"),
+    ("is not a step id", "step id that is no step (e.g. a shell command)"),
     ("is not supported by wercker-bot", "internal step the bot cannot run"),
     ("unknown internal step", "internal step the bot cannot run"),
     ("needs 'repository'", "push step without repository"),
@@ -44,22 +55,72 @@ def error_class(problem: Problem) -> str:
     return "other: " + problem.message
 
 
-def classify(path: Path) -> tuple[tuple[str, set[str]], tuple[str, set[str]]]:
-    """``((whole-file status, error classes), (default-build status, error classes))``;
-    a status is ``clean``, ``warnings`` or ``errors``."""
+class View:
+    """One row of the report: a status and its error classes, and the step ids that do not
+    resolve (``None``: no plan at all, the file or its pipelines could not be read)."""
+
+    def __init__(self, status: str, classes: set[str], unresolved: set[str] | None) -> None:
+        self.status, self.classes, self.unresolved = status, classes, unresolved
+
+    @property
+    def resolves(self) -> bool:
+        return self.unresolved is not None and not self.unresolved
+
+    @property
+    def plans(self) -> bool:
+        return self.resolves and self.status != "errors"
+
+
+def resolves(step_id: str, library: Path = LIBRARY) -> bool:
+    """Whether the bot can run ``step_id`` with no configured source (module docstring):
+    asked of the bot's own resolver, so the report counts what a build would run."""
+    from bot.logs import MemoryLog
+    from bot.stepsources.resolve import StepSources, Unresolved
+    from steps import STEP_TYPES
+
+    if step_id in STEP_TYPES or step_id in DEV_STEPS:
+        return True
+    try:
+        StepSources(library=library).resolve(step_id, MemoryLog())
+    except Unresolved:
+        return False
+    return True
+
+
+def unresolved(pipelines: list[PipelineSpec], *, every_list: bool, library: Path) -> set[str]:
+    """The step ids of ``pipelines`` that do not resolve: of every step list
+    (``every_list``), else of what a build runs (``steps_for`` with no deploy target, and
+    the after-steps)."""
+    steps: list[StepSpec] = []
+    for pipeline in pipelines:
+        steps += pipeline.after_steps
+        if every_list:
+            steps += pipeline.steps + [s for t in pipeline.targets.values() for s in t]
+        else:
+            steps += steps_for(pipeline, None)
+    return {s.id for s in steps if not resolves(s.id, library)}
+
+
+def classify(path: Path, library: Path = LIBRARY) -> tuple[View, View]:
+    """The whole-file view and the default-build view of one file."""
     wf, problems = load_path(path, path.name)
-    whole = _status(problems)
+    status, classes = _status(problems)
     if wf is None:
-        return whole, whole
+        return View(status, classes, None), View(status, classes, None)
+    whole = View(status, classes, unresolved(list(wf.pipelines.values()), every_list=True,
+                                             library=library))
     try:
         selected = select_pipelines(wf, DEFAULT_CHOICES, "main")
     except WerckerFileError as err:
-        return whole, ("errors", {error_class(Problem(Loc(path.name, 1, 1), "error", str(err)))})
+        problem = Problem(Loc(path.name, 1, 1), "error", str(err))
+        return whole, View("errors", {error_class(problem)}, None)
     names = {p.name for p in selected}
     relevant = [p for p in problems if p.pipeline is None or p.pipeline in names]
     blocking = blocking_problems(problems, selected)
     status = "errors" if blocking else ("warnings" if relevant else "clean")
-    return whole, (status, {error_class(p) for p in blocking})
+    default = View(status, {error_class(p) for p in blocking},
+                   unresolved(selected, every_list=False, library=library))
+    return whole, default
 
 
 def _status(problems: list[Problem]) -> tuple[str, set[str]]:
@@ -69,21 +130,27 @@ def _status(problems: list[Problem]) -> tuple[str, set[str]]:
     return ("warnings" if problems else "clean"), set()
 
 
-def report(directory: Path) -> str:
+def report(directory: Path, library: Path = LIBRARY) -> str:
     files = sorted(p for p in directory.iterdir() if p.is_file())
-    lines = [f"{len(files)} files in {directory}"]
-    views: list[tuple[Counter[str], Counter[str]]] = [(Counter(), Counter()) for _ in "ab"]
+    lines = [f"{len(files)} files in {directory}; built-in steps from {library}"]
+    views: list[list[View]] = [[], []]
     for path in files:
-        for (status, classes), (counts, by_class) in zip(classify(path), views, strict=True):
-            counts[status] += 1
-            by_class.update(classes)
-    for title, (counts, by_class) in zip(
-        ("whole file (every pipeline)", "default build (build, then deploy)"), views, strict=True
-    ):
+        for view, found in zip(classify(path, library), views, strict=True):
+            found.append(view)
+    titles = ("whole file (every pipeline)", "default build (build, then deploy)")
+    for title, found in zip(titles, views, strict=True):
+        counts = Counter(v.status for v in found)
         lines.append(f"\n{title}: clean {counts['clean']}, warnings only "
-                     f"{counts['warnings']}, errors {counts['errors']}")
+                     f"{counts['warnings']}, errors {counts['errors']}; every step resolves "
+                     f"{sum(v.resolves for v in found)}; plans (no error, every step "
+                     f"resolves) {sum(v.plans for v in found)}")
+        by_class = Counter(c for v in found for c in v.classes)
         for name, n in by_class.most_common():
             lines.append(f"  {n:4d} files  {name}")
+        ids = Counter(i for v in found for i in (v.unresolved or ()))
+        lines.append(f"  unresolved step ids ({len(ids)}), by files using them:")
+        for step_id, n in sorted(ids.items(), key=lambda item: (-item[1], item[0])):
+            lines.append(f"  {n:4d} files  {step_id}")
     return "\n".join(lines)
 
 

@@ -7,7 +7,8 @@ want_tests="${1:-}"
 # bubblewrap: the local runner sandboxes every step with it (make run needs it too).
 pkgs=(git python3-venv bubblewrap)
 if [ "$want_tests" = "--tests" ]; then
-  pkgs+=(docker.io docker-registry skopeo busybox-static openssl)
+  # shellcheck, openssh-client, kubectl and nodejs (npm): the built-in steps' tests run the real tools.
+  pkgs+=(docker.io docker-registry skopeo busybox-static openssl shellcheck openssh-client kubectl nodejs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,10 +1,12 @@
 """Step types. ``STEP_TYPES`` maps a wercker.yml step id to its implementation; the lint's
-list of runnable steps is checked against it by a test."""
+list of runnable steps is checked against it by a test. Every other step id is a registry
+step: the plan resolves it to a step package, which ``PACKAGE_STEP`` runs."""
 
 from __future__ import annotations
 
 from steps.base import Step
 from steps.docker_build import DockerBuildStep
+from steps.package import PackageStep
 from steps.push import DockerPushStep, DockerScratchPushStep
 from steps.script import ScriptStep
 
@@ -14,3 +16,6 @@ STEP_TYPES: dict[str, Step] = {
     "internal/docker-scratch-push": DockerScratchPushStep(),
     "internal/docker-build": DockerBuildStep(),
 }
+
+PACKAGE_STEP: Step = PackageStep()
+"""Runs the step package ``StepContext.package`` (``steps/package.py``)."""

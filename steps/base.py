@@ -14,6 +14,7 @@ from bot.pushers.base import Pusher
 from bot.pushers.model import ImageRef, ImageSpec, PushResult
 from bot.runners.base import Session, Timeouts
 from bot.settings import RegistrySettings
+from bot.stepsources import StepPackage
 from bot.wercker.model import StepSpec
 
 
@@ -38,7 +39,9 @@ class StepContext:
     to processes but never into image configs; ``lookup`` is ``env`` plus ``secrets`` and is
     what ``$VAR`` in options expands against (respecting ``disable-sync``). ``pusher``
     pushes images assembled from directories (the daemonless pusher); a push of the box
-    container or of a built image goes through the engine pusher (``steps/push.py``)."""
+    container or of a built image goes through the engine pusher (``steps/push.py``).
+    ``package`` is the step package the plan resolved for a registry step (``None`` for
+    the bot's own step types)."""
 
     step: StepSpec
     session: Session
@@ -52,6 +55,7 @@ class StepContext:
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     box: ImageRef | None = None
     built_images: dict[str, str] = field(default_factory=dict)
+    package: StepPackage | None = None
 
 
 @dataclass

@@ -149,6 +149,13 @@ def _engine_available(settings: Settings) -> tuple[bool, str]:
     return engine_available(settings.docker_host)
 
 
+def check_runner_settings(settings: Settings) -> None:
+    """Raises ``ConfigError`` when ``[runner] sandbox_expose`` would show steps what only the
+    bot may read (``check_expose``). The composition root calls it at startup, so a bad
+    config stops ``serve``/``worker`` before any build; every sandbox made checks again."""
+    check_expose(settings.sandbox_expose, settings.data_dir, _private_files(settings))
+
+
 def _sandbox(settings: Settings) -> tuple[Sandbox | None, str]:
     """The probed sandbox with the configured extra paths, once they are known not to
     show steps the bot's data_dir, config, ssh keys or home; those are also hidden where

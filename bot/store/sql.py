@@ -25,13 +25,10 @@ class SqlStore(SqlIntake, SqlQueue, SqlRecords, SqlLogs, SqlOutbox, SqlReads):
 
     ``listener`` is told the facts that change what GitHub sees (a build stored, builds
     superseded, attempts recovered) inside the transaction that makes them; the store
-    itself decides nothing about statuses. It defaults to ``bot.reporter.Reporter``."""
+    itself decides nothing about statuses (``bot.reporter.Reporter`` does, handed in by the
+    composition root)."""
 
-    def __init__(self, db_path: Path, listener: StatusListener | None = None) -> None:
-        if listener is None:
-            from bot.reporter import Reporter  # the reporter imports the store's facts
-
-            listener = Reporter()
+    def __init__(self, db_path: Path, listener: StatusListener) -> None:
         db = Database(db_path)
         Part.__init__(self, db, listener)
         db.created = create_if_empty(db)

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterable
 
 from bot.errors import StepConfigError
-from bot.imageref import split_image_ref, without_reference
+from bot.imageref import DOCKER_HUB_ALIASES, looks_like_host, split_image_ref, without_reference
 from bot.wercker import schema
 from bot.wercker.model import BoxSpec, Loc, Problem, Severity, StepSpec
 
@@ -32,8 +32,6 @@ _UNSUPPORTED_HINTS = {
     "internal/docker-kill": "start the containers the build needs outside the bot",
     "internal/store-container": "a pipeline's output dir is handed to the next pipeline",
     "internal/publish-step": "the Wercker step registry is gone",
-    "internal/watch": "it was a Wercker dev-mode step",
-    "internal/shell": "it was a Wercker dev-mode step",
 }
 
 
@@ -93,6 +91,7 @@ def check_box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> l
                 ignored[key],
             )
     _credentials(check, box.options, box.option_locs, box.loc, what)
+    _registry_hosts(check, box.options, box.option_locs, box.loc, box.id, box.id_loc)
     if not service:  # services are never pulled
         _box_image(check, box)
     return check.out
@@ -129,14 +128,8 @@ def _parses(image: str) -> bool:
 def check_step(step: StepSpec, pipeline: str) -> list[Problem]:
     check = _Checker(pipeline)
     if step.id == "script":
+        # A script without code never gets here: the reader skips it with a warning.
         check.unknown("script", step.options, step.option_locs, schema.SCRIPT_OPTIONS, step.loc)
-        if not step.option("code").strip():
-            check.add(
-                step.loc,
-                "error",
-                f"script step '{step.name}' has no code",
-                "give it a 'code:' option with the commands to run",
-            )
         return check.out
     if not step.id.startswith("internal/"):
         _registry_step(check, step)
@@ -165,17 +158,15 @@ def check_step(step: StepSpec, pipeline: str) -> list[Problem]:
 
 
 def _registry_step(check: _Checker, step: StepSpec) -> None:
+    """A registry step id is resolved to a step package at plan time (``bot.plan``, where
+    the bot's ``[steps]`` sources are known); here only an id that cannot be one is found."""
     if re.search(r"\s", step.id):
-        hint = "this looks like a shell command: put it in a script step's 'code'"
-    else:
-        hint = "replace it with a 'script' step that runs the same commands"
-    check.add(
-        step.loc,
-        "error",
-        f"step '{step.id}' comes from the Wercker step registry, which is gone; "
-        "wercker-bot cannot fetch it",
-        hint,
-    )
+        check.add(
+            step.loc,
+            "error",
+            f"step '{step.id}' is not a step id",
+            "this looks like a shell command: put it in a script step's 'code'",
+        )
 
 
 def _options(check: _Checker, step: StepSpec) -> None:
@@ -193,6 +184,8 @@ def _options(check: _Checker, step: StepSpec) -> None:
                 "name the image to push, e.g. 'repository: myorg/myapp'",
             )
         _credentials(check, opts, locs, step.loc, step.id)
+        repository = opts.get("repository", "")
+        _registry_hosts(check, opts, locs, step.loc, repository, locs.get("repository"))
         if "tag" in opts:
             _tags(check, opts["tag"], at("tag"))
     if step.id == schema.DOCKER_BUILD and not opts.get("image-name", "").strip():
@@ -209,6 +202,64 @@ def _options(check: _Checker, step: StepSpec) -> None:
             "warning",
             f"'disable-sync' is only honoured when it is exactly true, not '{sync}'",
         )
+
+
+def _host(text: str, *, registry: bool = False) -> str:
+    """The host of a registry (URL or bare host) or of an image reference, lower-case, with
+    no port; ``""`` when an image names none (a Docker Hub ``user/app``)."""
+    text = text.strip().lower()
+    if "://" in text:
+        text, registry = text.split("://", 1)[1], True
+    first = text.split("/", 1)[0]
+    if registry or ("/" in text and looks_like_host(first)):
+        return first.split(":", 1)[0]
+    return ""
+
+
+def _looks_like_docker_hub(host: str) -> bool:
+    """``dockerhub.com``, ``www.docker.com``…: names people write for Docker Hub that are not
+    its registry (``imageref.DOCKER_HUB_ALIASES`` are, and pass)."""
+    squashed = host.removeprefix("www.").replace(".", "").replace("-", "")
+    return host not in DOCKER_HUB_ALIASES and (
+        "dockerhub" in squashed or "hubdocker" in squashed or squashed == "dockercom"
+    )
+
+
+def _registry_hosts(
+    check: _Checker,
+    opts: dict[str, str],
+    locs: dict[str, Loc],
+    fallback: Loc,
+    image: str,
+    image_loc: Loc | None,
+) -> None:
+    """Warnings for a ``registry`` that is not Docker Hub's though it looks like it, and for
+    ``wcr.io`` (Wercker's hosted registry, shut down in 2018) used without credentials, in
+    ``registry`` or in the image or repository ``image``. With ``$VAR`` the value is known
+    only at run time. Messages name hosts, never credentials."""
+    registry = opts.get("registry", "")
+    registry_loc = locs.get("registry", fallback)
+    if "$" not in registry and _looks_like_docker_hub(host := _host(registry, registry=True)):
+        check.add(
+            registry_loc,
+            "warning",
+            f"registry '{host}' is not Docker Hub's registry; the image would go to a host "
+            "that serves none",
+            "for Docker Hub leave 'registry' out (or write https://registry.hub.docker.com)",
+        )
+    has_credentials = bool(opts.get("username", "").strip() and opts.get("password", "").strip())
+    hosts = ((_host(registry, registry=True), registry_loc), (_host(image), image_loc))
+    for host, loc in hosts:
+        if host == "wcr.io" and not has_credentials:
+            check.add(
+                loc or fallback,
+                "warning",
+                "wcr.io was Wercker's hosted registry, shut down in 2018, and no 'username' "
+                "and 'password' are given: pulling or pushing there fails",
+                "use a registry you run or Docker Hub, with 'username' and 'password' (or "
+                "its entry in the bot's [registries] table)",
+            )
+            return
 
 
 def _credentials(

@@ -3,7 +3,8 @@
 - ``lint_file(wf)``: every runner-independent problem. ``parse.load_text`` already includes
   these, so callers of ``load_dir``/``load_text`` do not call it again.
 - ``lint_for_runner(wf, runner_kind)``: only the problems that depend on the runner kind
-  (``internal/docker-build`` needs the docker runner). Add them to the load problems.
+  (``internal/docker-build`` needs the docker runner; a ``/pipeline/...`` path hard-coded in
+  a script does not exist on the local runner). Add them to the load problems.
 - ``check_file(path, runner_kind)``: both, for ``wercker-bot check FILE``.
 - ``problems_to_json``: the ``--format json`` shape.
 
@@ -14,6 +15,7 @@ Messages never contain option values that could be credentials; they name option
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,8 @@ def problems_to_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
 
 def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     """Problems that depend on where steps run: ``local`` (sandboxed or ``local-unsafe``)
-    cannot run ``internal/docker-build`` or give a pipeline ``docker: true``; ``auto`` may
+    cannot run ``internal/docker-build`` or give a pipeline ``docker: true``, and has no
+    ``/pipeline/...`` paths (a warning naming the ``WERCKER_*`` variable); ``auto`` may
     pick local, so those are warnings. ``docker`` (or any other kind) adds nothing. Does NOT
     repeat ``lint_file``'s problems."""
     if runner_kind not in ("local", "local-unsafe", "auto"):
@@ -73,6 +76,7 @@ def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     out: list[Problem] = []
     for pipeline in wf.pipelines.values():
         for step in _all_steps(pipeline):
+            out.extend(_pipeline_paths(step, pipeline.name, tail))
             if step.id == schema.DOCKER_BUILD:
                 out.append(
                     Problem(
@@ -98,6 +102,47 @@ def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     return out
 
 
+# Wercker's guest paths and the variable that holds each on every runner (spec §5.1).
+_GUEST_PATHS = {
+    "source": "$WERCKER_ROOT (the checkout; $WERCKER_SOURCE_DIR includes source-dir)",
+    "output": "$WERCKER_OUTPUT_DIR",
+    "cache": "$WERCKER_CACHE_DIR",
+    "report": "$WERCKER_REPORT_DIR",
+}
+_MAX_PATH_WARNINGS = 5
+# '/pipeline' as a whole path component, not inside another path ('/x/pipeline', '$D/pipeline').
+_GUEST_PATH = re.compile(r"(?<![\w}/.$-])/pipeline(?![\w.-])(?:/([\w.-]+))?")
+
+
+def _pipeline_paths(step: StepSpec, pipeline: str, tail: str) -> list[Problem]:
+    """A warning per distinct ``/pipeline/...`` path hard-coded in a script's code: on the
+    local runner the workspace lies elsewhere on the host, so the path does not exist; the
+    ``WERCKER_*`` variables hold the right path on every runner."""
+    if step.id != "script":
+        return []
+    out: list[Problem] = []
+    seen: set[str] = set()
+    for match in _GUEST_PATH.finditer(step.option("code")):
+        sub = match.group(1) or ""
+        if sub in seen:
+            continue
+        if len(seen) == _MAX_PATH_WARNINGS:
+            break  # one line per path is enough; a generated script must not flood the log
+        seen.add(sub)
+        variable = _GUEST_PATHS.get(sub) or "$WERCKER_PIPELINE_DIR" + (f"/{sub}" if sub else "")
+        out.append(
+            Problem(
+                step.option_locs.get("code", step.loc),
+                "warning",
+                f"script step '{step.name}' uses the path {match.group(0)}, which only exists "
+                f"in a container: on the local runner it is elsewhere{tail}",
+                f"use {variable} instead of {match.group(0)}",
+                pipeline,
+            )
+        )
+    return out
+
+
 def _service_not_started(service: BoxSpec, pipeline: str | None) -> Problem:
     # Said out loud rather than silently ignored: a step that expects the service fails.
     return Problem(
@@ -112,7 +157,7 @@ def _service_not_started(service: BoxSpec, pipeline: str | None) -> Problem:
 
 def lint_file(wf: WerckerFile) -> list[Problem]:
     """Every runner-independent problem of a parsed file."""
-    out: list[Problem] = []
+    out: list[Problem] = _near_miss_pipelines(wf)
     if wf.box is not None:
         out.extend(check_box(wf.box, None))
     for service in wf.services:
@@ -127,6 +172,36 @@ def lint_file(wf: WerckerFile) -> list[Problem]:
         for step in _all_steps(pipeline):
             out.extend(check_step(step, pipeline.name))
         out.extend(_built_images(pipeline))
+    return out
+
+
+# The pipelines a default build runs (behaviour §4); a near miss of one is likely a typo.
+_DEFAULT_PIPELINES = ("build", "deploy")
+
+
+def _near_miss_pipelines(wf: WerckerFile) -> list[Problem]:
+    """A warning for a pipeline named like ``build`` or ``deploy`` (``buid``, ``delpoy``,
+    ``Build``) in a file that lacks that pipeline: the default build would not find it. Names
+    that contain a default name (``build-arm``, ``deploy2``, ``rebuild``) are deliberate.
+    The problem is the file's (``pipeline=None``): it decides which pipelines a build finds."""
+    import difflib  # here, as in checks.did_you_mean: ``check`` starts faster without it
+
+    out: list[Problem] = []
+    for name, pipeline in wf.pipelines.items():
+        lowered = name.lower()
+        for wanted in _DEFAULT_PIPELINES:
+            if wanted in wf.pipelines or (wanted in lowered and lowered != wanted):
+                continue  # present, or deliberate (build-arm, rebuild); 'Build' warns
+            if difflib.SequenceMatcher(None, lowered, wanted).ratio() >= 0.8:
+                out.append(
+                    Problem(
+                        pipeline.loc,
+                        "warning",
+                        f"pipeline '{name}' looks like a misspelling of '{wanted}', which this "
+                        "file does not have",
+                        f"did you mean '{wanted}'? a default build runs build, then deploy",
+                    )
+                )
     return out
 
 

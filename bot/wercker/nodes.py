@@ -14,6 +14,15 @@ Decisions where Wercker's behaviour was unhelpful or the spec silent (see also `
 - booleans keep their written text except in boolean options (``disable-sync: yes`` → "true");
 - a top-level key that is a step option (``ports``, ``image`` …) or a scalar is ignored with a
   warning, never taken for a pipeline;
+- a top-level key that only holds shared YAML is ignored silently, as Wercker ignored it: its
+  value, or a node inside it, carries an anchor (``.docker-credentials: &creds {…}``, then
+  ``<<: *creds`` elsewhere) and it is not pipeline-shaped (``holds_shared_yaml``). Wercker read
+  every such key as a pipeline, and one whose extra keys are not step lists failed to decode
+  and vanished without a word (spec §1.2, §1.3); reporting its keys as broken deploy targets
+  would be a false error. An anchored mapping that *is* pipeline-shaped (it has steps or
+  deploy targets, and every key that is not a pipeline key holds a list) stays a pipeline, as
+  in Wercker; an un-anchored mapping keeps its errors, since it is more likely a broken
+  pipeline;
 - ``source-dir`` inside a pipeline is an error (steps would run in the wrong directory); the
   timeouts inside a pipeline are a warning (the defaults still apply);
 - YAML lists in options are joined with commas, or with ``shlex.join`` for shell-word options;
@@ -30,7 +39,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from bot.wercker import schema
 from bot.wercker.model import Loc, PipelineSpec, Problem, WerckerFile
 from bot.wercker.stepnodes import StepReader
-from bot.wercker.yamlnodes import NULL, Loader, alias_blowup, file_error, kind, raw, yaml_error
+from bot.wercker.yamlnodes import NULL, alias_blowup, compose, file_error, kind, raw, yaml_error
 
 __all__ = ["file_error", "read"]
 
@@ -49,7 +58,7 @@ class _Reader(StepReader):
 
     def read(self, text: str) -> tuple[WerckerFile | None, list[Problem]]:
         try:
-            root = yaml.compose(text, Loader=Loader)
+            root, self.anchored = compose(text)
         except yaml.YAMLError as err:
             return None, [yaml_error(err, text, self.file)]
         except RecursionError:
@@ -80,6 +89,8 @@ class _Reader(StepReader):
         return wf, self.problems
 
     def top_level(self, wf: WerckerFile, key: str, key_node: Node, value: Node) -> None:
+        if key not in schema.TOP_LEVEL_KEYS and self.holds_shared_yaml(value):
+            return  # see the module docstring: Wercker dropped it silently, and so do we
         if key == "box":
             wf.box = self.box(value)
         elif key == "services":
@@ -128,6 +139,32 @@ class _Reader(StepReader):
                 f"top-level key '{key}' is not a pipeline (its value is "
                 f"{kind(value)}); it is ignored",
             )
+
+    def holds_shared_yaml(self, value: Node) -> bool:
+        """True when ``value`` (or a node inside it) carries an anchor and is not
+        pipeline-shaped. Pipeline-shaped is what Wercker could decode as a pipeline (spec
+        §1.3): a mapping with ``steps``, ``after-steps`` or a deploy target, whose every key
+        that is not a pipeline key holds a list. Visits each node once, without recursion."""
+        if isinstance(value, MappingNode):
+            entries = self.pairs(value)
+            extra = [v for k, v in entries if k.value not in schema.PIPELINE_KEYS]
+            has_steps = any(k.value in ("steps", "after-steps") for k, _ in entries)
+            if (has_steps or extra) and all(isinstance(v, SequenceNode) for v in extra):
+                return False
+        seen: set[int] = set()
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if id(node) in self.anchored:
+                return True
+            if isinstance(node, SequenceNode):
+                stack.extend(node.value)
+            elif isinstance(node, MappingNode):
+                stack.extend(part for pair in node.value for part in pair)
+        return False
 
     def timeout(self, key: str, node: Node) -> int | None:
         text = self.scalar(node, key)

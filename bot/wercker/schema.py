@@ -113,6 +113,9 @@ STEP_OPTIONS: dict[str, frozenset[str]] = {
     "internal/shell": frozenset({"code", "cmd"}),
 }
 
+# Wercker's dev-mode steps: the CLI skipped them outside ``wercker dev`` (spec §1.6), and so
+# does the bot, with a warning (``stepnodes.StepReader.kept``).
+DEV_STEPS = frozenset({"internal/watch", "internal/shell"})
 # Internal steps this bot runs; DOCKER_BUILD additionally needs the docker runner.
 RUNNABLE_STEPS = frozenset({"script", *PUSH_STEPS, DOCKER_BUILD})
 # For docker-run/kill ``name`` is the container name (an option), not a display name.

@@ -11,6 +11,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.wercker import schema
+from bot.wercker.checks import did_you_mean
 from bot.wercker.model import BoxSpec, Loc, Problem, StepSpec
 from bot.wercker.yamlnodes import NULL, kind, raw, scalar_text
 
@@ -26,6 +27,7 @@ class StepReader:
         self.problems: list[Problem] = []
         self.pipeline: str | None = None  # tags problems with the pipeline they lie in
         self.seen_pairs: dict[int, list[tuple[ScalarNode, Node]]] = {}
+        self.anchored: set[int] = set()  # ids of nodes that carry an anchor ('&name')
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -97,7 +99,7 @@ class StepReader:
                 self.error(node, "empty step")
                 return None
             step_id = node.value.strip()
-            return StepSpec(step_id, self.loc(node), step_id)
+            return self.kept(StepSpec(step_id, self.loc(node), step_id), node)
         if isinstance(node, SequenceNode):
             self.error(node, "a step must be a step id or a mapping, not a list")
             return None
@@ -132,6 +134,31 @@ class StepReader:
                 f"the text after '{step_id}:' is read as the step's name",
                 f"write it as 'name: {inline_name}' under the step",
             )
+        return self.kept(step, id_node)
+
+    def kept(self, step: StepSpec, node: Node) -> StepSpec | None:
+        """``step``, or ``None`` (with a warning) for a step Wercker ran as nothing outside
+        ``wercker dev``: a dev-only step (``internal/watch``, ``internal/shell``: the CLI
+        skipped them without ``--enable-dev-steps``, spec §1.6), or a ``script`` step whose
+        ``code`` is missing or blank (a no-op; only a null ``- script:`` is an error). Dropped
+        here, they never reach lint, the plan or the executor."""
+        if step.id in schema.DEV_STEPS:
+            self.warn(
+                node,
+                f"{step.id} is a Wercker dev-mode step; it is skipped",
+                "the Wercker CLI ran it only under 'wercker dev'; a build never runs it",
+            )
+            return None
+        if step.id == "script" and not step.option("code").strip():
+            typo = next(
+                (hint for key in step.options if (hint := did_you_mean(key, {"code"}))), None
+            )
+            self.warn(
+                node,
+                f"script step '{step.name}' has no code; it does nothing and is skipped",
+                typo or "give it a 'code:' option with the commands to run, or remove it",
+            )
+            return None
         return step
 
     def options(self, step: StepSpec, pairs: list[tuple[ScalarNode, Node]]) -> None:

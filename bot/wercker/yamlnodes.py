@@ -5,6 +5,7 @@ written."""
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -13,6 +14,7 @@ from bot.wercker import schema
 from bot.wercker.model import Loc, Problem
 
 NULL = "tag:yaml.org,2002:null"
+_N = TypeVar("_N", bound=Node)
 BOOL = "tag:yaml.org,2002:bool"
 
 
@@ -21,7 +23,38 @@ def file_error(filename: str, what: str) -> Problem:
 
 
 class Loader(yaml.SafeLoader):
-    """SafeLoader; only ``compose`` is used, so no Python objects are ever constructed."""
+    """SafeLoader; only ``compose`` is used, so no Python objects are ever constructed.
+    ``anchored`` holds the ids of the nodes that carry an anchor (``&name``): the node graph
+    itself forgets anchors, and ``nodes`` needs them to tell a holder of shared YAML from a
+    pipeline."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.anchored: set[int] = set()
+
+    def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+        return self._mark(super().compose_scalar_node(anchor), anchor)
+
+    def compose_sequence_node(self, anchor: Any) -> SequenceNode:
+        return self._mark(super().compose_sequence_node(anchor), anchor)
+
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        return self._mark(super().compose_mapping_node(anchor), anchor)
+
+    def _mark(self, node: _N, anchor: object) -> _N:
+        if anchor is not None:
+            self.anchored.add(id(node))
+        return node
+
+
+def compose(text: str) -> tuple[Node | None, set[int]]:
+    """``yaml.compose`` with the loader above: the root node (``None`` for an empty document)
+    and the ids of its anchored nodes. Raises ``yaml.YAMLError`` or ``RecursionError``."""
+    loader = Loader(text)
+    try:
+        return loader.get_single_node(), loader.anchored
+    finally:
+        loader.dispose()
 
 
 def yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
@@ -45,13 +78,54 @@ def yaml_error(err: yaml.YAMLError, text: str, filename: str) -> Problem:
     elif re.match(r"\s*-[^\s\-]", source):
         hint = "put a space after '-' to start a list item (e.g. '- script:')"
     elif "mapping values are not allowed" in problem:
-        hint = (
-            "a 'key: value' line cannot follow a plain list item; to give a step options "
-            "write '- step-id:' and indent its options under it"
-        )
+        hint = _mapping_values_hint(lines, line, col)
     elif "expected <block end>" in problem:
         hint = "check this line's indentation against the lines above it"
     return Problem(Loc(filename, line, col), "error", message, hint)
+
+
+_PLAIN_ITEM = re.compile(r"(\s*)-\s+[^:#\s][^:#]*(#.*)?")  # '- npm-install', no colon
+_KEY_VALUE = re.compile(r"(\s*)(?:-\s+)?([^\s:#][^:#]*):\s+([^\s|>#&*].*)")  # 'key: text'
+
+
+def _mapping_values_hint(lines: list[str], line: int, col: int) -> str:
+    """What is wrong on ``line`` when YAML finds a ``:`` at ``col`` where no key may start:
+    a value holding ``': '``, a ``key: value`` under a plain list item, or a line indented
+    under a ``key: value``. Names keys only, never values (they may be credentials)."""
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    before = source[: max(col - 1, 0)]
+    head = _KEY_VALUE.fullmatch(before)
+    if head is not None:
+        return (
+            f"the value after '{head.group(2).strip()}:' contains ': ', which YAML reads as "
+            "another key; quote the whole value (or use a block scalar '|'), or put a nested "
+            "key on its own line, indented"
+        )
+    indent = len(source) - len(source.lstrip())
+    prev = next(
+        (
+            text
+            for text in reversed(lines[: line - 1])
+            if text.strip() and not text.lstrip().startswith("#")
+        ),
+        "",
+    )
+    prev_indent = len(prev) - len(prev.lstrip())
+    if _PLAIN_ITEM.fullmatch(prev) and indent > prev_indent:
+        item = prev.split("#", 1)[0].strip()[1:].strip()[:60]
+        key = before.strip().lstrip("-").strip()[:60]
+        return (
+            f"'- {item}' above is a plain list item, so '{key}:' cannot be indented under "
+            f"it; to give a step options write '- {item}:' and indent its options under it"
+        )
+    above = _KEY_VALUE.fullmatch(prev)
+    if above is not None and indent > prev_indent:
+        key = above.group(2).strip()
+        return (
+            f"this line is indented deeper than '{key}:' above, which already has a value on "
+            f"its line; line this key up with '{key}:', or write '{key}:' alone to nest it"
+        )
+    return "a new 'key:' cannot start here: check this line's indentation against the lines above"
 
 
 MAX_EXPANDED_VALUES = 1_000_000

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from bot.reporter import Reporter
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
+
+
+def open_store(db_path: Path) -> SqlStore:
+    """A store with the default reporter (context ``wb``, no base URL), as a test needs it."""
+    return SqlStore(db_path, Reporter())
 
 
 def new_push(**fields: Any) -> NewPush:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.runners.docker.engine import engine_available
+
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 20.0
 BUSYBOX_APPLETS = (
@@ -79,9 +81,7 @@ def _skip_or_fail(reason: str) -> None:
 
 
 def start_dockerd() -> tuple[subprocess.Popen[bytes], Dockerd]:
-    """Starts a private engine and waits until it answers a ping."""
-    import docker
-
+    """Starts a private engine and waits until it answers."""
     # A short path: unix socket paths are limited to 108 bytes, containerd's included.
     root = Path(tempfile.mkdtemp(prefix="wbd-", dir="/tmp"))
     host = f"unix://{root}/docker.sock"
@@ -110,18 +110,15 @@ def start_dockerd() -> tuple[subprocess.Popen[bytes], Dockerd]:
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"dockerd exited with {proc.returncode}:\n{handle.log_tail()}")
-        try:
-            client = docker.DockerClient(base_url=host, version="auto", timeout=5)
-            client.ping()
-            client.close()
+        # The bot's own check: it closes its socket when the engine is not listening yet.
+        if engine_available(host, timeout=5.0)[0]:
             return proc, handle
-        except Exception:
-            if time.monotonic() > deadline:
-                stop_dockerd(proc, handle)
-                raise RuntimeError(
-                    f"dockerd did not answer within {STARTUP_SECONDS:.0f}s:\n{handle.log_tail()}"
-                ) from None
-            time.sleep(0.2)
+        if time.monotonic() > deadline:
+            stop_dockerd(proc, handle)
+            raise RuntimeError(
+                f"dockerd did not answer within {STARTUP_SECONDS:.0f}s:\n{handle.log_tail()}"
+            )
+        time.sleep(0.2)
 
 
 def stop_dockerd(proc: subprocess.Popen[bytes], handle: Dockerd) -> None:

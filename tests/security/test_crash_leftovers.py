@@ -24,7 +24,6 @@ from bot.procs import _pid_alive, process_alive, worker_name
 from bot.pushers.daemonless import spool_dir, sweep_spool
 from bot.settings import Settings, parse_settings
 from bot.store.rows import NewPush
-from bot.store.sql import SqlStore
 from bot.wiring import build_services
 from bot.worker import WorkerPool
 from tests.harness import builds
@@ -38,10 +37,11 @@ from bot.pushers.daemonless import spool_dir
 from bot.pushers.model import LayerDir
 from bot.pushers.registry.layers import build_layer, entries
 from bot.procs import worker_name
+from bot.reporter import Reporter
 from bot.store.sql import SqlStore
 
 db, data, source = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-claim = SqlStore(db).claim_next(worker_name("w0"))
+claim = SqlStore(db, Reporter()).claim_next(worker_name("w0"))
 work = data / "work" / f"attempt-{claim.attempt_id}"
 (work / "source").mkdir(parents=True)
 (work / "source" / "checkout.bin").write_bytes(os.urandom(1 << 20))
@@ -162,7 +162,7 @@ def test_a_zombie_is_dead_at_once(tmp_path: Path, zombie: int) -> None:
     assert _pid_alive(zombie) is False
     host = socket.gethostname()
     assert process_alive(f"{host}:{zombie}:sometoken") is False
-    store = SqlStore(tmp_path / "db.sqlite3")
+    store = builds.open_store(tmp_path / "db.sqlite3")
     store.record_push(new_push("a" * 40), "u/{id}")
     claim = store.claim_next(f"{host}:{zombie}:sometoken:w0")
     assert claim is not None

@@ -186,6 +186,8 @@ def test_a_request_in_flight_at_sigterm_is_still_answered() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bytes | None:

@@ -118,7 +118,8 @@ def test_no_wercker_yml_passes_and_resolves_every_planned_context(world: World) 
 
 def test_a_blocking_lint_error_errors_naming_the_line(world: World) -> None:
     sha = world.commit(
-        {"wercker.yml": "build:\n  steps:\n    - npm-install\n    - script:\n        code: x\n"}
+        # Issue 10: npm-install is built in now; an id nothing serves still stops the plan.
+        {"wercker.yml": "build:\n  steps:\n    - acme/nothing\n    - script:\n        code: x\n"}
     )
     assert world.run(sha) is Result.ERRORED
     statuses = world.statuses(sha)

@@ -8,11 +8,11 @@ from bot.buildlog import StoreLog
 from bot.errors import StoreUnavailable
 from bot.masking import Masker
 from bot.store.sql import SqlStore
-from tests.harness.builds import claimed_attempt
+from tests.harness.builds import claimed_attempt, open_store
 
 
 def test_a_failing_store_loses_no_log_text(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt_id = claimed_attempt(store)
     real = store.append_log
     failures = {"left": 3}
@@ -42,7 +42,7 @@ def whole_log(store: SqlStore, attempt_id: int) -> str:
 
 
 def test_output_past_the_limit_is_cut_once_and_bot_lines_use_the_reserve(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
     log = StoreLog(store, attempt, Masker(), limit=1000, reserve=8192)
     log.output("a" * 600 + "\n")
@@ -62,7 +62,7 @@ def test_output_past_the_limit_is_cut_once_and_bot_lines_use_the_reserve(tmp_pat
 
 
 def test_a_cut_never_splits_a_character(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
     log = StoreLog(store, attempt, Masker(), limit=5, reserve=8192)
     log.output("ééé\n")  # 7 bytes; 5 fit, which is 2½ characters
@@ -71,7 +71,7 @@ def test_a_cut_never_splits_a_character(tmp_path: Path) -> None:
 
 
 def test_bot_lines_past_the_reserve_are_counted_not_stored(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
     log = StoreLog(store, attempt, Masker(), limit=100, reserve=4096)
     for i in range(200):
@@ -83,7 +83,7 @@ def test_bot_lines_past_the_reserve_are_counted_not_stored(tmp_path: Path) -> No
 
 
 def test_a_slow_store_slows_the_producer_down_instead_of_losing_text(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
     real = store.append_log
 
@@ -106,7 +106,7 @@ def test_close_never_raises_and_counts_what_a_dead_store_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(buildlog, "CLOSE_SECONDS", 0.5)
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
 
     def dead(attempt_id: int, text: str) -> None:
@@ -123,7 +123,7 @@ def test_close_never_raises_and_counts_what_a_dead_store_kept(
 
 
 def test_a_split_secret_never_reaches_the_store(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     attempt = claimed(store)
     log = StoreLog(store, attempt, Masker(["s3cr3t-value"]))
     log.output("pw=s3cr3t")

@@ -22,7 +22,7 @@ build:
 WITH_ERRORS = """\
 build:
   steps:
-    - npm-install
+    - npm test
     - internal/docker-run
 """
 
@@ -59,7 +59,7 @@ def test_check_file_with_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["check", str(path)]) == EXIT_FAILED
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0].startswith(f"{path}:3:7: error: step 'npm-install'"), out
+    assert lines[0].startswith(f"{path}:3:7: error: step 'npm test' is not a step id"), out
     assert lines[1].startswith(f"{path}:4:7: error: internal/docker-run is not supported"), out
     assert f"{path}: 2 error(s), 0 warning(s)" in err
 

@@ -13,7 +13,7 @@ from bot.settings import GitHubSettings
 from bot.store.rows import OutboxRow
 from bot.store.sql import SqlStore
 from tests.fakes.forge import FakeForge
-from tests.harness.builds import new_push
+from tests.harness.builds import new_push, open_store
 from tests.harness.github_fake import GitHubFake
 
 SHA = "c" * 40
@@ -21,7 +21,7 @@ TOKEN = "ghs_outboxTokenValue"
 
 
 def _store(tmp_path: Path) -> SqlStore:
-    store = SqlStore(tmp_path / "db.sqlite3")
+    store = open_store(tmp_path / "db.sqlite3")
     store.record_push(new_push(sha=SHA), "http://bot/builds/{id}")
     return store
 

@@ -107,3 +107,25 @@ deploy:
     assert steps.rows == ["main prod passed"]
     assert "target=production" in log.text
     assert result.artifact is not None and result.artifact.is_dir()
+
+
+def test_a_tool_a_step_puts_on_path_serves_the_steps_after_it(tmp_path: Path) -> None:
+    """Wercker ran every step in one shell: a virtualenv or Go workspace step that extends
+    PATH hands its tools to later steps. The bot's steps are separate shells, so PATH is
+    part of the env sync."""
+    text = """
+build:
+  steps:
+    - script:
+        name: install
+        code: |
+          mkdir -p "$HOME/tools"
+          printf '#!/bin/sh\\necho tool-ran\\n' > "$HOME/tools/my-tool"
+          chmod +x "$HOME/tools/my-tool"
+          export PATH="$HOME/tools:$PATH"
+    - script: {name: use, code: my-tool}
+"""
+    result, steps, log = run(tmp_path, text, "build")
+    assert result.state is Result.PASSED, log.text
+    assert steps.rows == ["main install passed", "main use passed"]
+    assert "tool-ran" in log.text

@@ -258,15 +258,16 @@ def test_lint_runs_once_told_the_runner_kind(
 
 
 def test_a_blocking_lint_error_names_its_line_and_counts_the_rest(tmp_path: Path) -> None:
-    text = "build:\n  steps:\n    - npm-install\n    - internal/docker-run\n"
+    # An unresolvable registry step (plan time) and a lint error, sorted by line.
+    text = "build:\n  steps:\n    - acme/no-such-step\n    - internal/docker-run\n"
     with pytest.raises(WerckerFileError) as err:
         compile_text(tmp_path, text, repo("build"))
-    assert str(err.value).startswith("wercker.yml line 3: step 'npm-install'")
+    assert str(err.value).startswith("wercker.yml line 3: step 'acme/no-such-step'")
     assert str(err.value).endswith(" (+1 more)")
 
 
 def test_errors_in_pipelines_that_do_not_run_are_kept_but_do_not_block(tmp_path: Path) -> None:
-    text = "dev:\n  steps: [internal/watch]\nbuild:\n  steps: [{script: {code: b}}]\n"
+    text = "dev:\n  steps: [internal/docker-pusj]\nbuild:\n  steps: [{script: {code: b}}]\n"
     plan = planned(tmp_path, text, repo("build"))
     assert plan.names == ["build"]
     assert [p.loc.line for p in plan.problems if p.severity == "error"] == [2]
@@ -332,3 +333,69 @@ def test_box_credentials_default_to_the_registry_config() -> None:
     ref = _box({}, "registry.internal:5000/base/img@sha256:" + "a" * 64)
     assert ref.auth.username == "ci" and ref.auth.password == "from-config"
     assert ref.reference == "sha256:" + "a" * 64
+
+
+# -- registry steps: resolved at plan time (issue 10) ----------------------------------------
+
+
+def _steps_settings(tmp_path: Path, table: dict[str, Any]) -> Any:
+    from bot.stepsources.resolve import StepSources
+
+    settings = parse_settings(
+        {"data_dir": str(tmp_path / "data"), "steps": table}, {}, base_dir=tmp_path
+    )
+    return StepSources.from_settings(settings)
+
+
+def _step_dir(path: Path, text: str = "echo hi\n") -> Path:
+    path.mkdir(parents=True)
+    (path / "run.sh").write_text(text)
+    (path / "step.yml").write_text(
+        "name: x\nversion: 2.0.0\nproperties:\n  - {name: p, default: d}\n"
+    )
+    return path
+
+
+def test_an_unresolvable_registry_step_names_its_line_and_the_config_key(tmp_path: Path) -> None:
+    text = "build:\n  steps:\n    - script: {code: b}\n  after-steps:\n    - acme/notify@0.3.6\n"
+    with pytest.raises(WerckerFileError) as err:
+        compile_text(tmp_path, text, repo("build"))
+    message = str(err.value)
+    assert message.startswith("wercker.yml line 5: step 'acme/notify@0.3.6' is not a step type")
+    assert '[steps] "acme/notify" = { git = "<url>", ref = "<branch|tag|sha>" }' in message
+
+
+def test_the_plan_carries_each_resolved_package(tmp_path: Path) -> None:
+    mine = _step_dir(tmp_path / "steps" / "notify")
+    sources = _steps_settings(tmp_path, {"acme/notify": {"path": str(mine)}})
+    text = (
+        "build:\n  steps:\n    - acme/notify\n    - script: {code: b}\n"
+        "  after-steps:\n    - acme/notify: {p: x}\n"
+    )
+    source = tmp_path / "checkout"
+    source.mkdir()
+    (source / "wercker.yml").write_text(text)
+    log = MemoryLog()
+    plan = compile_plan(
+        source, repo("build"), "main", runners=Kind(), registries={}, log=log, steps=sources
+    )
+    assert isinstance(plan, Plan)
+    (pipeline,) = plan.pipelines
+    package = pipeline.packages["acme/notify"]
+    assert (package.directory, package.version, package.origin) == (mine, "2.0.0", f"path {mine}")
+    assert log.text.count("step acme/notify: acme/notify version 2.0.0 from path") == 1
+    assert "script" not in pipeline.packages
+
+
+def test_a_configured_source_overrides_the_built_in_library(tmp_path: Path) -> None:
+    mine = _step_dir(tmp_path / "mine")
+    text = "build:\n  steps:\n    - npm-install\n"
+    source = tmp_path / "checkout"
+    source.mkdir()
+    (source / "wercker.yml").write_text(text)
+    sources = _steps_settings(tmp_path, {"wercker/npm-install": {"path": str(mine)}})
+    plan = compile_plan(
+        source, repo("build"), "main", runners=Kind(), registries={}, log=MemoryLog(), steps=sources
+    )
+    assert isinstance(plan, Plan)
+    assert plan.pipelines[0].packages["npm-install"].directory == mine

@@ -13,13 +13,13 @@ from bot.reporter import (
     NO_WERCKER_YML,
     NOT_DEFINED,
     BuildReporter,
-    Outbox,
     Reporter,
     build_url,
     context_for,
     describe,
 )
 from bot.settings import GitHubSettings
+from bot.store.base import OutboxWriter
 from bot.store.facts import Recovered, Stored, Superseded
 from bot.store.rows import StatusRow
 from tests.harness.github_fake import GitHubFake
@@ -29,7 +29,7 @@ URL = "http://bot/builds/1"
 
 
 class MemoryOutbox:
-    """``Outbox`` in a list: what a transaction or the store would append."""
+    """``OutboxWriter`` in a list: what a transaction or the store would append."""
 
     def __init__(self, rows: Sequence[StatusRow] = ()) -> None:
         self.rows: list[StatusRow] = list(rows)
@@ -47,7 +47,7 @@ class MemoryOutbox:
 
 def _outbox(rows: Sequence[StatusRow] = ()) -> MemoryOutbox:
     out = MemoryOutbox(rows)
-    typed: Outbox = out  # the fake keeps to the Protocol
+    typed: OutboxWriter = out  # the fake keeps to the Protocol
     assert typed is out
     return out
 

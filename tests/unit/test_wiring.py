@@ -6,6 +6,9 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
+
+from bot.errors import ConfigError
 from bot.settings import Settings, parse_settings
 from bot.wiring import build_services
 from bot.worker import WorkerPool
@@ -106,3 +109,22 @@ def test_the_configured_github_forge_posts_to_the_configured_api(
     assert github_fake.final_states("acme/app", SHA) == {"wb/build": "pending"}
     assert github_fake.violations == []
 
+
+
+def test_a_sandbox_exposing_the_data_dir_stops_startup(tmp_path: Path) -> None:
+    """The check runs when the process starts, not first when a build needs a sandbox: a
+    bad config never lets a worker take work it would then error."""
+    data = tmp_path / "data"
+    settings = parse_settings(
+        {
+            "data_dir": str(data),
+            "github": {"webhook_secret": SECRET},
+            "runner": {"kind": "local", "sandbox_expose": [str(tmp_path)]},
+        },
+        {},
+        base_dir=tmp_path,
+    )
+    with pytest.raises(ConfigError, match="only the bot may read") as err:
+        build_services(settings)
+    assert err.value.key == "runner.sandbox_expose"
+    assert not (data / "wercker-bot.sqlite3").exists()

@@ -7,6 +7,7 @@ cannot fill the host's disk through what it leaves in ``/pipeline/output``."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import os
@@ -16,7 +17,14 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
+from urllib.parse import quote
+
+import requests
+from docker.errors import create_api_error_from_http_exception
+
+ARCHIVE_CHUNK = 1 << 20
+"""How much of an archive coming out of a box is read at a time."""
 
 MAX_COLLECT_BYTES = 8 << 30
 """The most one copy out of a box may hold: the sizes of its files plus a tar header
@@ -48,6 +56,33 @@ class UnsafeArchiveError(tarfile.FilterError):
     def __init__(self, member: tarfile.TarInfo, reason: str) -> None:
         super().__init__(f"{member.name!r} {reason}")
         self.tarinfo = member
+
+
+@contextlib.contextmanager
+def archive_of(api: Any, container: str, path: str) -> Iterator[Iterator[bytes]]:
+    """The tar the engine makes of ``path`` in ``container``, as chunks: what
+    ``APIClient.get_archive`` asks for (``GET /containers/{id}/archive``), but its response
+    is closed on leaving the block, read to the end or not. docker-py's ``get_archive``
+    hands out the chunks without the response, so an archive refused midway (too large, a
+    member the bot refuses) would keep its socket open until garbage collection. ``api``
+    is a docker ``APIClient``. Raises ``docker.errors.NotFound`` when ``path`` does not
+    exist in the container, another ``DockerException`` when the engine refuses."""
+    url = f"{api.base_url}/v{api.api_version}/containers/{quote(container, safe='')}/archive"
+    response = api.get(
+        url,
+        params={"path": path},
+        headers={"Accept-Encoding": "identity"},
+        stream=True,
+        timeout=api.timeout,
+    )
+    try:
+        try:
+            response.raise_for_status()
+        except requests.HTTPError as err:
+            raise create_api_error_from_http_exception(err) from None
+        yield response.iter_content(ARCHIVE_CHUNK)
+    finally:
+        response.close()
 
 
 def tar_directory(src: Path, spool_dir: Path) -> IO[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Callable
 
 import docker
@@ -25,11 +26,28 @@ def make_client(docker_host: str | None, timeout: float | None = 60.0) -> docker
     """A client for ``docker_host`` (``None``: the environment's engine). The API version is
     negotiated, so creating the client already talks to the engine: it raises
     ``DockerException`` when the engine does not answer."""
+    _reach_socket(engine_url(docker_host), timeout)
     # docker-py treats ``timeout=None`` as "no read timeout", which the streaming calls need:
     # a silent build step or a slow push must not be cut off by the client.
     if docker_host:
         return docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)
     return docker.from_env(version="auto", timeout=timeout)
+
+
+def _reach_socket(url: str, timeout: float | None) -> None:
+    """Connects once to a ``unix://`` engine's socket, and closes it, before docker-py does:
+    docker-py's unix connection leaves its socket open when the connect fails (nothing
+    closes it until garbage collection), so a bot asking a missing engine again and again
+    would pile them up. Raises ``DockerException`` with the reason; other schemes pass."""
+    if not url.startswith(("unix://", "http+unix://")):
+        return
+    path = "/" + url.split("://", 1)[1].lstrip("/")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as err:
+            raise DockerException(f"cannot connect to {path}: {err}") from None
 
 
 def engine_available(docker_host: str | None, timeout: float = 2.0) -> tuple[bool, str]:

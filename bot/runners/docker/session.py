@@ -18,7 +18,12 @@ from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
 from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
-from bot.runners.docker.archive import MAX_COLLECT_BYTES, ArchiveTooLargeError, extract_stream
+from bot.runners.docker.archive import (
+    MAX_COLLECT_BYTES,
+    ArchiveTooLargeError,
+    archive_of,
+    extract_stream,
+)
 from bot.runners.docker.execs import run_capped, run_exec
 from bot.runners.docker.sweep import BUILT_PREFIX
 from bot.runners.wrapper import (
@@ -194,10 +199,11 @@ class DockerSession:
             raise
 
     def _extract(self, container: str, guest: str, name: str, dest: Path, max_bytes: int) -> Path:
-        chunks: Any = None
         try:
-            chunks, _stat = self.engine.stream.api.get_archive(container, guest)
-            return extract_stream(chunks, dest, name, self.log.warn, guest, max_bytes)
+            # Leaving the block closes the response: the engine stops sending the rest of
+            # an archive that was refused or cut.
+            with archive_of(self.engine.stream.api, container, guest) as chunks:
+                return extract_stream(chunks, dest, name, self.log.warn, guest, max_bytes)
         except ArchiveTooLargeError as err:
             raise InfrastructureError(str(err)) from None
         except NotFound:
@@ -208,12 +214,6 @@ class DockerSession:
             raise InfrastructureError(f"refused to copy {guest} out of the box: {err}") from None
         except (tarfile.TarError, OSError) as err:
             raise InfrastructureError(f"cannot copy {guest} out of the box: {err}") from None
-        finally:
-            # Stop the engine sending the rest of an archive that was refused or cut.
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
 
     def snapshot(self) -> BoxSnapshot:
         """The box container as it stands, for the engine pusher (``SnapshotSession``):

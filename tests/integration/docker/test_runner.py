@@ -3,6 +3,9 @@ timeouts, collect, cleanup."""
 
 from __future__ import annotations
 
+import gc
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -360,3 +363,44 @@ def test_no_step_file_or_env_dump_is_left_in_the_box_and_nothing_of_the_bot_is_m
         assert list(workspace.helper.iterdir()) == []
     finally:
         session.close()
+
+
+def _sockets_to(path: str) -> int:
+    """How many of this process's descriptors are sockets connected to ``path``."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            with socket.socket(fileno=os.dup(int(name))) as sock:
+                if sock.family == socket.AF_UNIX and sock.getpeername() == path:
+                    count += 1
+        except OSError:
+            continue  # closed meanwhile, or not connected
+    return count
+
+
+def test_a_closed_session_leaves_no_socket_to_the_engine_open(
+    runner: DockerRunner, busybox_box: ImageRef, workspace: Workspace, dockerd: Dockerd
+) -> None:
+    """A bot runs for months: every client and stream a session opened (steps' output,
+    the bot's own commands, a timed-out step, copies out of the box, one refused midway)
+    is closed by ``close``, not left for the garbage collector."""
+    path = dockerd.host.removeprefix("unix://")
+    gc.collect()
+    before = _sockets_to(path)
+    gc.disable()  # a leaked socket must show in the count, not be collected away
+    try:
+        session = runner.open(busybox_box, {}, workspace, None, MemoryLog())
+        try:
+            _run(session, "echo out; echo err >&2; export A=1")
+            _run(session, "while :; do echo tick; sleep 0.1; done", timeouts=Timeouts(1.0, None))
+            session.collect(session.paths.source)
+            with pytest.raises(InfrastructureError, match="limit"):
+                session.collect(session.paths.source, max_bytes=1)  # refused midway
+            assert _sockets_to(path) > before  # the count sees the session's own
+        finally:
+            session.close()
+        assert _sockets_to(path) == before
+    finally:
+        gc.enable()

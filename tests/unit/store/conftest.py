@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.store.sql import SqlStore
+from tests.harness.builds import open_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqlStore]:
-    store = SqlStore(tmp_path / "db.sqlite3")
+    store = open_store(tmp_path / "db.sqlite3")
     yield store
     store.close()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from bot.errors import StoreUnavailable
 from bot.store.db import Database, sqlite_reason
 from bot.store.sql import SqlStore
-from tests.harness.builds import claimed_attempt
+from tests.harness.builds import claimed_attempt, open_store
 
 READS: dict[str, Callable[[SqlStore], Any]] = {
     "list_builds": lambda s: s.list_builds(),
@@ -38,7 +38,7 @@ READS: dict[str, Callable[[SqlStore], Any]] = {
 def test_a_read_on_a_broken_database_raises_store_unavailable(
     tmp_path: Path, read: Callable[[SqlStore], Any]
 ) -> None:
-    store = SqlStore(tmp_path / "data" / "db.sqlite3")
+    store = open_store(tmp_path / "data" / "db.sqlite3")
     claimed_attempt(store)
     read(store)  # works while the database is there
     store.close()
@@ -83,9 +83,9 @@ def test_sqlite_reason_is_one_line_without_the_statement() -> None:
 
 
 def test_a_new_database_is_created_with_its_directory(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "a" / "b" / "db.sqlite3")
+    store = open_store(tmp_path / "a" / "b" / "db.sqlite3")
     assert store.created and (tmp_path / "a" / "b" / "db.sqlite3").exists()
     store.close()
-    again = SqlStore(tmp_path / "a" / "b" / "db.sqlite3")
+    again = open_store(tmp_path / "a" / "b" / "db.sqlite3")
     assert not again.created
     again.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.models import Result
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
+from tests.harness.builds import open_store
 from tests.unit.store.helpers import URL, A, B, C, S, latest, push, push_of, state_of
 
 
@@ -72,7 +73,7 @@ def test_redelivery_does_not_cancel_a_queued_newerpush_of(store: SqlStore) -> No
 
 
 def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     first = store.record_push(push_of(["build", "deploy"]), "u/{id}")
     claim = store.claim_next("w")
     assert claim is not None

@@ -13,12 +13,12 @@ from bot.errors import StoreUnavailable
 from bot.store.base import LOG_ROW_CHARS, READ_ROW_CHARS
 from bot.store.schema import logs
 from bot.store.sql import SqlStore
-from tests.harness.builds import claimed_attempt
+from tests.harness.builds import claimed_attempt, open_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> SqlStore:
-    return SqlStore(tmp_path / "db")
+    return open_store(tmp_path / "db")
 
 
 def numbered(count: int) -> list[str]:

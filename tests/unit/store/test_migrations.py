@@ -31,8 +31,8 @@ from bot.store.migrations.versions import m0001_first_release as release
 from bot.store.migrations.versions.m0002_release_indexes import INDEXES as LATER_INDEXES
 from bot.store.rows import NewPush
 from bot.store.schema import metadata as today
-from bot.store.sql import SqlStore
 from bot.wiring import build_services
+from tests.harness.builds import open_store
 
 HEAD = migrate.head_revision()
 SCRIPT = str(Path(sys.executable).with_name("wercker-bot"))
@@ -225,7 +225,7 @@ def test_old_database_is_refused_then_migrated_without_loss(
         }
     assert set(LATER_INDEXES) | {"ix_push_ancestors_sha", "ix_logs_attempt"} <= indexes
     assert _version(db) == [HEAD]
-    fresh = SqlStore(tmp_path / "fresh" / "db.sqlite3")
+    fresh = open_store(tmp_path / "fresh" / "db.sqlite3")
     fresh.engine.dispose()
     assert _shape(db) == _shape(tmp_path / "fresh" / "db.sqlite3")
 
@@ -268,7 +268,7 @@ def test_revision_chain_from_empty_builds_todays_schema(tmp_path: Path) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
-    fresh = SqlStore(tmp_path / "fresh.sqlite3")
+    fresh = open_store(tmp_path / "fresh.sqlite3")
     fresh.engine.dispose()
     assert _shape(db) == _shape(tmp_path / "fresh.sqlite3")
     assert _version(db) == [HEAD] == _version(tmp_path / "fresh.sqlite3")

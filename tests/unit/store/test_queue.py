@@ -15,6 +15,7 @@ from bot.models import Result
 from bot.procs import worker_name
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
+from tests.harness.builds import open_store
 from tests.unit.store.helpers import URL, A, B, C, S, latest, push, push_of, state_of
 
 
@@ -52,7 +53,7 @@ def test_live_worker_attempts_are_left_alone(store: SqlStore) -> None:
 
 
 def _claimer(db: str, n: int, out: multiprocessing.Queue[int]) -> None:
-    s = SqlStore(Path(db))
+    s = open_store(Path(db))
     for _ in range(n):
         c = s.claim_next(f"proc-{os.getpid()}")
         if c is not None:
@@ -62,7 +63,7 @@ def _claimer(db: str, n: int, out: multiprocessing.Queue[int]) -> None:
 
 def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
-    store = SqlStore(db)
+    store = open_store(db)
     for i in range(30):
         store.record_push(push(f"{i + 1:040x}", branch=f"b{i}"), URL)
     ctx = multiprocessing.get_context("spawn")
@@ -114,7 +115,7 @@ def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: SqlSt
 
 
 def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     store.record_push(push_of(["build"]), "u/{id}")
     claim = store.claim_next(f"{os.uname().nodename}:{os.getpid()}:oldtoken:w0")
     assert claim is not None
@@ -122,7 +123,7 @@ def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
 
 
 def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     store.record_push(push_of(["build"]), "u/{id}")
     claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:tok:w0")
     assert claim is not None
@@ -131,7 +132,7 @@ def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> Non
 
 
 def test_current_process_attempts_are_alive(tmp_path: Path) -> None:
-    store = SqlStore(tmp_path / "db")
+    store = open_store(tmp_path / "db")
     store.record_push(push_of(["build"]), "u/{id}")
     assert store.claim_next(worker_name("w0")) is not None
     assert store.recover_dead() == []
@@ -158,7 +159,7 @@ def _numbered(n: int, *, repo: str = "acme/app", branch: str = "main", tag: str 
 def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
     tmp_path: Path,
 ) -> None:
-    store = SqlStore(tmp_path / "db.sqlite3")
+    store = open_store(tmp_path / "db.sqlite3")
     store.record_push(_numbered(1), URL)
     running = store.claim_next("w1")
     assert running is not None and running.build.repo == "acme/app"
@@ -178,7 +179,7 @@ def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
 def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: Path) -> None:
     """Tag builds share the branch "" of their repository: one running makes the rest wait,
     and the query still finds a later branch build of the same repository."""
-    store = SqlStore(tmp_path / "db.sqlite3")
+    store = open_store(tmp_path / "db.sqlite3")
     store.record_push(_numbered(1, tag="v1"), URL)
     assert store.claim_next("w1") is not None
     for n in range(2, 62):

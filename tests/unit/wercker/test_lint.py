@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.wercker.lint import check_file, lint_for_runner, problems_to_json
+from bot.wercker.model import Loc
 from tests.unit.wercker.helpers import loaded, only
 
 
@@ -38,7 +39,7 @@ def test_unknown_script_and_box_options() -> None:
 @pytest.mark.parametrize(
     "step",
     ["internal/docker-run", "internal/docker-kill", "internal/store-container",
-     "internal/publish-step", "internal/watch", "internal/shell", "internal/docker-pusj"],
+     "internal/publish-step", "internal/docker-pusj"],
 )
 def test_internal_steps_the_bot_cannot_run(step: str) -> None:
     _, problems = loaded(f"build:\n  steps:\n    - {step}\n")
@@ -52,22 +53,48 @@ def test_unknown_internal_step_suggests() -> None:
 
 
 @pytest.mark.parametrize("step_id", ["npm-install", "wercker/add-ssh-key@1.0.2", "owner/name"])
-def test_registry_steps_are_errors(step_id: str) -> None:
+def test_registry_steps_are_resolved_at_plan_time(step_id: str) -> None:
+    # Issue 10: whether a registry step can run depends on the bot's [steps] sources and
+    # its built-in library, so bot.plan decides (tests/unit/test_plan.py), not the lint.
     _, problems = loaded(f"build:\n  steps:\n    - {step_id}\n")
-    problem = only(problems, "Wercker step registry")
-    assert step_id in problem.message and problem.severity == "error"
-    assert problem.hint and "'script' step" in problem.hint
+    assert problems == []
 
 
 def test_shell_command_as_step_id() -> None:
     _, problems = loaded("build:\n  steps:\n    - npm test\n")
-    hint = only(problems, "Wercker step registry").hint
+    hint = only(problems, "is not a step id").hint
     assert hint and "shell command" in hint
 
 
-def test_script_without_code() -> None:
-    _, problems = loaded("build:\n  steps:\n    - script:\n        name: x\n")
-    assert only(problems, "has no code").severity == "error"
+def test_script_without_code_is_a_skipped_no_op() -> None:
+    # Issue 10: Wercker ran a script with a name and no code as a no-op; only a null
+    # '- script:' is an error (test_parse covers that one).
+    wf, problems = loaded(
+        "build:\n  steps:\n    - script:\n        name: x\n    - script\n"
+        "    - script:\n        cod: a\n    - script: {code: b}\n"
+    )
+    assert [p.severity for p in problems] == ["warning"] * 3
+    assert [p.loc.line for p in problems] == [3, 5, 6]
+    assert "script step 'x' has no code; it does nothing and is skipped" in problems[0].message
+    assert problems[2].hint == "did you mean 'code'?"
+    assert [s.options for s in wf.pipelines["build"].steps] == [{"code": "b"}]
+
+
+@pytest.mark.parametrize("step", ["internal/watch", "internal/shell"])
+def test_dev_only_steps_are_skipped_with_a_warning(step: str) -> None:
+    wf, problems = loaded(
+        f"build:\n  steps:\n    - {step}:\n        code: x\n        reload: true\n"
+        "    - script: {code: b}\n  after-steps:\n"
+        f"    - {step}\n"
+    )
+    assert [(p.severity, p.loc.line, p.pipeline) for p in problems] == [
+        ("warning", 3, "build"),
+        ("warning", 8, "build"),
+    ]
+    assert f"{step} is a Wercker dev-mode step; it is skipped" in problems[0].message
+    build = wf.pipelines["build"]
+    assert [s.id for s in build.steps] == ["script"] and build.after_steps == []
+    assert not lint_for_runner(wf, "local")
 
 
 def test_partial_aws_names_the_missing() -> None:
@@ -140,7 +167,7 @@ def test_lint_for_runner() -> None:
 
 def test_check_file_and_json(tmp_path: Path) -> None:
     path = tmp_path / "wercker.yml"
-    path.write_text(DOCKER_BUILD + "    - npm-install\n")
+    path.write_text(DOCKER_BUILD + "    - npm test\n")
     problems = check_file(path, "local")
     assert [(p.loc.line, p.severity) for p in problems] == [
         (1, "warning"), (4, "error"), (6, "error")]
@@ -188,7 +215,7 @@ def test_image_name_without_docker_build_warns() -> None:
 
 def test_check_file_on_a_directory(tmp_path: Path) -> None:
     assert "no wercker.yml" in check_file(tmp_path)[0].message
-    (tmp_path / ".wercker.yml").write_text("build:\n  steps: [npm-install]\n")
+    (tmp_path / ".wercker.yml").write_text("build:\n  steps: [npm test]\n")
     (problem,) = check_file(tmp_path)
     assert problem.loc.file == str(tmp_path / ".wercker.yml")
 
@@ -383,3 +410,109 @@ def test_a_tag_option_does_not_hide_a_bad_repository_name() -> None:
 def test_service_images_are_not_checked_they_are_never_pulled() -> None:
     _, problems = loaded("services: [Mongo]\nbuild:\n  steps: [{script: {code: a}}]\n")
     assert [p.severity for p in problems] == ["warning"]
+
+
+# -- registries that are not what they look like --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["https://dockerhub.com", "dockerhub.com", "https://www.dockerhub.com/v2", "www.docker.com",
+     "https://docker-hub.com"],
+)
+def test_a_registry_that_looks_like_docker_hub_warns(registry: str) -> None:
+    _, problems = loaded(push("repository: acme/app", f"registry: {registry}"))
+    problem = only(problems, "is not Docker Hub's registry")
+    assert (problem.severity, problem.loc.line) == ("warning", 5)
+    assert problem.hint and "leave 'registry' out" in problem.hint
+    _, problems = loaded(f"box: {{id: acme/app, registry: '{registry}'}}\n" + push("repository: a"))
+    assert only(problems, "is not Docker Hub's registry").loc.line == 1
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["https://registry.hub.docker.com/v2", "https://index.docker.io/v1/", "hub.docker.com",
+     "quay.io", "$REGISTRY", "https://docker.example.com"],
+)
+def test_docker_hub_and_other_registries_do_not_warn(registry: str) -> None:
+    _, problems = loaded(push("repository: acme/app", f"registry: {registry}"))
+    assert not [p for p in problems if "Docker Hub" in p.message]
+
+
+def test_wcr_io_without_credentials_warns() -> None:
+    _, problems = loaded(push("repository: wcr.io/oracle/app"))
+    problem = only(problems, "wcr.io was Wercker's hosted registry")
+    assert (problem.severity, problem.loc.line) == ("warning", 4)
+    _, problems = loaded(push("repository: oracle/app", "registry: https://wcr.io/v2"))
+    assert only(problems, "wcr.io").loc.line == 5
+    _, problems = loaded("box: wcr.io/acme/box:1\n" + push("repository: a"))
+    assert only(problems, "wcr.io").loc == Loc("wercker.yml", 1, 6)
+
+
+def test_wcr_io_with_credentials_or_elsewhere_does_not_warn() -> None:
+    _, problems = loaded(push("repository: wcr.io/o/app", "username: $U", "password: $P"))
+    assert not [p for p in problems if "wcr.io" in p.message]
+    _, problems = loaded(push("repository: acme/wcr.io"))
+    assert not [p for p in problems if "wcr.io" in p.message]
+
+
+# -- pipeline names -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "wanted"), [("buid", "build"), ("Build", "build"),
+                                              ("delpoy", "deploy"), ("bulid", "build")])
+def test_a_near_miss_of_a_default_pipeline_name_warns(name: str, wanted: str) -> None:
+    _, problems = loaded(f"{name}:\n  steps: [{{script: {{code: a}}}}]\n")
+    problem = only(problems, "looks like a misspelling")
+    assert (problem.severity, problem.loc.line, problem.pipeline) == ("warning", 1, None)
+    assert f"'{name}'" in problem.message and problem.hint
+    assert problem.hint.startswith(f"did you mean '{wanted}'?")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["buid:\n  steps: [{script: {code: a}}]\nbuild:\n  steps: [{script: {code: a}}]\n",
+     "build-arm:\n  steps: [{script: {code: a}}]\n",
+     "rebuild:\n  steps: [{script: {code: a}}]\n",
+     "deploy2:\n  steps: [{script: {code: a}}]\n",
+     "test:\n  steps: [{script: {code: a}}]\n"],
+)
+def test_deliberate_pipeline_names_do_not_warn(text: str) -> None:
+    _, problems = loaded(text)
+    assert not [p for p in problems if "misspelling" in p.message]
+
+
+# -- hard-coded guest paths on the local runner -----------------------------------------------
+
+
+GUEST_PATHS = (
+    "build:\n  steps:\n    - script:\n        name: s\n        code: |\n"
+    "          cd /pipeline/source && cp a /pipeline/output/b\n"
+    "          ls /pipeline/source/x /pipeline/cache /pipeline/script/run\n"
+    "          ls /home/pipeline/source ${D}/pipeline/x $D/pipeline /pipelines /pipeline.txt\n"
+)
+
+
+def test_pipeline_paths_on_the_local_runner_name_the_variable() -> None:
+    wf, problems = loaded(GUEST_PATHS)
+    assert not [p for p in problems if "/pipeline" in p.message]  # runner-independent: none
+    found = lint_for_runner(wf, "local")
+    assert [(p.severity, p.loc.line, p.pipeline) for p in found] == [("warning", 5, "build")] * 4
+    hints = [p.hint for p in found]
+    assert hints[0] and hints[0].startswith("use $WERCKER_ROOT")
+    assert "$WERCKER_SOURCE_DIR" in hints[0]
+    assert hints[1:] == [
+        "use $WERCKER_OUTPUT_DIR instead of /pipeline/output",
+        "use $WERCKER_CACHE_DIR instead of /pipeline/cache",
+        "use $WERCKER_PIPELINE_DIR/script instead of /pipeline/script",
+    ]
+    assert "/pipeline/source" in found[0].message and "script step 's'" in found[0].message
+    auto = lint_for_runner(wf, "auto")
+    assert len(auto) == 4 and "auto runner picks local" in auto[0].message
+    assert lint_for_runner(wf, "docker") == []
+
+
+def test_pipeline_path_warnings_are_bounded() -> None:
+    code = " ".join(f"/pipeline/d{i}" for i in range(50))
+    wf, _ = loaded(f"build:\n  steps:\n    - script: {{code: '{code}'}}\n")
+    assert len(lint_for_runner(wf, "local-unsafe")) == 5

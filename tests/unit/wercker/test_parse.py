@@ -454,3 +454,88 @@ def test_aliases_that_expand_past_the_budget_are_refused() -> None:
         "base: &b {steps: [{script: {code: a}}]}\nbuild: *b\ndeploy: *b\n", "wercker.yml"
     )
     assert wf is not None and not [p for p in problems if p.severity == "error"]
+
+
+# -- YAML anchors held at the top level (issue 10) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        ".docker-credentials: &creds {username: $U, password: $P}\n",
+        "shared:\n  creds: &creds {username: $U, password: $P}\n",
+        ".steps: &steps\n  - script: {code: a}\n",
+        ".image: &image acme/box\n",
+        ".box: &creds\n  box: {id: acme/box}\n  username: $U\n  password: $P\n",
+    ],
+)
+def test_a_top_level_key_holding_an_anchor_is_ignored_silently(holder: str) -> None:
+    text = holder + "build:\n  steps:\n    - internal/docker-push:\n        repository: a/b\n"
+    wf, problems = loaded(text)
+    assert list(wf.pipelines) == ["build"]
+    assert problems == [], [p.format() for p in problems]
+
+
+def test_anchored_values_are_used_through_their_aliases() -> None:
+    wf, problems = loaded(
+        ".creds: &creds {username: $U, password: $P}\n"
+        "build:\n  steps:\n    - internal/docker-push:\n        <<: *creds\n"
+        "        repository: a/b\n"
+    )
+    assert problems == []
+    assert wf.pipelines["build"].steps[0].options == {
+        "username": "$U", "password": "$P", "repository": "a/b"}
+
+
+def test_an_anchored_pipeline_shaped_mapping_stays_a_pipeline() -> None:
+    wf, _ = loaded(
+        "base: &base\n  steps:\n    - script: {code: a}\nbuild:\n  <<: *base\n"
+        "targets: &t\n  prod:\n    - script: {code: p}\n"
+        "deploy:\n  box: &box acme/box\n  prod:\n    - script: {code: p}\n"
+    )
+    assert list(wf.pipelines) == ["base", "build", "targets", "deploy"]
+    assert list(wf.pipelines["deploy"].targets) == ["prod"]
+    assert [s.options["code"] for s in wf.pipelines["build"].steps] == ["a"]
+    assert list(wf.pipelines["targets"].targets) == ["prod"]
+
+
+def test_an_unanchored_non_pipeline_mapping_is_still_reported() -> None:
+    # Without an anchor it is more likely a broken pipeline than a holder of shared YAML.
+    wf, problems = loaded("notes: {username: u}\nbuild:\n  steps: [{script: {code: a}}]\n")
+    assert "notes" in wf.pipelines
+    assert only(problems, "'username' in pipeline 'notes'").severity == "error"
+
+
+# -- "mapping values are not allowed here": the hint says what is on that line ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        ("build:\n  steps:\n    - bundle-install\n      cwd: frontend/\n", 4,
+         "'- bundle-install' above is a plain list item, so 'cwd:' cannot be indented under "
+         "it; to give a step options write '- bundle-install:' and indent its options under it"),
+        ("build:\n  steps:\n    - script:\n        name: echo a: b\n        code: x\n", 4,
+         "the value after 'name:' contains ': ', which YAML reads as another key; quote the "
+         "whole value (or use a block scalar '|'), or put a nested key on its own line, "
+         "indented"),
+        ("build: steps: x\n", 1, "the value after 'build:' contains ': '"),
+        ("build:\n  steps:\n    - script:\n        name: x\n          code: y\n", 5,
+         "this line is indented deeper than 'name:' above, which already has a value on its "
+         "line; line this key up with 'name:', or write 'name:' alone to nest it"),
+        ("box: golang\n  build:\n    steps: []\n", 2,
+         "this line is indented deeper than 'box:' above"),
+    ],
+)
+def test_mapping_values_hint_matches_its_line(text: str, line: int, hint: str) -> None:
+    wf, problems = load_text(text, "wercker.yml")
+    assert wf is None
+    (problem,) = problems
+    assert "mapping values are not allowed" in problem.message
+    assert problem.loc.line == line
+    assert problem.hint and problem.hint.startswith(hint), problem.hint
+
+
+def test_mapping_values_hint_never_echoes_a_value() -> None:
+    _, (problem,) = load_text("build:\n  password: hunter2: x\n", "wercker.yml")
+    assert "hunter2" not in problem.format() and "'password:'" in (problem.hint or "")

@@ -77,7 +77,8 @@ def test_timeouts() -> None:
 
 def test_blocking_problems_ignore_pipelines_not_run() -> None:
     wf, problems = loaded(
-        "dev:\n  steps: [internal/watch]\nbuild:\n  steps: [npm-install]\n"
+        # Issue 10: internal/watch (skipped) and npm-install (a step package) no longer block.
+        "dev:\n  steps: [internal/store-container]\nbuild:\n  steps: [internal/publish-step]\n"
         "box: {id: x, aws-region: r}\n"
     )
     dev, build = wf.pipelines["dev"], wf.pipelines["build"]
