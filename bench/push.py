@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 from bot.pushers.registry.client import RegistryClient
@@ -77,11 +78,12 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {root!r})
     from pathlib import Path
     from bot.logs import MemoryLog
+    from bot.pushers.credentials import RegistryCredentials
     from bot.pushers.daemonless import DaemonlessPusher
     from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
-    DaemonlessPusher({{}}, Path({cache!r})).push(
+    DaemonlessPusher({{}}, Path({cache!r}), credentials=RegistryCredentials({{}})).push(
         ImageSpec([LayerDir(Path({src!r}), "/data")], ImageConfig()),
         Target({host!r}, "bench/big", ("v1",), "http"), MemoryLog())
     print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic() - started)
@@ -129,7 +131,9 @@ def skopeo_dir_layout(work: Path, layer_path: Path, layer_digest: str, diff_id: 
 
 
 def upload_only(host: str, repo: str, layer_path: Path, digest: str, diff_id: str) -> None:
-    client = RegistryClient(host, "http", Target(host, repo, ("v1",)).auth, {})
+    client = RegistryClient(
+        host, "http", Target(host, repo, ("v1",)).auth, {}, credentials=RegistryCredentials({})
+    )
     size = layer_path.stat().st_size
     client.upload_blob(repo, digest, size, lambda: layer_path.open("rb"))
     config = build_config(ImageConfig(cmd=["/x"]), [NewLayer(diff_id, "bench")])
@@ -226,7 +230,9 @@ def main() -> None:
         # 1. cold: fresh cache and fresh repositories for every round; medians are reported
         colds, builds, uploads, skopeos, dockers = [], [], [], [], []
         for round_ in range(args.repeat):
-            pusher = DaemonlessPusher({}, work / f"cache{round_}")
+            pusher = DaemonlessPusher(
+                {}, work / f"cache{round_}", credentials=RegistryCredentials({})
+            )
             target = Target(host, f"bench/ours{round_}", ("v1",), "http")
             colds.append(timed(pusher.push, image, target, MemoryLog())[0])
             # the same layer, built once, then upload-only (what skopeo does)

@@ -27,7 +27,7 @@ from bot.masking import Masker
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
 from bot.plan import NoWerckerFile, Plan, PlannedPipeline, compile_plan
-from bot.pushers.base import Pusher
+from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageSpec, PushResult
 from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, superseded
 from bot.runners.base import Runner
@@ -202,6 +202,7 @@ class Attempt:
         runs = run_chain(
             plan, source, repo, self.facts(created),
             runner=runner, settings=self.settings, pusher=self.svc.pusher,
+            engine_pusher=self.svc.engine_pusher,
             workdir=self.workdir, log=self.log, hooks=self,
         )  # fmt: skip
         return self.conclude(runs, planned)
@@ -279,6 +280,7 @@ def run_chain(
     runner: Runner,
     settings: Settings,
     pusher: Pusher[ImageSpec],
+    engine_pusher: EngineImagePusher,
     workdir: Path,
     log: Log,
     hooks: ChainHooks,
@@ -296,6 +298,7 @@ def run_chain(
         secrets=dict(repo.secrets),
         registries=dict(settings.registries),
         pusher=pusher,
+        engine_pusher=engine_pusher,
         runner=runner,
         cache_dir=cache,
         log=log,

@@ -123,7 +123,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
         return EXIT_FAILED
-    problems = check_file(path, args.runner)
+    from bot.stepsources import is_built_in  # a leaf: no resolver, no GitPython
+
+    problems = check_file(path, args.runner, is_built_in)
     errors = [p for p in problems if p.severity == "error"]
     if args.format == "json":
         import json

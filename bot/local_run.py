@@ -28,7 +28,7 @@ from bot.pushers.model import PushResult
 from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
 from bot.stepsources.resolve import StepSources
 from bot.wercker.model import StepSpec
-from bot.wiring import build_credentials, build_pusher, build_runners
+from bot.wiring import build_credentials, build_engine_pusher, build_pusher, build_runners
 from steps.base import BuildFacts
 
 
@@ -112,7 +112,8 @@ def run_directory(args: argparse.Namespace) -> int:
         runs = run_chain(
             plan, directory, repo, facts,
             runner=runners.runner(plan.runner_kind), settings=settings,
-            pusher=build_pusher(settings, credentials), workdir=workdir, log=log,
+            pusher=build_pusher(settings, credentials),
+            engine_pusher=build_engine_pusher(settings, credentials), workdir=workdir, log=log,
             hooks=_TerminalHooks(masker),
         )  # fmt: skip
     finally:

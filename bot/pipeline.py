@@ -24,9 +24,9 @@ from bot.errors import InfrastructureError, StepError, WerckerBotError
 from bot.logs import Log
 from bot.models import Result
 from bot.plan import PlannedPipeline
-from bot.pushers.base import Pusher
+from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageSpec, PushResult
-from bot.runners.base import Runner, Session, Workspace
+from bot.runners.base import Runner, ServiceRunner, Session, Workspace
 from bot.settings import RegistrySettings
 from bot.wercker.expand import disable_sync
 from bot.wercker.model import StepSpec
@@ -69,6 +69,7 @@ class RunInputs:
     secrets: Mapping[str, str]
     registries: dict[str, RegistrySettings]
     pusher: Pusher[ImageSpec]
+    engine_pusher: EngineImagePusher
     runner: Runner
     cache_dir: Path
     log: Log
@@ -93,9 +94,7 @@ def run_pipeline(
     box_env = dict(box.env) if box is not None else {}
     if box is not None:
         log.info(f"box: {box.image}")
-    session = inputs.runner.open(
-        box.image if box is not None else None, box_env, ws, planned.base_path, log
-    )
+    session = _open(inputs.runner, planned, box_env, ws, log)
     try:
         env = pipeline_env(
             inputs.facts,
@@ -169,6 +168,21 @@ def _passed(images: list[PushResult], seconds: float) -> str:
         return f"Passed in {seconds:.0f}s"
     last = images[-1]
     return f"Pushed {last.repository}:{last.tags[0]} ({last.digest[:15]}…) in {seconds:.0f}s"
+
+
+def _open(
+    runner: Runner, planned: PlannedPipeline, box_env: dict[str, str], ws: Workspace, log: Log
+) -> Session:
+    """Opens the pipeline's session, with its services on a runner that starts them. The
+    plan's lint stops a pipeline with services on any other runner; here that is a bug."""
+    image = planned.box.image if planned.box is not None else None
+    if not planned.services:
+        return runner.open(image, box_env, ws, planned.base_path, log)
+    if not isinstance(runner, ServiceRunner):
+        raise InfrastructureError(
+            f"pipeline '{planned.name}' has services; only the docker runner starts them"
+        )
+    return runner.open(image, box_env, ws, planned.base_path, log, services=planned.services)
 
 
 def _copy_source(source: Path, dest: Path) -> None:
@@ -263,6 +277,7 @@ class _StepRunner:
             log=log,
             timeouts=self.planned.timeouts,
             pusher=self.inputs.pusher,
+            engine_pusher=self.inputs.engine_pusher,
             registries=self.inputs.registries,
             box=self.box,
             built_images=self.built,

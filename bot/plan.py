@@ -18,8 +18,9 @@ wercker.yml at all is not an error: ``NoWerckerFile``.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -29,7 +30,7 @@ from bot.images import ImageRef
 from bot.logs import Log
 from bot.pushers.target import resolve_box as target_of_box
 from bot.pushers.target import without_reference
-from bot.runners.base import Timeouts
+from bot.runners.base import ServiceBox, Timeouts
 from bot.settings import RegistrySettings, RepoSettings
 from bot.stepsources import StepPackage
 from bot.stepsources.resolve import StepSources, Unresolved
@@ -76,7 +77,9 @@ class PlannedPipeline:
     pipeline gets Wercker's deploy environment (any pipeline after the first, and one named
     ``deploy``). ``runner_kind`` is the kind every pipeline of the plan runs on.
     ``packages`` maps each registry step id written in the pipeline (``StepSpec.id``) to the
-    step package resolved for it, so the executor never resolves again."""
+    step package resolved for it, so the executor never resolves again. ``services`` are
+    the pipeline's services (its own list, else the file's), resolved and expanded like the
+    box."""
 
     name: str
     position: int
@@ -90,6 +93,7 @@ class PlannedPipeline:
     deploy: bool
     runner_kind: str
     packages: Mapping[str, StepPackage] = field(default_factory=lambda: MappingProxyType({}))
+    services: tuple[ServiceBox, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,7 @@ def compile_file(
                 deploy=position > 0 or spec.name == "deploy",
                 runner_kind=kind,
                 packages=_packages_of([*main, *spec.after_steps], packages),
+                services=_planned_services(wf, spec, lookup, registries, log),
             )
         )
     return Plan(wf.path, tuple(pipelines), kind, tuple(found), tuple(warnings))
@@ -271,6 +276,38 @@ def _planned_box(
     # The box's credentials are secrets from now on, wherever the log shows them.
     log.add_secrets(image.auth.secrets())
     return PlannedBox(image, MappingProxyType(env))
+
+
+# Service keys that are not about pulling the image (resolve_box sees only the others).
+_SERVICE_RUN_KEYS = ("name", "cmd", "entrypoint", "ports", "volumes", "url")
+
+
+def _planned_services(
+    wf: WerckerFile,
+    spec: PipelineSpec,
+    lookup: Mapping[str, str],
+    registries: Mapping[str, RegistrySettings],
+    log: Log,
+) -> tuple[ServiceBox, ...]:
+    """A pipeline's services (its own list replaces the file's; ``[]`` disables them),
+    each named by its ``name`` or the last path part of its repository."""
+    out = []
+    for service in wf.services if spec.services is None else spec.services:
+        pulled = {k: v for k, v in service.options.items() if k not in _SERVICE_RUN_KEYS}
+        image, env = resolve_box(replace(service, options=pulled), lookup, registries, log)
+        log.add_secrets(image.auth.secrets())
+        name = service.options.get("name") or image.repository.rsplit("/", 1)[-1]
+        cmd, entrypoint = (service.options.get(k) for k in ("cmd", "entrypoint"))
+        out.append(
+            ServiceBox(
+                name=name,
+                image=image,
+                env=MappingProxyType(env),
+                cmd=tuple(shlex.split(cmd)) if cmd else None,
+                entrypoint=tuple(shlex.split(entrypoint)) if entrypoint else None,
+            )
+        )
+    return tuple(out)
 
 
 def resolve_box(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.forges.base import Forge
 from bot.masking import Masker
 from bot.outbox import StatusDelivery
-from bot.pushers.base import Pusher
+from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageSpec
 from bot.reporter import Reporter
 from bot.settings import RepoSettings, Settings
@@ -28,6 +28,10 @@ class Services:
     settings: Settings
     store: Store
     pusher: Pusher[ImageSpec]
+    """The daemonless pusher."""
+    engine_pusher: EngineImagePusher
+    """Pushes the box container or a built image, and builds images, on the docker
+    runner's engine; it presents the same credential resolver as ``pusher``."""
     reporter: Reporter
     forge: Forge
     """Verifies and parses webhook deliveries (web) and posts commit statuses (outbox)."""

@@ -2,9 +2,10 @@
 config or constructs long-lived collaborators.
 
 What is built here: the reporter (``build_reporter``), the store, the forge
-(``build_forge``), the pusher (``build_pusher``), the status delivery (the outbox's poster,
-on the forge) and the ``Services`` that carries them to the web app and the worker pool; and
-the store that ``wercker-bot migrate`` upgrades (``migration_store``)."""
+(``build_forge``), the pushers (``build_pusher``, ``build_engine_pusher``), the status
+delivery (the outbox's poster, on the forge) and the ``Services`` that carries them to the
+web app and the worker pool; and the store that ``wercker-bot migrate`` upgrades
+(``migration_store``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.errors import ConfigError
 from bot.forges.base import Forge
 from bot.forges.github.forge import GitHubForge
 from bot.outbox import StatusDelivery
+from bot.pushers.base import EngineImagePusher
 from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.reporter import Reporter
@@ -39,8 +41,8 @@ def build_reporter(settings: Settings) -> Reporter:
 
 def build_credentials(settings: Settings) -> CredentialResolver:
     """The one registry credential resolver of a process: box pulls (the docker runner),
-    the engine pusher (through the runner's engine handle) and the daemonless pusher all
-    present what it resolves. Built once, handed to ``build_pusher`` and ``build_runners``."""
+    the engine pusher and the daemonless pusher all present what it resolves. Built once,
+    handed to ``build_pusher``, ``build_engine_pusher`` and ``build_runners``."""
     return RegistryCredentials(settings.registries)
 
 
@@ -50,6 +52,15 @@ def build_pusher(settings: Settings, credentials: CredentialResolver) -> Daemonl
     return DaemonlessPusher(
         dict(settings.registries), settings.data_dir / "blob-cache", credentials=credentials
     )
+
+
+def build_engine_pusher(settings: Settings, credentials: CredentialResolver) -> EngineImagePusher:
+    """The engine pusher (pushes and builds on the docker runner's engines), with the
+    process's credential resolver. The docker SDK loads only when it is built."""
+    del settings  # the engine's own daemon config governs its pushes (see transfer.py)
+    from bot.pushers.engine import EnginePusher
+
+    return EnginePusher(credentials)
 
 
 def build_runners(settings: Settings, credentials: CredentialResolver) -> RunnerChooser:
@@ -111,6 +122,7 @@ def build_services(settings: Settings, *, forge: Forge | None = None) -> Service
         settings=settings,
         store=store,
         pusher=pusher,
+        engine_pusher=build_engine_pusher(settings, credentials),
         reporter=reporter,
         forge=forge,
         status_delivery=StatusDelivery(store, forge),

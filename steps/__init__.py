@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from steps.base import Step
 from steps.docker_build import DockerBuildStep
+from steps.docker_kill import DockerKillStep
+from steps.docker_run import DockerRunStep
 from steps.package import PackageStep
 from steps.push import DockerPushStep, DockerScratchPushStep
 from steps.script import ScriptStep
@@ -15,6 +17,8 @@ STEP_TYPES: dict[str, Step] = {
     "internal/docker-push": DockerPushStep(),
     "internal/docker-scratch-push": DockerScratchPushStep(),
     "internal/docker-build": DockerBuildStep(),
+    "internal/docker-run": DockerRunStep(),
+    "internal/docker-kill": DockerKillStep(),
 }
 
 PACKAGE_STEP: Step = PackageStep()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.logs import Log
-from bot.pushers.base import Pusher
+from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageRef, ImageSpec, PushResult
 from bot.runners.base import Session, Timeouts
 from bot.settings import RegistrySettings
@@ -39,7 +39,8 @@ class StepContext:
     to processes but never into image configs; ``lookup`` is ``env`` plus ``secrets`` and is
     what ``$VAR`` in options expands against (respecting ``disable-sync``). ``pusher``
     pushes images assembled from directories (the daemonless pusher); a push of the box
-    container or of a built image goes through the engine pusher (``steps/push.py``).
+    container or of a built image, and ``internal/docker-build``, go through
+    ``engine_pusher`` (both come from the composition root, ``bot.wiring``).
     ``package`` is the step package the plan resolved for a registry step (``None`` for
     the bot's own step types)."""
 
@@ -52,6 +53,7 @@ class StepContext:
     log: Log
     timeouts: Timeouts
     pusher: Pusher[ImageSpec]
+    engine_pusher: EngineImagePusher
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     box: ImageRef | None = None
     built_images: dict[str, str] = field(default_factory=dict)

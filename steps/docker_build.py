@@ -1,6 +1,6 @@
 """``internal/docker-build`` (wercker-spec §4): ``docker build`` of a Dockerfile in the source.
 
-The engine pusher builds it next to the box container (``EnginePusher.build`` on the
+The engine pusher builds it next to the box container (``ctx.engine_pusher.build`` on the
 session's ``snapshot()``) and the image id is kept under the step's ``image-name``
 (``ctx.built_images``), so a later ``internal/docker-push`` with ``image-name:`` pushes it
 instead of committing the box. Only the docker runner can build: the local runner has no
@@ -62,9 +62,7 @@ class DockerBuildStep:
         if hosts:
             build_options["extra_hosts"] = hosts
         ctx.log.info(f"building {image_name} from {context}")
-        from bot.pushers.engine import EnginePusher  # the docker SDK, only when needed
-
-        built = EnginePusher().build(box, context_dir, build_options, image_name, ctx.log)
+        built = ctx.engine_pusher.build(box, context_dir, build_options, image_name, ctx.log)
         ctx.built_images[image_name] = built.image_id
         return StepOutcome(message=f"Built {image_name} ({built.image_id[:19]})")
 

@@ -20,26 +20,15 @@ run the way the Wercker CLI ran it (wercker-steps.md §1.4-1.6, spec §1.6).
 
 from __future__ import annotations
 
-import io
-import os
 import posixpath
 import re
-import stat
-import tarfile
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-from docker.errors import DockerException
-
-from bot.errors import InfrastructureError, StepConfigError, StepError, StepTimeout
-from bot.runners.base import Session, snapshot_of
-from bot.runners.local import LocalSession
+from bot.errors import InfrastructureError, StepError, StepTimeout
+from bot.runners.base import Session
 from bot.stepsources import StepPackage
 from steps.base import StepContext, StepOutcome
 
-MAX_STAGED_BYTES = 64 * 1024 * 1024
-MAX_STAGED_FILES = 5000
 MAX_MESSAGE_BYTES = 4096
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _TRUE = frozenset({"y", "yes", "on", "true"})
@@ -181,121 +170,7 @@ def _quote(value: str) -> str:
     return "".join(out)
 
 
-# -- staging -------------------------------------------------------------------------------
-
-
 def stage(session: Session, package: StepPackage, safe: str) -> str:
-    """Copies the package into the box as ``safe`` and returns its guest path."""
-    snapshot = snapshot_of(session)
-    if snapshot is not None:
-        data = _tar(package.directory, safe)
-        try:
-            ok = snapshot.engine.stream.api.put_archive(
-                snapshot.container_id, session.paths.pipeline, data
-            )
-        except DockerException as err:
-            raise InfrastructureError(
-                f"cannot copy step {package.id} into the box: {err}"
-            ) from None
-        if not ok:
-            raise InfrastructureError(f"cannot copy step {package.id} into the box")
-        return posixpath.join(session.paths.pipeline, safe)
-    if isinstance(session, LocalSession):
-        return _copy_local(package.directory, session.home, safe)
-    raise InfrastructureError(f"the {session.kind} runner cannot run step packages")
-
-
-def _walk(directory: Path, rel: str = "") -> Iterator[tuple[str, str, str | bytes, int]]:
-    """``(relative path, kind, data or link target, mode)`` for everything in
-    ``directory``, parents first: ``dir``, ``file`` (read without following a link) or
-    ``link``; anything else is left out. ``run.sh`` must be a regular file. Bounded."""
-    budget = [MAX_STAGED_BYTES, MAX_STAGED_FILES]
-    yield from _walk_dir(directory, rel, budget)
-
-
-def _walk_dir(
-    directory: Path, rel: str, budget: list[int]
-) -> Iterator[tuple[str, str, str | bytes, int]]:
-    with os.scandir(directory) as entries:
-        items = sorted(entries, key=lambda e: e.name)
-    for entry in items:
-        path = f"{rel}{entry.name}"
-        budget[1] -= 1
-        if budget[1] < 0:
-            raise StepConfigError(f"the step package has over {MAX_STAGED_FILES} files")
-        if path == "run.sh" and not entry.is_file(follow_symlinks=False):
-            raise StepConfigError("the step package's run.sh is not a regular file; refused")
-        if entry.is_symlink():
-            yield path, "link", os.readlink(entry.path), 0o777
-        elif entry.is_dir(follow_symlinks=False):
-            if entry.name == ".git":
-                continue
-            yield path, "dir", b"", 0o755
-            yield from _walk_dir(Path(entry.path), path + "/", budget)
-        elif entry.is_file(follow_symlinks=False):
-            data = _read_file(entry.path, budget)
-            mode = entry.stat(follow_symlinks=False).st_mode
-            yield path, "file", data, 0o755 if mode & 0o111 else 0o644
-
-
-def _read_file(path: str, budget: list[int]) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b""
-        data = handle.read(budget[0] + 1)
-    budget[0] -= len(data)
-    if budget[0] < 0:
-        raise StepConfigError(f"the step package is over {MAX_STAGED_BYTES // 2**20} MiB")
-    return data
-
-
-def _tar(directory: Path, safe: str) -> bytes:
-    """The package as a tar of ``safe/...``, owned by root, links as links."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        top = tarfile.TarInfo(safe)
-        top.type, top.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(top)
-        for rel, kind, data, mode in _walk(directory):
-            info = tarfile.TarInfo(f"{safe}/{rel}")
-            info.mode = mode
-            if kind == "dir":
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif kind == "link":
-                info.type, info.linkname = tarfile.SYMTYPE, str(data)
-                tar.addfile(info)
-            else:
-                assert isinstance(data, bytes)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _copy_local(directory: Path, home: Path, safe: str) -> str:
-    """Copies the package into a fresh ``home/.wercker-step-<safe>``. The step's home is
-    writable by steps, so everything is created relative to directory fds that never
-    follow a link, in a directory that did not exist (no step runs meanwhile)."""
-    home_fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    name = f".wercker-step-{safe}"
-    try:
-        os.mkdir(name, 0o755, dir_fd=home_fd)
-        root_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=home_fd)
-    finally:
-        os.close(home_fd)
-    try:
-        for rel, kind, data, mode in _walk(directory):
-            if kind == "dir":
-                os.mkdir(rel, 0o755, dir_fd=root_fd)
-            elif kind == "link":
-                os.symlink(str(data), rel, dir_fd=root_fd)
-            else:
-                assert isinstance(data, bytes)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-                fd = os.open(rel, flags, mode & 0o555, dir_fd=root_fd)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-    finally:
-        os.close(root_fd)
-    return str(home / name)
+    """Copies the package into the box as ``safe`` and returns its guest path
+    (``Session.put_dir``: links stay links, a linked ``run.sh`` is refused, bounded)."""
+    return session.put_dir(package.directory, safe)

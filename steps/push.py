@@ -81,9 +81,7 @@ class DockerPushStep:
         started = time.monotonic()
         engine_image = _engine_image(ctx, options.get("image-name", ""), config)
         if engine_image is not None:
-            from bot.pushers.engine import EnginePusher  # the docker SDK, only when needed
-
-            result = EnginePusher().push(engine_image, target, ctx.log)
+            result = ctx.engine_pusher.push(engine_image, target, ctx.log)
         else:
             source = ctx.session.collect(ctx.session.paths.source)
             if ctx.box is None:

@@ -12,10 +12,14 @@ both. ``steps/push.py`` chooses which one pushes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.logs import Log
 from bot.pushers.model import PushResult, Target
+
+if TYPE_CHECKING:  # the engine package loads the docker SDK; its types are enough here
+    from bot.engine import BoxSnapshot
+    from bot.pushers.engine.model import BuiltImage, EngineImage  # noqa: F401 (a base's string)
 
 S_contra = TypeVar("S_contra", contravariant=True)
 
@@ -37,3 +41,17 @@ class Pusher(Protocol[S_contra]):
     def push(self, source: S_contra, target: Target, log: Log) -> PushResult: ...
 
     def sweep(self) -> list[Path]: ...
+
+
+class EngineImagePusher(Pusher["EngineImage"], Protocol):
+    """The engine pusher (``bot.pushers.engine.EnginePusher``): a ``Pusher[EngineImage]``
+    that also builds images next to the box container (``internal/docker-build``).
+
+    ``build`` builds ``context_dir`` (``options`` are extra ``APIClient.build`` arguments)
+    on the box's engine and keeps the image, tagged ``<box.built_prefix><name>``, until the
+    session closes; it raises ``StepError`` for a failed build and ``InfrastructureError``
+    when the engine cannot keep it."""
+
+    def build(
+        self, box: BoxSnapshot, context_dir: Path, options: dict[str, Any], name: str, log: Log
+    ) -> BuiltImage: ...

@@ -24,7 +24,6 @@ from bot.engine import CredentialResolver
 from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import Log
 from bot.masking import Masker
-from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import (
     ImageRef,
     ImageSpec,
@@ -72,7 +71,8 @@ class DaemonlessPusher:
     compressed (``RegistryClient.stream_blob``) unless ``stream_uploads`` is false; it is
     uploaded from its temp file when the cache knows it, when the registry refuses the
     stream, and on every retry. ``credentials`` is the bot's one resolver (built in
-    ``bot.wiring``; by default one from ``registries``): every client of every push asks it.
+    ``bot.wiring``; required, so no second one is ever made): every client of every push
+    asks it.
     """
 
     def __init__(
@@ -80,13 +80,13 @@ class DaemonlessPusher:
         registries: Mapping[str, RegistrySettings],
         cache_dir: Path,
         *,
-        credentials: CredentialResolver | None = None,
+        credentials: CredentialResolver,
         retry: RetryPolicy | None = None,
         threads: int = UPLOAD_THREADS,
         stream_uploads: bool = True,
     ) -> None:
         self.registries = registries
-        self.credentials = credentials or RegistryCredentials(registries)
+        self.credentials = credentials
         self.cache = LayerCache(cache_dir / "layers")
         self.tmp_dir = cache_dir / "tmp"
         self.retry = retry

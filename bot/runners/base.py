@@ -7,6 +7,7 @@ Runners know nothing of the store or the forge: they report through the ``Log``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -58,6 +59,21 @@ class GuestPaths:
 
 
 @dataclass(frozen=True)
+class ServiceBox:
+    """A container started next to the box: a wercker.yml service (``Plan``) or an
+    ``internal/docker-run``. ``name`` is how the box reaches it (link variables
+    ``<NAME>_PORT_<port>_TCP_ADDR``…, and a host name); ``image`` carries its own pull
+    credentials; ``env`` (expanded) is the container's; ``cmd``/``entrypoint`` are argv
+    lists (``None``: the image's)."""
+
+    name: str
+    image: ImageRef
+    env: Mapping[str, str] = field(default_factory=dict)
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Seconds; ``None`` disables the check."""
 
@@ -105,6 +121,16 @@ class Session(Protocol):
 
     def collect(self, guest_dir: str) -> Path: ...
 
+    def put_dir(self, source: Path, name: str) -> str:
+        """Copies the host directory ``source`` — a directory only the bot or the operator
+        writes — into the guest as ``<pipeline dir>/<name>`` (docker) or into the step home
+        (local), and returns the guest path. ``name`` is one plain path component, fresh
+        for this pipeline. Links are copied as links and never followed; a ``run.sh`` that
+        is a link is refused; the copy is bounded in size and file count
+        (``bot.runners.staging``). Raises ``StepConfigError`` for what the directory holds,
+        ``InfrastructureError`` when the box cannot take it."""
+        ...
+
     def restart(self, log: Log) -> None:
         """Make the session usable again after a step killed it (before after-steps)."""
 
@@ -149,3 +175,36 @@ class Runner(Protocol):
         base_path: str | None,
         log: Log,
     ) -> Session: ...
+
+
+@runtime_checkable
+class ServiceRunner(Runner, Protocol):
+    """A runner that starts ``services`` (``ServiceBox``) next to the box before the first
+    step, and stops and removes them when the session closes (the docker runner).
+    ``runs_services`` is always true; a runner without it gets no services (the plan's lint
+    stops such a build before it runs)."""
+
+    runs_services: bool
+
+    def open(
+        self,
+        box: ImageRef | None,
+        box_env: dict[str, str],
+        workspace: Workspace,
+        base_path: str | None,
+        log: Log,
+        *,
+        services: Sequence[ServiceBox] = (),
+    ) -> Session: ...
+
+
+@runtime_checkable
+class ContainerSession(Session, Protocol):
+    """A session that can start containers next to its box mid-pipeline
+    (``internal/docker-run``) and stop them (``internal/docker-kill``); whatever it started
+    is removed when it closes. ``run_container`` returns the link variables now in every
+    later step's environment; ``kill_container`` says whether ``name`` was running."""
+
+    def run_container(self, service: ServiceBox, log: Log) -> dict[str, str]: ...
+
+    def kill_container(self, name: str, log: Log) -> bool: ...

@@ -32,6 +32,7 @@ from bot.logs import Log
 from bot.runners.base import GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.output import OutputRelay, Watchdog
 from bot.runners.sandbox import Sandbox
+from bot.runners.staging import check_name, copy_dir
 from bot.runners.wrapper import (
     MAX_HELPER_BYTES,
     command,
@@ -209,6 +210,11 @@ class LocalSession:
 
     def collect(self, guest_dir: str) -> Path:
         return Path(guest_dir)
+
+    def put_dir(self, source: Path, name: str) -> str:
+        """``Session.put_dir``: a fresh ``<home>/.wercker-step-<name>`` (hidden, so a step
+        listing its home does not see it), files read-only."""
+        return str(copy_dir(source, self.home, f".wercker-step-{check_name(name)}"))
 
     def restart(self, log: Log) -> None:
         """Nothing to restart: every step is its own process."""

@@ -41,6 +41,32 @@ class StepId:
         return self.key if self.version == "*" else f"{self.key}@{self.version}"
 
 
+LIBRARY = Path(__file__).resolve().parents[2] / "steps" / "library"
+"""The built-in step library shipped with the bot: ``<name>/`` is ``wercker/<name>``."""
+
+SERVES_ANY_OWNER: dict[str, str] = {"pretty-slack-notify": "slack-notifier"}
+"""Well-known steps of other owners that a built-in step serves, by name: the library's
+``slack-notifier`` takes ``pretty-slack-notify``'s options (several owners published one;
+the corpus uses three). The id as written still names the options' variables."""
+
+
+def built_in_dir(step: StepId, library: Path = LIBRARY) -> Path | None:
+    """The built-in package directory serving ``step`` (``wercker/<name>``, or a name in
+    ``SERVES_ANY_OWNER`` of any owner), or ``None``."""
+    alias = SERVES_ANY_OWNER.get(step.name)
+    if step.owner != "wercker" and alias is None:
+        return None
+    directory = library / (alias or step.name)
+    return directory if directory.is_dir() else None
+
+
+def is_built_in(text: str) -> bool:
+    """Whether the wercker.yml step id ``text`` is served by the built-in library. Light:
+    ``wercker-bot check`` asks it without loading the resolver (GitPython)."""
+    step = parse_step_id(text)
+    return step is not None and built_in_dir(step) is not None
+
+
 def parse_step_id(text: str) -> StepId | None:
     """``npm-install``, ``wercker/npm-install``, ``owner/name@1.2.3`` → ``StepId``; ``None``
     for text that is no step id (spaces, empty parts, more than one ``/``). Owner and name

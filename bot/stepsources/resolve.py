@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.checkout import split_credentials
-from bot.stepsources import StepId, StepPackage, parse_step_id
+from bot.stepsources import (
+    LIBRARY,
+    SERVES_ANY_OWNER,
+    StepId,
+    StepPackage,
+    built_in_dir,
+    parse_step_id,
+)
 from bot.stepsources.config import StepSource
 from bot.stepsources.gitcache import GitCache, SourceError
 from bot.stepsources.manifest import PackageError, inspect_package
@@ -21,15 +28,6 @@ from bot.stepsources.versions import satisfies
 if TYPE_CHECKING:
     from bot.logs import Log
     from bot.settings import Settings
-
-LIBRARY = Path(__file__).resolve().parents[2] / "steps" / "library"
-"""The built-in step library shipped with the bot: ``<name>/`` is ``wercker/<name>``."""
-
-SERVES_ANY_OWNER: dict[str, str] = {"pretty-slack-notify": "slack-notifier"}
-"""Well-known steps of other owners that a built-in step serves, by name: the library's
-``slack-notifier`` takes ``pretty-slack-notify``'s options (several owners published one;
-the corpus uses three). The id as written still names the options' variables."""
-
 
 class Unresolved(Exception):
     """The id resolves to nothing usable. ``str()`` says why; ``hint`` what to do."""
@@ -113,8 +111,8 @@ class StepSources:
 
     def _built_in(self, step: StepId) -> StepPackage:
         alias = SERVES_ANY_OWNER.get(step.name)
-        directory = self.library / (alias or step.name)
-        if (step.owner != "wercker" and alias is None) or not directory.is_dir():
+        directory = built_in_dir(step, self.library)
+        if directory is None:
             raise Unresolved(
                 f"step '{step}' is not a step type of wercker-bot, a configured step source "
                 f"nor a built-in step; {config_hint(step)}",

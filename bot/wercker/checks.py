@@ -28,8 +28,6 @@ _PLAIN_SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/bash"
 # Hints for service-only keys written in a box.
 _BOX_ONLY_IN_SERVICE = {key: "only a service has it" for key in schema.SERVICE_ONLY_KEYS}
 _UNSUPPORTED_HINTS = {
-    "internal/docker-run": "start the containers the build needs outside the bot",
-    "internal/docker-kill": "start the containers the build needs outside the bot",
     "internal/store-container": "a pipeline's output dir is handed to the next pipeline",
     "internal/publish-step": "the Wercker step registry is gone",
 }
@@ -78,10 +76,12 @@ def check_box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> l
     what = "service" if service else "box"
     check = _Checker(pipeline)
     known = schema.SERVICE_KEYS if service else schema.BOX_KEYS
-    ignored = {**schema.BOX_IGNORED_KEYS, **(schema.SERVICE_ONLY_KEYS if service else {})}
+    ignored = dict(schema.BOX_IGNORED_KEYS)
+    if service:  # a service is started with its own cmd and entrypoint, named by its name
+        ignored = {k: v for k, v in ignored.items() if k not in ("cmd", "entrypoint")}
     check.unknown(what, box.options, box.option_locs, known, box.loc, _BOX_ONLY_IN_SERVICE)
     for key, value in box.options.items():
-        if key == "cmd" and value.strip() in _PLAIN_SHELLS:
+        if key == "cmd" and value.strip() in _PLAIN_SHELLS and not service:
             continue  # the shell the bot picks anyway (bash when the box has it, else sh)
         if key in ignored:
             check.add(
@@ -92,12 +92,11 @@ def check_box(box: BoxSpec, pipeline: str | None, *, service: bool = False) -> l
             )
     _credentials(check, box.options, box.option_locs, box.loc, what)
     _registry_hosts(check, box.options, box.option_locs, box.loc, box.id, box.id_loc)
-    if not service:  # services are never pulled
-        _box_image(check, box)
+    _box_image(check, box, what)  # a service is pulled like the box (docker runner)
     return check.out
 
 
-def _box_image(check: _Checker, box: BoxSpec) -> None:
+def _box_image(check: _Checker, box: BoxSpec, what: str = "box") -> None:
     """The box id must parse as the runner will parse it (``split_image_ref``, the grammar
     under ``bot.pushers.target.parse_image_ref``), else the build fails at pull time with no
     location. With ``$VAR`` it is known only at run time."""
@@ -110,9 +109,9 @@ def _box_image(check: _Checker, box: BoxSpec) -> None:
     except StepConfigError as err:
         name = without_reference(box.id.strip())
         lowered = name.lower() + box.id.strip()[len(name) :]
-        message, hint = f"box {err}", "an image is [host[:port]/]name[:tag][@sha256:digest]"
+        message, hint = f"{what} {err}", "an image is [host[:port]/]name[:tag][@sha256:digest]"
         if name != name.lower() and _parses(lowered):
-            message = f"box image {box.id.strip()!r} is not a valid image reference"
+            message = f"{what} image {box.id.strip()!r} is not a valid image reference"
             hint = f"repository names must be lower-case, e.g. {lowered}"
         check.add(box.id_loc or box.loc, "error", message, hint)
 

@@ -16,21 +16,27 @@ Messages never contain option values that could be credentials; they name option
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bot.wercker import schema
 from bot.wercker.checks import check_box, check_step, did_you_mean
-from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
+from bot.wercker.model import Loc, PipelineSpec, Problem, Severity, StepSpec, WerckerFile
 
 __all__ = ["check_file", "did_you_mean", "lint_file", "lint_for_runner", "problems_to_json"]
 
 
-def check_file(path: Path, runner_kind: str | None = None) -> list[Problem]:
+def check_file(
+    path: Path, runner_kind: str | None = None, built_in: Callable[[str], bool] | None = None
+) -> list[Problem]:
     """Every problem in the file at ``path`` (or in the wercker.yml of the directory
     ``path``): parse, lint and, given a runner kind, the runner-specific lint, sorted by
-    position. Locations name the path as given, so editors can jump to them. Never raises."""
+    position. Locations name the path as given, so editors can jump to them. Never raises.
+
+    ``built_in`` tells whether a registry step id is served by the bot's built-in library
+    (``bot.stepsources.is_built_in``; the frontend imports nothing below it): any other
+    registry step gets a warning, since the bot runs it only from a configured source."""
     from bot.wercker.parse import find_file, load_path
 
     if path.is_dir():
@@ -43,7 +49,32 @@ def check_file(path: Path, runner_kind: str | None = None) -> list[Problem]:
     wf, problems = load_path(path, str(path))
     if wf is not None and runner_kind:
         problems = problems + lint_for_runner(wf, runner_kind)
+    if wf is not None and built_in is not None:
+        problems = problems + _not_built_in(wf, built_in)
     return sorted(problems, key=lambda p: (p.loc.line, p.loc.col))
+
+
+def _not_built_in(wf: WerckerFile, built_in: Callable[[str], bool]) -> list[Problem]:
+    """A warning per registry step the built-in library does not serve (ids that cannot be
+    step ids at all are already errors of ``lint_file``)."""
+    found: list[Problem] = []
+    for pipeline in wf.pipelines.values():
+        lists = [pipeline.steps, pipeline.after_steps, *pipeline.targets.values()]
+        for step in (step for steps in lists for step in steps):
+            if step.id == "script" or step.id.startswith("internal/") or " " in step.id:
+                continue
+            if not built_in(step.id):
+                found.append(
+                    Problem(
+                        step.loc,
+                        "warning",
+                        f"step '{step.id}' is not in the bot's built-in library",
+                        f'the bot runs it only with [steps] "{step.id.partition("@")[0]}" = '
+                        '{ git = "<url>", ref = "<ref>" } in its config',
+                        pipeline.name,
+                    )
+                )
+    return found
 
 
 def problems_to_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
@@ -62,9 +93,14 @@ def problems_to_json(problems: Iterable[Problem]) -> list[dict[str, Any]]:
     ]
 
 
+_DOCKER_RUN_STEPS = frozenset({"internal/docker-run", "internal/docker-kill"})
+
+
 def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     """Problems that depend on where steps run: ``local`` (sandboxed or ``local-unsafe``)
-    cannot run ``internal/docker-build`` or give a pipeline ``docker: true``, and has no
+    cannot run ``internal/docker-build``, ``internal/docker-run``/``docker-kill`` or the
+    pipeline's services (errors naming the docker runner), give a pipeline ``docker: true``,
+    and has no
     ``/pipeline/...`` paths (a warning naming the ``WERCKER_*`` variable); ``auto`` may
     pick local, so those are warnings. ``docker`` (or any other kind) adds nothing. Does NOT
     repeat ``lint_file``'s problems."""
@@ -75,8 +111,14 @@ def lint_for_runner(wf: WerckerFile, runner_kind: str) -> list[Problem]:
     tail = "" if on_host else "; it fails if the auto runner picks local"
     out: list[Problem] = []
     for pipeline in wf.pipelines.values():
+        services = wf.services if pipeline.services is None else pipeline.services
+        for service in services:
+            what = f"service '{service.id}' of pipeline '{pipeline.name}'"
+            out.append(_needs_docker(service.loc, what, pipeline.name, severity, tail))
         for step in _all_steps(pipeline):
             out.extend(_pipeline_paths(step, pipeline.name, tail))
+            if step.id in _DOCKER_RUN_STEPS:
+                out.append(_needs_docker(step.loc, step.id, pipeline.name, severity, tail))
             if step.id == schema.DOCKER_BUILD:
                 out.append(
                     Problem(
@@ -143,14 +185,16 @@ def _pipeline_paths(step: StepSpec, pipeline: str, tail: str) -> list[Problem]:
     return out
 
 
-def _service_not_started(service: BoxSpec, pipeline: str | None) -> Problem:
-    # Said out loud rather than silently ignored: a step that expects the service fails.
+def _needs_docker(
+    loc: Loc, what: str, pipeline: str | None, severity: Severity, tail: str
+) -> Problem:
+    # An error, not a silent skip: a step that expects the container would fail later.
     return Problem(
-        service.loc,
-        "warning",
-        f"service '{service.id}' is not started by wercker-bot",
-        "steps that connect to it will fail; run it next to the bot and pass its address "
-        "in the repository's env",
+        loc,
+        severity,
+        f"{what} needs the docker runner (runner kind docker){tail}",
+        'set [runner] kind = "docker" for this repository, or start what the build needs '
+        "outside the bot and pass its address in the repository's env",
         pipeline,
     )
 
@@ -162,13 +206,11 @@ def lint_file(wf: WerckerFile) -> list[Problem]:
         out.extend(check_box(wf.box, None))
     for service in wf.services:
         out.extend(check_box(service, None, service=True))
-        out.append(_service_not_started(service, None))
     for pipeline in wf.pipelines.values():
         if pipeline.box is not None:
             out.extend(check_box(pipeline.box, pipeline.name))
         for service in pipeline.services or []:
             out.extend(check_box(service, pipeline.name, service=True))
-            out.append(_service_not_started(service, pipeline.name))
         for step in _all_steps(pipeline):
             out.extend(check_step(step, pipeline.name))
         out.extend(_built_images(pipeline))

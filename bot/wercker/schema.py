@@ -116,8 +116,11 @@ STEP_OPTIONS: dict[str, frozenset[str]] = {
 # Wercker's dev-mode steps: the CLI skipped them outside ``wercker dev`` (spec §1.6), and so
 # does the bot, with a warning (``stepnodes.StepReader.kept``).
 DEV_STEPS = frozenset({"internal/watch", "internal/shell"})
-# Internal steps this bot runs; DOCKER_BUILD additionally needs the docker runner.
-RUNNABLE_STEPS = frozenset({"script", *PUSH_STEPS, DOCKER_BUILD})
+# Internal steps this bot runs; DOCKER_BUILD, docker-run and docker-kill additionally need
+# the docker runner.
+RUNNABLE_STEPS = frozenset(
+    {"script", *PUSH_STEPS, DOCKER_BUILD, "internal/docker-run", "internal/docker-kill"}
+)
 # For docker-run/kill ``name`` is the container name (an option), not a display name.
 NAME_IS_OPTION = frozenset({"internal/docker-run", "internal/docker-kill"})
 
@@ -133,7 +136,7 @@ BOX_IGNORED_KEYS: dict[str, str] = {
 }
 # Keys only a service may have; in a box they are unknown.
 SERVICE_ONLY_KEYS: dict[str, str] = {
-    "name": "the network alias of a service; services are not started by wercker-bot",
+    "name": "the name a service is reached by (link variables, host name)",
 }
 BOX_KEYS = BOX_USED_KEYS | frozenset(BOX_IGNORED_KEYS)
 SERVICE_KEYS = BOX_KEYS | frozenset(SERVICE_ONLY_KEYS)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 
@@ -101,7 +102,9 @@ def busybox_rootfs(directory: Path) -> Path:
 def push_busybox(server: RegistryServer, directory: Path, tag: str = "latest") -> str:
     """Pushes the busybox image to ``server`` and returns its reference."""
     root = busybox_rootfs(directory)
-    pusher = DaemonlessPusher(server.registries, directory / "cache")
+    pusher = DaemonlessPusher(
+        server.registries, directory / "cache", credentials=RegistryCredentials(server.registries)
+    )
     target = Target(
         registry=server.host,
         repository=BUSYBOX_REPOSITORY,

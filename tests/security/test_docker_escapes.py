@@ -37,7 +37,9 @@ from bot.logs import MemoryLog
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, run_pipeline
 from bot.plan import compile_file
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.engine import EnginePusher
 from bot.pushers.model import PushResult
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession
@@ -235,7 +237,8 @@ def _pipeline(
         env=env or {},
         secrets={},
         registries={},
-        pusher=DaemonlessPusher({}, tmp_path / "layer-cache"),
+        pusher=DaemonlessPusher({}, tmp_path / "layer-cache", credentials=RegistryCredentials({})),
+        engine_pusher=EnginePusher(RegistryCredentials({})),
         runner=runner,
         cache_dir=tmp_path / "cache",
         log=log,
@@ -397,6 +400,7 @@ def test_docker_build_reads_no_dockerfile_or_dockerignore_from_the_host(
         ctx = StepContext(
             step=step, session=session, env={}, secrets={}, lookup={}, facts=FACTS, log=log,
             timeouts=Timeouts(), pusher=None,  # type: ignore[arg-type]
+            engine_pusher=EnginePusher(RegistryCredentials({})),
             built_images={},
         )  # fmt: skip
         DockerBuildStep().run(ctx)

@@ -23,7 +23,7 @@ from bot.runners.base import GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.runners.select import RunnerChooser
 from bot.services import Services
 from bot.settings import Settings, parse_settings
-from bot.wiring import build_credentials, build_pusher
+from bot.wiring import build_credentials, build_engine_pusher, build_pusher
 from tests.fakes.forge import FakeForge
 from tests.fakes.store import FakeStore
 from tests.harness.gitrepo import Remote, make_remote
@@ -54,6 +54,7 @@ def _services(
         settings=settings,
         store=store,  # type: ignore[arg-type]  # an attempt uses only the Protocols it keeps
         pusher=build_pusher(settings, build_credentials(settings)),
+        engine_pusher=build_engine_pusher(settings, build_credentials(settings)),
         reporter=store.listener,  # type: ignore[arg-type]
         forge=forge,
         status_delivery=StatusDelivery(store, forge),  # type: ignore[arg-type]  # never run here
@@ -172,6 +173,9 @@ class _Session:
 
     def collect(self, guest_dir: str) -> Path:
         return Path(guest_dir)
+
+    def put_dir(self, source: Path, name: str) -> str:
+        raise AssertionError("no step package in these tests")
 
     def restart(self, log: Log) -> None:
         pass

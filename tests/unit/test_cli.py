@@ -23,7 +23,7 @@ WITH_ERRORS = """\
 build:
   steps:
     - npm test
-    - internal/docker-run
+    - internal/store-container
 """
 
 
@@ -60,7 +60,7 @@ def test_check_file_with_errors(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith(f"{path}:3:7: error: step 'npm test' is not a step id"), out
-    assert lines[1].startswith(f"{path}:4:7: error: internal/docker-run is not supported"), out
+    assert lines[1].startswith(f"{path}:4:7: error: internal/store-container is not supported"), out
     assert f"{path}: 2 error(s), 0 warning(s)" in err
 
 
@@ -232,3 +232,21 @@ def test_load_settings_path_argument_wins_over_the_env(tmp_path: Path) -> None:
     other.write_text("workers = 7\n")
     settings = load_settings(chosen, {"WERCKER_BOT_CONFIG": str(other)})
     assert settings.workers == 3
+
+
+def test_check_warns_of_registry_steps_the_library_does_not_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Built-in steps (and pretty-slack-notify of any owner) pass; another registry step
+    is a warning naming the config key, not an error: the bot's config may serve it."""
+    path = tmp_path / "wercker.yml"
+    path.write_text(
+        "build:\n  steps:\n    - npm-install\n    - wercker/npm-test\n"
+        "    - acme/pretty-slack-notify@0.3.6\n    - acme/deploy-thing@1.2\n"
+    )
+    assert main(["check", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"{path}:6:7: warning: step 'acme/deploy-thing@1.2'" in captured.out
+    assert '[steps] "acme/deploy-thing"' in captured.out
+    assert "npm-install" not in captured.out and "pretty-slack" not in captured.out
+    assert "0 error(s), 1 warning(s)" in captured.err

@@ -10,6 +10,7 @@ from bot.logs import MemoryLog
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, run_pipeline
 from bot.plan import Plan, compile_file
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import PushResult
 from bot.runners.local import LocalRunner
@@ -61,7 +62,8 @@ def run(tmp_path: Path, text: str, name: str, deploy_target: str | None = None) 
         env=repo.env,
         secrets={},
         registries={},
-        pusher=DaemonlessPusher({}, tmp_path / "blobs"),
+        pusher=DaemonlessPusher({}, tmp_path / "blobs", credentials=RegistryCredentials({})),
+        engine_pusher=None,  # type: ignore[arg-type]  # the local runner pushes no engine image
         runner=LocalRunner(None),
         cache_dir=tmp_path / "cache",
         log=log,

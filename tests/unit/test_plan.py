@@ -259,7 +259,7 @@ def test_lint_runs_once_told_the_runner_kind(
 
 def test_a_blocking_lint_error_names_its_line_and_counts_the_rest(tmp_path: Path) -> None:
     # An unresolvable registry step (plan time) and a lint error, sorted by line.
-    text = "build:\n  steps:\n    - acme/no-such-step\n    - internal/docker-run\n"
+    text = "build:\n  steps:\n    - acme/no-such-step\n    - internal/store-container\n"
     with pytest.raises(WerckerFileError) as err:
         compile_text(tmp_path, text, repo("build"))
     assert str(err.value).startswith("wercker.yml line 3: step 'acme/no-such-step'")
@@ -399,3 +399,50 @@ def test_a_configured_source_overrides_the_built_in_library(tmp_path: Path) -> N
     )
     assert isinstance(plan, Plan)
     assert plan.pipelines[0].packages["npm-install"].directory == mine
+
+
+SERVICES = """\
+services:
+  - redis:7
+  - id: registry.internal:5000/acme/db
+    tag: $DB_TAG
+    name: db
+    username: ci
+    password: $DB_PW
+    cmd: db-server --port 5432
+    env:
+      db_user: $USER_NAME
+build:
+  steps:
+    - script: {code: b}
+deploy:
+  services: []
+  steps:
+    - script: {code: d}
+"""
+
+
+def test_services_are_planned_like_the_box(tmp_path: Path) -> None:
+    # Issue 10: each pipeline carries its services, resolved and expanded as the box is.
+    settings = repo(
+        "build", "deploy", env={"DB_TAG": "9", "USER_NAME": "app"}, secrets={"DB_PW": "s3cret"}
+    )
+    plan, log = compile_text(tmp_path, SERVICES, settings)
+    assert isinstance(plan, Plan)
+    build, deploy = plan.pipelines
+    assert deploy.services == ()  # a pipeline's own `services: []` disables the file's
+    redis, db = build.services
+    assert (redis.name, redis.image.repository, redis.image.reference) == (
+        "redis", "library/redis", "7"
+    )  # fmt: skip
+    assert (db.name, db.image.registry, db.image.reference) == ("db", "registry.internal:5000", "9")
+    assert db.image.auth.password == "s3cret" and dict(db.env) == {"DB_USER": "app"}
+    assert db.cmd == ("db-server", "--port", "5432") and db.entrypoint is None
+    assert "s3cret" not in log.text
+
+
+def test_a_service_on_the_local_runner_is_an_error_naming_the_docker_runner(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(WerckerFileError, match="needs the docker runner"):
+        compile_text(tmp_path, SERVICES, repo("build"), runners=Kind("local"))

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
+from bot.pushers.credentials import RegistryCredentials
+from bot.pushers.daemonless import DaemonlessPusher
+from bot.pushers.engine import EnginePusher
 from bot.settings import Settings, parse_settings
 from bot.wiring import build_services
 from bot.worker import WorkerPool
@@ -51,6 +54,20 @@ def test_the_forge_is_built_from_the_settings_and_verifies_with_their_secret(
     assert not services.forge.verify(webhook_headers(body, None), body)
     # The outbox posts through that same forge.
     assert services.status_delivery.forge is services.forge
+
+
+def test_services_carry_an_engine_pusher_with_the_one_credential_resolver(
+    tmp_path: Path,
+) -> None:
+    """Both pushers come from the composition root and present the same resolver: no
+    step builds a pusher, and no pusher makes a second resolver of its own."""
+    services = build_services(_settings(tmp_path))
+    engine_pusher = services.engine_pusher
+    assert isinstance(engine_pusher, EnginePusher)
+    assert isinstance(services.pusher, DaemonlessPusher)
+    assert isinstance(services.pusher.credentials, RegistryCredentials)
+    assert engine_pusher.credentials is services.pusher.credentials
+    assert services.runners().credentials is services.pusher.credentials
 
 
 def test_skipping_signatures_needs_the_flag_and_no_secret(tmp_path: Path) -> None:

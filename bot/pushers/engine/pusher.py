@@ -27,7 +27,7 @@ from typing import Any
 
 from docker.errors import DockerException, ImageNotFound
 
-from bot.engine import BoxSnapshot, EngineHandle
+from bot.engine import BoxSnapshot, CredentialResolver, EngineHandle
 from bot.errors import InfrastructureError, PushError, StepConfigError, StepError
 from bot.logs import Log
 from bot.pushers.engine.build import build_image, dockerfile_context
@@ -41,7 +41,11 @@ class EnginePusher:
     """``Pusher[EngineImage]`` on the engine the image is on (each source names its engine,
     so one pusher serves every docker session). The image it makes for a push is removed
     from the engine afterwards; the box layers and built images stay (a built image goes
-    when its session closes)."""
+    when its session closes). ``credentials`` is the process's one registry credential
+    resolver (``bot.wiring.build_credentials``): what every push presents."""
+
+    def __init__(self, credentials: CredentialResolver) -> None:
+        self.credentials = credentials
 
     def push(self, source: EngineImage, target: Target, log: Log) -> PushResult:
         origin = source.origin
@@ -49,12 +53,12 @@ class EnginePusher:
             log.info(f"committing the box container as {target.repository}")
             image_id = _commit_box(origin, source.config, log)
             try:
-                return push_image(origin.engine, image_id, target, log)
+                return push_image(origin.engine, image_id, target, log, self.credentials)
             finally:
                 remove_image(origin.engine, image_id)
         applied = _apply_to_built(origin, source.config, log)
         try:
-            return push_image(origin.engine, applied, target, log)
+            return push_image(origin.engine, applied, target, log, self.credentials)
         finally:
             if applied != origin.image_id:
                 remove_image(origin.engine, applied)

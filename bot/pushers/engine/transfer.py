@@ -13,10 +13,9 @@ from typing import Any
 
 from docker.errors import APIError, DockerException
 
-from bot.engine import EngineHandle, auth_config, engine_repository
+from bot.engine import CredentialResolver, EngineHandle, auth_config, engine_repository
 from bot.errors import RegistryAuthError, RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
-from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import PushResult, Target
 from bot.pushers.registry import ecr
 from bot.pushers.registry.transport_errors import split_host, unknown_host
@@ -91,16 +90,21 @@ def warn_unhonoured_settings(
         )
 
 
-def push_image(engine: EngineHandle, image_id: str, target: Target, log: Log) -> PushResult:
+def push_image(
+    engine: EngineHandle,
+    image_id: str,
+    target: Target,
+    log: Log,
+    credentials: CredentialResolver,
+) -> PushResult:
     """Tags ``image_id`` with every tag of ``target`` and pushes each one; returns once the
     registry has confirmed the manifest digest. Local tags are removed afterwards. A missing
     ECR repository is created first when the registry's settings say so, as the daemonless
-    pusher does."""
+    pusher does. ``credentials`` is the process's one resolver (``bot.wiring``)."""
     warn_unhonoured_settings(target, engine.registries, log)
     ecr.prepare_repository(target, engine.registries, log)
     repo = engine_repository(target.registry, target.repository)
-    resolver = engine.credentials or RegistryCredentials(engine.registries)
-    auth = auth_config(target.registry, target.auth, resolver)
+    auth = auth_config(target.registry, target.auth, credentials)
     secrets = [*target.auth.secrets(), auth.get("password", "")]
     api = engine.stream.api
     digest, size = "", 0

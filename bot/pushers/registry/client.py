@@ -34,7 +34,6 @@ from bot.engine import CredentialResolver
 from bot.errors import RegistryProblem
 from bot.logs import Log
 from bot.masking import Masker
-from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import RegistryAuth, Scheme
 from bot.pushers.registry import blobs, manifests, ping, streamed, uploads
 from bot.pushers.registry.auth import Authenticator, Credentials, pull_scope, push_scope
@@ -71,7 +70,7 @@ class RegistryClient:
     with user-facing, credential-free messages.
 
     ``credentials`` resolves what to present for ``auth`` (the one resolver the composition
-    root builds; by default one from ``registries``). ``transport`` sends the requests,
+    root builds; required, so no second resolver is ever made). ``transport`` sends the requests,
     ``sleep`` waits between retries and ``clock`` tells the time: tests pass fakes."""
 
     def __init__(
@@ -83,7 +82,7 @@ class RegistryClient:
         *,
         retry: RetryPolicy | None = None,
         log: Log | None = None,
-        credentials: CredentialResolver | None = None,
+        credentials: CredentialResolver,
         transport: Transport | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.time,
@@ -96,7 +95,7 @@ class RegistryClient:
         self.transport: Transport = transport or RequestsTransport()
         self.sleep = sleep
         self.clock = clock
-        resolve = credentials or RegistryCredentials(registries)
+        resolve = credentials
         self.auth = Authenticator(
             self.endpoint,
             lambda: Credentials(*resolve(name, auth, self.say)),

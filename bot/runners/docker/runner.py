@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from docker.errors import APIError, DockerException, ImageNotFound
+from docker.errors import APIError, DockerException
 
-from bot.engine import CredentialResolver, EngineHandle, auth_config, engine_repository
+from bot.engine import CredentialResolver, EngineHandle
 from bot.errors import InfrastructureError, WerckerFileError
 from bot.images import ImageRef
 from bot.logs import Log
-from bot.runners.base import Workspace
+from bot.runners.base import ServiceBox, Workspace
 from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
 from bot.runners.docker.execs import run_capped
+from bot.runners.docker.services import ServiceSet, pull
 from bot.runners.docker.session import HELPER_GUEST, HELPER_TMPFS, DockerSession
 from bot.runners.docker.sweep import box_name
 from bot.settings import RegistrySettings
@@ -47,7 +48,9 @@ class DockerRunner:
     mount needs the engine on this host. Nothing else of the host is mounted: the bot's
     per-step files live in a tmpfs inside the box (``HELPER_GUEST``). Each box container is
     named after the bot process that made it (``sweep.box_name``), so that a running bot can
-    remove the boxes of one that died (``sweep.sweep_boxes``).
+    remove the boxes of one that died (``sweep.sweep_boxes``). Services and
+    ``internal/docker-run`` containers (``bot.runners.docker.services``) are named the same
+    way, bounded the same way, and removed with the session.
     """
 
     kind = "docker"
@@ -73,6 +76,8 @@ class DockerRunner:
             lambda timeout: make_client(docker_host, timeout)
         )
 
+    runs_services = True
+
     def open(
         self,
         box: ImageRef | None,
@@ -80,7 +85,12 @@ class DockerRunner:
         workspace: Workspace,
         base_path: str | None,
         log: Log,
+        *,
+        services: Sequence[ServiceBox] = (),
     ) -> DockerSession:
+        """Pulls and starts the box (after ``services``, see ``bot.runners.docker.services``)
+        and copies the source in. Raises ``InfrastructureError`` when any of it fails; what
+        was started by then is removed."""
         if box is None:
             # Never fall back to running on the host: an operator who chose the docker
             # runner chose to keep builds off it.
@@ -88,6 +98,38 @@ class DockerRunner:
                 "wercker.yml names no box; the docker runner runs steps in a box container: "
                 "add `box: <image>`"
             )
+        engine = self._engine()
+        source_path = (base_path or "").rstrip("/") or "/pipeline/source"
+        session = DockerSession(engine, workspace, box_env, source_path, log)
+        session.services = ServiceSet(engine, self.pids_limit, self.memory_mb)
+        what = f"the box {box}"
+        try:
+            image = pull(engine, box, log)
+            session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
+            network = engine.network
+            if services:
+                what = "the services"
+                network = f"container:{_start_services(session, image, services, log)}"
+                what = f"the box {box}"
+            session.container_id = _create(
+                engine, image, session, workspace, (network, self.pids_limit, self.memory_mb)
+            )
+            engine.control.api.start(session.container_id)
+            if not services:
+                session.services.netns = session.container_id
+            session.shell = _shell(engine, session.container_id)
+            _prepare(engine, session, session.container_id, workspace, log)
+            session.add_hosts([s.name for s in services], log)
+        except DockerException as err:
+            session.close()
+            raise InfrastructureError(f"cannot start {what}: {_text(err)}") from None
+        except BaseException:
+            session.close()
+            raise
+        log.info(f"box {box} running as container {session.container_id[:12]}")
+        return session
+
+    def _engine(self) -> EngineHandle:
         try:
             control = self._factory(CONTROL_TIMEOUT)
         except DockerException as err:
@@ -101,62 +143,22 @@ class DockerRunner:
             raise InfrastructureError(
                 f"no Docker Engine at {engine_url(self.docker_host)}: {err}"
             ) from None
-        engine = EngineHandle(control, stream, self.network, self.credentials, self.registries)
-        source_path = (base_path or "").rstrip("/") or "/pipeline/source"
-        session = DockerSession(engine, workspace, box_env, source_path, log)
-        try:
-            image = _pull(engine, box, log)
-            session.box_config = engine.control.api.inspect_image(image)["Config"] or {}
-            session.container_id = _create(
-                engine, image, session, workspace, self.pids_limit, self.memory_mb
-            )
-            engine.control.api.start(session.container_id)
-            session.shell = _shell(engine, session.container_id)
-            _prepare(engine, session, session.container_id, workspace, log)
-        except DockerException as err:
-            session.close()
-            raise InfrastructureError(f"cannot start the box {box}: {_text(err)}") from None
-        except BaseException:
-            session.close()
-            raise
-        log.info(f"box {box} running as container {session.container_id[:12]}")
-        return session
+        return EngineHandle(control, stream, self.network, self.credentials, self.registries)
 
 
-def _pull(engine: EngineHandle, box: ImageRef, log: Log) -> str:
-    """Pulls the box with its own credentials; returns the local reference. A loopback
-    registry works over plain HTTP: the engine treats 127.0.0.0/8 as insecure."""
-    repo = engine_repository(box.registry, box.repository)
-    auth = auth_config(box.registry, box.auth, engine.credentials)
-    hidden = [*box.auth.secrets(), auth.get("password", "")]
-    log.info(f"pulling box {box}")
-    try:
-        for line in engine.stream.api.pull(
-            repo, tag=box.reference, auth_config=auth, stream=True, decode=True
-        ):
-            if not isinstance(line, dict):
-                continue
-            if line.get("id") and line.get("status") and not line.get("progressDetail"):
-                log.progress(f"{line['id']}: {line['status']}")
-            if "error" in line or "errorDetail" in line:
-                detail = line.get("errorDetail") or {}
-                raise InfrastructureError(
-                    _scrub(
-                        f"pulling box {box} failed: {detail.get('message') or line.get('error')}",
-                        hidden,
-                    )
-                )
-    except DockerException as err:
-        raise InfrastructureError(
-            _scrub(f"pulling box {box} failed: {_text(err)}", hidden)
-        ) from None
-    sep = "@" if box.reference.startswith("sha256:") else ":"
-    ref = f"{repo}{sep}{box.reference}"
-    try:
-        engine.control.api.inspect_image(ref)
-    except ImageNotFound:
-        raise InfrastructureError(f"pulling box {box} left no image {ref} on the engine") from None
-    return ref
+def _start_services(
+    session: DockerSession, box_image: str, services: Sequence[ServiceBox], log: Log
+) -> str:
+    """Starts the namespace holder (from the box image) and each service in it, adding
+    their link variables to the box env; returns the holder's id."""
+    sidecars = session.services
+    assert sidecars is not None
+    entrypoint: list[str] | None = [] if session.box_config.get("Entrypoint") else None
+    holder = sidecars.start_holder(box_image, KEEPALIVE, entrypoint)
+    for service in services:
+        image = pull(sidecars.engine, service.image, log, what=f"service '{service.name}'")
+        session.box_env.update(sidecars.start(service, image, log))
+    return holder
 
 
 def _create(
@@ -164,13 +166,14 @@ def _create(
     image: str,
     session: DockerSession,
     ws: Workspace,
-    pids_limit: int,
-    memory_mb: int,
+    limits: tuple[str, int, int],
 ) -> str:
+    """The box container: ``limits`` are its network mode, pids and memory (MB)."""
+    network, pids_limit, memory_mb = limits
     api = engine.control.api
     binds = {str(ws.cache): {"bind": session.paths.cache, "mode": "rw"}}
     host_config = api.create_host_config(
-        network_mode=engine.network,
+        network_mode=network,
         binds=binds,
         tmpfs={HELPER_GUEST: HELPER_TMPFS},
         pids_limit=pids_limit,
@@ -240,9 +243,3 @@ def _text(err: BaseException) -> str:
         return str(err.explanation)
     text = str(err)
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _scrub(text: str, hidden: list[str]) -> str:
-    for value in sorted((v for v in hidden if v and len(v) >= 4), key=len, reverse=True):
-        text = text.replace(value, "****")
-    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import re
 import secrets as _random
 import shutil
 import tarfile
@@ -17,7 +18,14 @@ from docker.errors import DockerException, NotFound
 from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import InfrastructureError, StepError
 from bot.logs import Log
-from bot.runners.base import GUEST_ROOT, GuestPaths, ScriptResult, Timeouts, Workspace
+from bot.runners.base import (
+    GUEST_ROOT,
+    GuestPaths,
+    ScriptResult,
+    ServiceBox,
+    Timeouts,
+    Workspace,
+)
 from bot.runners.docker.archive import (
     MAX_COLLECT_BYTES,
     ArchiveTooLargeError,
@@ -25,7 +33,9 @@ from bot.runners.docker.archive import (
     extract_stream,
 )
 from bot.runners.docker.execs import run_capped, run_exec
+from bot.runners.docker.services import ServiceSet, pull
 from bot.runners.docker.sweep import BUILT_PREFIX
+from bot.runners.staging import check_name, tar_dir
 from bot.runners.wrapper import (
     MAX_HELPER_BYTES,
     command,
@@ -94,6 +104,7 @@ class DockerSession:
         self.container_id: str | None = None
         self.box_config: dict[str, Any] = {}
         self.shell = "sh"
+        self.services: ServiceSet | None = None
         self._closed = False
 
     # -- steps -----------------------------------------------------------------------------
@@ -215,12 +226,74 @@ class DockerSession:
         except (tarfile.TarError, OSError) as err:
             raise InfrastructureError(f"cannot copy {guest} out of the box: {err}") from None
 
+    def put_dir(self, source: Path, name: str) -> str:
+        """``Session.put_dir``: through the engine's archive API into ``/pipeline/<name>``
+        (never a bind mount of a host path), owned by root, files read-only."""
+        container = self._require_container()
+        data = tar_dir(source, check_name(name))
+        try:
+            ok = self.engine.stream.api.put_archive(container, self.paths.pipeline, data)
+        except DockerException as err:
+            raise InfrastructureError(f"cannot copy {name} into the box: {err}") from None
+        if not ok:
+            raise InfrastructureError(f"cannot copy {name} into the box")
+        return posixpath.join(self.paths.pipeline, name)
+
     def snapshot(self) -> BoxSnapshot:
         """The box container as it stands, for the engine pusher (``SnapshotSession``):
         this engine, the container, the box image's config, and the prefix under which
         images built next to it are tagged (``close`` removes them)."""
         container = self._require_container()
         return BoxSnapshot(self.engine, container, dict(self.box_config), _built_prefix(container))
+
+    # -- containers next to the box (bot.runners.docker.services) ---------------------------
+
+    def run_container(self, service: ServiceBox, log: Log) -> dict[str, str]:
+        """``internal/docker-run``: pulls and starts ``service`` in the box's network
+        namespace, names it in the box's ``/etc/hosts`` and adds its link variables to every
+        later step's env (also returned). ``close`` removes it at the latest."""
+        self._require_container()
+        if self.services is None:
+            raise InfrastructureError("this session cannot start containers")
+        image = pull(self.engine, service.image, log, what=f"container '{service.name}'")
+        links = self.services.start(service, image, log)
+        self.box_env.update(links)
+        self.add_hosts([service.name], log)
+        return links
+
+    def kill_container(self, name: str, log: Log) -> bool:
+        """``internal/docker-kill``: stops and removes the container ``name`` started by
+        ``run_container``; whether there was one."""
+        return self.services is not None and self.services.stop(name)
+
+    def add_hosts(self, names: list[str], log: Log) -> None:
+        """Names each of ``names`` 127.0.0.1 in the box's ``/etc/hosts`` (they share its
+        network namespace). A box whose hosts file cannot be written gets a warning: the
+        link variables still work."""
+        valid = [n for n in names if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", n)]
+        if not valid:
+            return
+        try:
+            got = run_capped(
+                self.engine.control.api,
+                self._require_container(),
+                [
+                    "sh",
+                    "-c",
+                    'for n; do printf "127.0.0.1\\t%s\\n" "$n"; done >> /etc/hosts',
+                    "wercker-bot",
+                    *valid,
+                ],
+                user="0",
+                limit=4096,
+            )
+        except DockerException:
+            got = None
+        if got is None or got.exit_code != 0:
+            log.warn(
+                f"cannot name {', '.join(valid)} in the box's /etc/hosts; use the "
+                "<NAME>_PORT_<port>_TCP_ADDR variables"
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -275,6 +348,8 @@ class DockerSession:
             with contextlib.suppress(DockerException):
                 api.remove_container(self.container_id, force=True, v=True)
             _remove_built_images(api, _built_prefix(self.container_id))
+        if self.services is not None:
+            self.services.close()  # after the box: the holder owns its network namespace
         for client in (self.engine.control, self.engine.stream):
             with contextlib.suppress(Exception):
                 client.close()

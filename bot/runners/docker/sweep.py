@@ -5,6 +5,8 @@ the step's processes and the values of its exec env (secrets included) in it. Ev
 container is therefore named after the process that created it (``box_name``), and the
 recovery thread of every running bot (``WorkerPool.recover``) removes the box containers of
 processes that are dead on this host (``sweep_boxes``), with the images their sessions built.
+A pipeline's services, their network-namespace holder and its ``internal/docker-run``
+containers are named the same way (``bot.runners.docker.services``), so they go too.
 
 The owner is in the container's name, not in a label: the engine copies a container's
 labels into every image committed from it, and the pushed image would carry them.

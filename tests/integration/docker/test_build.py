@@ -9,6 +9,8 @@ import pytest
 from bot.errors import StepConfigError
 from bot.images import ImageRef
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
+from bot.pushers.engine import EnginePusher
 from bot.runners.base import Session, Timeouts, Workspace
 from bot.runners.docker import DockerRunner
 from bot.runners.local import LocalRunner
@@ -44,6 +46,7 @@ def _ctx(session: Session, step_id: str, options: dict[str, str], built: dict[st
         log=MemoryLog(),
         timeouts=Timeouts(),
         pusher=None,  # type: ignore[arg-type]  # the engine pushes here
+        engine_pusher=EnginePusher(RegistryCredentials({})),
         built_images=built,
     )
 

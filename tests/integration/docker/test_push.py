@@ -9,7 +9,7 @@ from bot.engine import auth_config, engine_repository
 from bot.errors import InfrastructureError, RegistryAuthError, RegistryUnavailable
 from bot.images import ImageRef, RegistryAuth
 from bot.logs import MemoryLog
-from bot.pushers.credentials import registry_credentials
+from bot.pushers.credentials import RegistryCredentials, registry_credentials
 from bot.pushers.engine import EngineImage, EnginePusher
 from bot.pushers.model import ImageConfig, PushResult, Target
 from bot.runners.base import Timeouts, Workspace
@@ -26,7 +26,7 @@ def push_box(
 ) -> PushResult:
     """What ``internal/docker-push`` does on the docker runner: the session's snapshot,
     pushed by the engine pusher."""
-    return EnginePusher().push(
+    return EnginePusher(RegistryCredentials(session.engine.registries)).push(
         EngineImage(session.snapshot(), config), target, log if log is not None else MemoryLog()
     )
 

@@ -267,6 +267,7 @@ def test_no_box_is_a_wercker_yml_error_never_a_run_on_the_host(
 def test_a_box_with_a_non_root_user_owns_its_source(
     runner: DockerRunner, busybox_box: ImageRef, box_registry: Registry, tmp_path: Path
 ) -> None:
+    from bot.pushers.credentials import RegistryCredentials
     from bot.pushers.engine import EngineImage, EnginePusher
     from bot.pushers.model import ImageConfig, Target
 
@@ -276,7 +277,7 @@ def test_a_box_with_a_non_root_user_owns_its_source(
     )
     try:
         target = Target(box_registry.host, "tests/nobody-box", ("v1",))
-        EnginePusher().push(
+        EnginePusher(RegistryCredentials({})).push(
             EngineImage(maker.snapshot(), ImageConfig(user="65534")), target, MemoryLog()
         )
     finally:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import RegistryAuthError
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir
 from bot.pushers.registry.client import RetryPolicy
@@ -34,7 +35,10 @@ def push(
     src.mkdir(exist_ok=True)
     (src / "f").write_text("x")
     result = DaemonlessPusher(
-        registries, tmp_path / "cache", retry=RetryPolicy(attempts=2, backoff=0.05)
+        registries,
+        tmp_path / "cache",
+        credentials=RegistryCredentials(registries),
+        retry=RetryPolicy(attempts=2, backoff=0.05),
     ).push(ImageSpec([LayerDir(src, "/")], ImageConfig()), target, log)
     return target.repository, result.digest
 

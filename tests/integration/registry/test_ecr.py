@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import RegistryAuthError
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir
 from bot.pushers.registry.client import RetryPolicy
@@ -84,7 +85,10 @@ def push(
     src.mkdir(exist_ok=True)
     (src / "app.txt").write_text("ecr")
     pusher = DaemonlessPusher(
-        registries, tmp_path / "cache", retry=RetryPolicy(attempts=2, backoff=0.05)
+        registries,
+        tmp_path / "cache",
+        credentials=RegistryCredentials(registries),
+        retry=RetryPolicy(attempts=2, backoff=0.05),
     )
     result = pusher.push(ImageSpec([LayerDir(src, "/")], ImageConfig(cmd=["/app"])), target, log)
     return result.digest, log.text

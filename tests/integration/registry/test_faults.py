@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import RegistryError, RegistryUnavailable
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 from bot.pushers.registry.client import RetryPolicy
@@ -37,7 +38,13 @@ def push_through(
     (src / "data.bin").write_bytes(bytes(range(256)) * (size // 256))
     (src / "random.bin").write_bytes(__import__("os").urandom(size))
     target = Target(proxy.host, repository, ("v1",), "http")
-    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=retry, stream_uploads=stream)
+    pusher = DaemonlessPusher(
+        {},
+        tmp_path / "cache",
+        credentials=RegistryCredentials({}),
+        retry=retry,
+        stream_uploads=stream,
+    )
     return pusher.push(
         ImageSpec([LayerDir(src, "/")], ImageConfig(cmd=["/x"])),
         target,
@@ -236,7 +243,9 @@ def test_403_denied_names_the_robot_account_and_not_its_token(
     target = Target(
         fault_proxy.host, "acme/app", ("v1",), "http", RegistryAuth("acme+ci", robot_token)
     )
-    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    pusher = DaemonlessPusher(
+        {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=FAST
+    )
     with pytest.raises(RegistryAuthError) as info:
         pusher.push(ImageSpec([LayerDir(src, "/")], ImageConfig()), target, MemoryLog())
     message = str(info.value)
@@ -317,7 +326,9 @@ def test_unreachable_registry_announces_each_retry_before_its_error(tmp_path: Pa
     src.mkdir()
     (src / "a.txt").write_text("a")
     policy = RetryPolicy(attempts=4, backoff=0.1, factor=3)
-    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=policy)
+    pusher = DaemonlessPusher(
+        {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=policy
+    )
     log = MemoryLog()
     started = time.monotonic()
     with pytest.raises(RegistryUnavailable) as info:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 from bot.pushers.registry.client import RetryPolicy
@@ -31,7 +32,12 @@ def layer_dirs(tmp_path: Path, count: int) -> list[LayerDir]:
 
 def push(proxy: FaultProxy, tmp_path: Path, repo: str, *, stream: bool, threads: int) -> str:
     pusher = DaemonlessPusher(
-        {}, tmp_path / "cache", retry=FAST, stream_uploads=stream, threads=threads
+        {},
+        tmp_path / "cache",
+        credentials=RegistryCredentials({}),
+        retry=FAST,
+        stream_uploads=stream,
+        threads=threads,
     )
     image = ImageSpec(layer_dirs(tmp_path, 3), ImageConfig(cmd=["/x"]))
     return pusher.push(image, Target(proxy.host, repo, ("v1",), "http"), MemoryLog()).digest

@@ -18,6 +18,7 @@ import requests
 from bot.errors import RegistryAuthError, RegistryUnavailable
 from bot.logs import MemoryLog
 from bot.masking import Masker
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, PushResult, RegistryAuth, Target
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
@@ -58,14 +59,23 @@ def push(
     cache: Path | None = None,
 ) -> tuple[PushResult, str]:
     log = MemoryLog(Masker(target.auth.secrets()))
-    pusher = DaemonlessPusher(server.registries, cache or tmp_path / "cache", retry=FAST)
+    pusher = DaemonlessPusher(
+        server.registries,
+        cache or tmp_path / "cache",
+        credentials=RegistryCredentials(server.registries),
+        retry=FAST,
+    )
     return pusher.push(image, target, log), log.text
 
 
 def read(server: RegistryServer, path: str, accept: str = "") -> requests.Response:
     """A registry GET with the server's credentials (Basic or a token), for read-back."""
     client = RegistryClient(
-        server.host, "http" if server.scheme == "http" else "https", server.auth, server.registries
+        server.host,
+        "http" if server.scheme == "http" else "https",
+        server.auth,
+        server.registries,
+        credentials=RegistryCredentials(server.registries),
     )
     repo = path.split("/manifests/")[0].split("/blobs/")[0]
     resp = client.request(
@@ -171,7 +181,9 @@ def test_base_from_another_registry_is_streamed(
     )
     registries = {**registry_plain.registries, **registry_htpasswd_tls.registries}
     log = MemoryLog()
-    DaemonlessPusher(registries, tmp_path / "cache", retry=FAST).push(
+    DaemonlessPusher(
+        registries, tmp_path / "cache", credentials=RegistryCredentials(registries), retry=FAST
+    ).push(
         ImageSpec([LayerDir(source_dir(tmp_path), "/app")], ImageConfig(), base=base_ref),
         target_for(registry_htpasswd_tls, "acme/copied", "v1"),
         log,
@@ -317,7 +329,9 @@ def test_pull_only_robot_account_is_named_when_denied_push(
 def test_registry_down_is_unavailable(tmp_path: Path) -> None:
     host = f"127.0.0.1:{free_port()}"
     target = Target(host, "acme/app", ("v1",), "auto")
-    pusher = DaemonlessPusher({}, tmp_path / "cache", retry=FAST)
+    pusher = DaemonlessPusher(
+        {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=FAST
+    )
     with pytest.raises(RegistryUnavailable) as info:
         pusher.push(
             ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
@@ -346,6 +360,7 @@ def test_token_expiring_mid_push_is_renewed(
             "https",
             registry_token_tls.auth,
             registry_token_tls.registries,
+            credentials=RegistryCredentials(registry_token_tls.registries),
             retry=FAST,
         )
         blob = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -403,6 +418,7 @@ def test_token_scope_escalates_from_pull_to_push(
         "https",
         registry_token_tls.auth,
         registry_token_tls.registries,
+        credentials=RegistryCredentials(registry_token_tls.registries),
         retry=FAST,
     )
     before = len(issuer.requests)
@@ -431,7 +447,12 @@ def test_token_scope_escalates_from_pull_to_push(
 def test_one_pusher_shared_by_threads(registry_plain: RegistryServer, tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    pusher = DaemonlessPusher(registry_plain.registries, tmp_path / "cache", retry=FAST)
+    pusher = DaemonlessPusher(
+        registry_plain.registries,
+        tmp_path / "cache",
+        credentials=RegistryCredentials(registry_plain.registries),
+        retry=FAST,
+    )
 
     def one(i: int) -> tuple[str, str]:
         src = tmp_path / f"src{i}"
@@ -459,9 +480,9 @@ def test_auto_scheme_uses_tls_without_a_ca_on_loopback(
     target = Target(
         registry_htpasswd_tls.host, "acme/auto", ("v1",), "auto", registry_htpasswd_tls.auth
     )
-    result = DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
-        ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
-    )
+    result = DaemonlessPusher(
+        {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=FAST
+    ).push(ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog())
     assert registry_htpasswd_tls.inspect("acme/auto", "v1")["Digest"] == result.digest
 
 
@@ -538,7 +559,14 @@ def test_base_given_as_a_manifest_list_uses_this_platform(
         ImageSpec([LayerDir(source_dir(tmp_path, "other"), "/")], ImageConfig()),
         target_for(registry_plain, "library/busybox", "other-arch"),
     )
-    client = RegistryClient(registry_plain.host, "http", RegistryAuth(), {}, retry=FAST)
+    client = RegistryClient(
+        registry_plain.host,
+        "http",
+        RegistryAuth(),
+        {},
+        credentials=RegistryCredentials({}),
+        retry=FAST,
+    )
     mine = client.get_manifest("library/busybox", "latest")
     index = json.dumps(
         {
@@ -584,9 +612,9 @@ def test_untrusted_certificate_says_how_to_trust_it(
     target = target_for(registry_htpasswd_tls, "acme/untrusted")  # https, no ca_file below
     started = __import__("time").monotonic()
     with pytest.raises(RegistryUnavailable) as info:
-        DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
-            ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog()
-        )
+        DaemonlessPusher(
+            {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=FAST
+        ).push(ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()), target, MemoryLog())
     message = str(info.value)
     assert message.startswith(f"TLS certificate of {registry_htpasswd_tls.host} is not trusted (")
     assert f'set [registries."{registry_htpasswd_tls.host}"] ca_file' in message
@@ -606,7 +634,9 @@ def test_a_web_server_that_is_not_a_registry(tmp_path: Path) -> None:
     try:
         target = Target(f"127.0.0.1:{server.server_address[1]}", "acme/app", ("v1",), "http")
         with pytest.raises(RegistryError, match="does not look like a registry"):
-            DaemonlessPusher({}, tmp_path / "cache", retry=FAST).push(
+            DaemonlessPusher(
+                {}, tmp_path / "cache", credentials=RegistryCredentials({}), retry=FAST
+            ).push(
                 ImageSpec([LayerDir(source_dir(tmp_path), "/")], ImageConfig()),
                 target,
                 MemoryLog(),

@@ -14,6 +14,7 @@ import pytest
 
 from bot.errors import PushError
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageSpec, LayerDir, Target
 from bot.pushers.registry import layers
@@ -42,7 +43,9 @@ def push(
     proxy: FaultProxy, tmp_path: Path, repository: str, src: Path, cache: str = "cache"
 ) -> tuple[str, MemoryLog]:
     log = MemoryLog()
-    result = DaemonlessPusher({}, tmp_path / cache, retry=FAST).push(
+    result = DaemonlessPusher(
+        {}, tmp_path / cache, credentials=RegistryCredentials({}), retry=FAST
+    ).push(
         ImageSpec([LayerDir(src, "/app")], ImageConfig(cmd=["/x"])),
         Target(proxy.host, repository, ("v1",), "http"),
         log,
@@ -52,7 +55,9 @@ def push(
 
 def stored(registry: RegistryServer, repository: str) -> tuple[dict[str, Any], bytes]:
     """The manifest and the (only) layer blob as the registry serves them."""
-    with RegistryClient(registry.host, "http", registry.auth, {}) as client:
+    with RegistryClient(
+        registry.host, "http", registry.auth, {}, credentials=RegistryCredentials({})
+    ) as client:
         manifest = json.loads(client.get_manifest(repository, "v1").body)
         layer = manifest["layers"][0]
         with client.open_blob(repository, layer["digest"], layer["size"]) as blob:

@@ -74,7 +74,7 @@ def test_the_engine_pusher_and_box_pulls_ask_the_resolver_the_runner_carries() -
     engine = EngineHandle(engine_client, engine_client, credentials=resolver)
     target = Target("registry.test", "team/app", ("v1",), auth=AUTH)
 
-    push_image(engine, "sha256:" + "cd" * 32, target, MemoryLog())
+    push_image(engine, "sha256:" + "cd" * 32, target, MemoryLog(), resolver)
     pull = auth_config("registry.test", AUTH, engine.credentials)  # what a box pull sends
 
     assert resolver.asked == [("registry.test", AUTH), ("registry.test", AUTH)]

@@ -51,11 +51,14 @@ def default_lines() -> list[dict[str, Any]]:
     ]
 
 
+def CREDS(registry: str, auth: RegistryAuth) -> tuple[str, str]:
+    """The process's resolver, as ``bot.wiring`` hands it to the engine pusher."""
+    return ("AWS", "tok")
+
+
 def handle(api: FakeApi, registries: dict[str, RegistrySettings]) -> EngineHandle:
     client = cast(docker.DockerClient, SimpleNamespace(api=api))
-    return EngineHandle(
-        client, client, credentials=lambda registry, auth: ("AWS", "tok"), registries=registries
-    )
+    return EngineHandle(client, client, credentials=CREDS, registries=registries)
 
 
 class FakeEcrClient:
@@ -106,6 +109,7 @@ def test_engine_push_creates_a_missing_ecr_repository_first(calls: list[str]) ->
         "sha256:img",
         Target(ECR, "team/app", ("v1",), auth=ECR_AUTH),
         log,
+        CREDS,
     )
     assert result.digest == DIGEST
     assert calls[:3] == [
@@ -125,6 +129,7 @@ def test_engine_push_leaves_ecr_alone_without_create_repository(calls: list[str]
         "sha256:img",
         Target(ECR, "team/app", ("v1",), auth=ECR_AUTH),
         MemoryLog(),
+        CREDS,
     )
     assert not [c for c in calls if c.startswith(("ecr-client", "describe", "create"))]
 
@@ -143,6 +148,7 @@ def test_engine_push_through_an_ecr_mirror_entry_still_creates_the_repository(
         "sha256:img",
         Target(ECR, "app", ("v1",), auth=ECR_AUTH),
         log,
+        CREDS,
     )
     assert "create 123456789012/app" in calls
     # the engine pushes to the ECR host itself, not to the mirror
@@ -170,6 +176,7 @@ def test_engine_push_warns_about_settings_the_engine_cannot_honour(
         "sha256:img",
         Target("reg.example.com", "team/app", ("v1",)),
         log,
+        CREDS,
     )
     warning = next(line for line in log.text.splitlines() if "ignores" in line)
     assert named in warning
@@ -185,6 +192,7 @@ def test_engine_push_does_not_warn_for_plain_settings(calls: list[str]) -> None:
         "sha256:img",
         Target("reg.example.com", "team/app", ("v1",)),
         log,
+        CREDS,
     )
     assert "ignores" not in log.text
 
@@ -201,6 +209,7 @@ def test_engine_push_without_a_digest_line_fails(calls: list[str]) -> None:
             "sha256:img",
             Target("reg.example.com", "team/app", ("v1",)),
             MemoryLog(),
+            CREDS,
         )
     assert "no manifest digest" in str(info.value)
     assert "reg.example.com/team/app:v1" in str(info.value)

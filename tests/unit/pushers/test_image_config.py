@@ -16,6 +16,7 @@ import pytest
 from bot.engine import BoxSnapshot, EngineHandle
 from bot.errors import StepConfigError
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.engine import BuiltImage, EngineImage, EnginePusher
 from bot.pushers.image_config import config_from_options, merge_config, merge_env
 from bot.pushers.model import ImageConfig, Target
@@ -178,7 +179,7 @@ def test_the_engine_commits_the_box_with_merge_config(
     api = FakeApi({})
     config = options(**step)
     box = BoxSnapshot(engine(api), "box1", base, "wercker-bot-build/box1-")
-    EnginePusher().push(
+    EnginePusher(RegistryCredentials({})).push(
         EngineImage(box, config), Target("127.0.0.1:5000", "a/b", ("v1",)), MemoryLog()
     )
     assert api.commits == [merge_config(base, config)]
@@ -193,7 +194,7 @@ def test_the_engine_applies_merge_config_to_a_built_image(
     api = FakeApi(base)
     config = options(**step)
     built = BuiltImage(engine(api), "sha256:built")
-    EnginePusher().push(
+    EnginePusher(RegistryCredentials({})).push(
         EngineImage(built, config), Target("127.0.0.1:5000", "a/b", ("v1",)), MemoryLog()
     )
     assert api.commits == [merge_config(base, config)]

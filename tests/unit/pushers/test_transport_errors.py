@@ -12,6 +12,7 @@ import requests
 import urllib3
 
 from bot.errors import RegistryUnavailable
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from bot.pushers.registry.transport_errors import transport_cause, transport_problem, unreachable
@@ -49,7 +50,14 @@ def new_connection(cause: OSError) -> urllib3.exceptions.NewConnectionError:
 
 def test_closed_port_is_connection_refused() -> None:
     host = f"127.0.0.1:{free_port()}"
-    client = RegistryClient(host, "http", RegistryAuth(), {}, retry=RetryPolicy(1, 0.01))
+    client = RegistryClient(
+        host,
+        "http",
+        RegistryAuth(),
+        {},
+        credentials=RegistryCredentials({}),
+        retry=RetryPolicy(1, 0.01),
+    )
     with pytest.raises(RegistryUnavailable) as info, client:
         client.ping()
     assert readable(str(info.value)) == (
@@ -59,7 +67,14 @@ def test_closed_port_is_connection_refused() -> None:
 
 
 def test_unknown_host_cannot_be_resolved() -> None:
-    client = RegistryClient("registry.invalid", "https", RegistryAuth(), {}, retry=RetryPolicy(1))
+    client = RegistryClient(
+        "registry.invalid",
+        "https",
+        RegistryAuth(),
+        {},
+        credentials=RegistryCredentials({}),
+        retry=RetryPolicy(1),
+    )
     with pytest.raises(RegistryUnavailable) as info, client:
         client.ping()
     message = readable(str(info.value))

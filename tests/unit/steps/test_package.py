@@ -1,17 +1,14 @@
 """Running a step package (``steps/package.py``) on the local runner, sandboxed and not:
-Wercker's option variables and export quoting, the report files, the helpers, staging
-(links stay links, a linked run.sh is refused) and the docker staging archive."""
+Wercker's option variables and export quoting, the report files, the helpers, and
+staging (the copying itself: tests/unit/runners/test_staging.py)."""
 
 from __future__ import annotations
 
-import io
-import os
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from bot.errors import StepConfigError, StepError
+from bot.errors import StepError
 from bot.logs import MemoryLog
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.local import LocalRunner, LocalSession
@@ -19,7 +16,7 @@ from bot.runners.sandbox import find_sandbox
 from bot.stepsources import Property, StepId, StepPackage
 from bot.wercker.model import Loc, StepSpec
 from steps.base import BuildFacts, StepContext, StepOutcome
-from steps.package import PackageStep, _quote, _tar, env_name, stage
+from steps.package import PackageStep, _quote, env_name
 
 FACTS = BuildFacts("acme/app", "main", "", "0" * 40, "", "1-1", "", "")
 
@@ -60,6 +57,7 @@ def run(
         log=log,
         timeouts=Timeouts(30, 30),
         pusher=None,  # type: ignore[arg-type]  # a package step never pushes
+        engine_pusher=None,  # type: ignore[arg-type]
         package=pkg,
     )
     return PackageStep().run(ctx), log.text
@@ -128,33 +126,3 @@ def test_no_set_e_and_the_last_status_counts(session: LocalSession, tmp_path: Pa
     assert "still here" in log and outcome.exit_code == 0
     with pytest.raises(StepError, match=r"failed \(exit 3\)"):
         run(session, package(tmp_path / "2", "(exit 3)\n"), {})
-
-
-def test_staging_copies_links_as_links_and_read_only_files(
-    session: LocalSession, tmp_path: Path
-) -> None:
-    pkg = package(tmp_path, "true\n", extra={"lib/x.sh": "x"})
-    os.symlink("/etc/hostname", pkg.directory / "host")
-    root = Path(stage(session, pkg, "my-step-1"))
-    assert root.parent == session.home
-    assert (root / "host").is_symlink() and os.readlink(root / "host") == "/etc/hostname"
-    assert (root / "lib" / "x.sh").read_text() == "x"
-    assert not os.access(root / "run.sh", os.W_OK) or os.geteuid() == 0
-
-
-def test_a_linked_run_sh_is_refused_when_staging(session: LocalSession, tmp_path: Path) -> None:
-    pkg = package(tmp_path, "true\n")
-    (pkg.directory / "run.sh").unlink()
-    os.symlink("/etc/passwd", pkg.directory / "run.sh")
-    with pytest.raises(StepConfigError, match="not a regular file"):
-        stage(session, pkg, "my-step-2")
-
-
-def test_the_docker_archive_is_root_owned_with_links_kept(tmp_path: Path) -> None:
-    pkg = package(tmp_path, "true\n", extra={"lib/x.sh": "x"})
-    os.symlink("../../etc", pkg.directory / "up")
-    with tarfile.open(fileobj=io.BytesIO(_tar(pkg.directory, "s-1"))) as tar:
-        members = {m.name: m for m in tar.getmembers()}
-    assert set(members) == {"s-1", "s-1/lib", "s-1/lib/x.sh", "s-1/run.sh", "s-1/up"}
-    assert members["s-1/up"].issym() and members["s-1/up"].linkname == "../../etc"
-    assert all(m.uid == 0 and m.gid == 0 for m in members.values())

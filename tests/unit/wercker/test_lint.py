@@ -38,8 +38,7 @@ def test_unknown_script_and_box_options() -> None:
 
 @pytest.mark.parametrize(
     "step",
-    ["internal/docker-run", "internal/docker-kill", "internal/store-container",
-     "internal/publish-step", "internal/docker-pusj"],
+    ["internal/store-container", "internal/publish-step", "internal/docker-pusj"],
 )
 def test_internal_steps_the_bot_cannot_run(step: str) -> None:
     _, problems = loaded(f"build:\n  steps:\n    - {step}\n")
@@ -111,8 +110,16 @@ def test_partial_azure() -> None:
 
 @pytest.mark.parametrize(
     ("ports", "bad"),
-    [("8080", None), ("80/tcp, 53/udp 9000", None), ("$PORT", None), ("80/sctp", "80/sctp"),
-     ("0", "0"), ("70000", "70000"), ("3000:30", "3000:30"), ("http", "http")],
+    [
+        ("8080", None),
+        ("80/tcp, 53/udp 9000", None),
+        ("$PORT", None),
+        ("80/sctp", "80/sctp"),
+        ("0", "0"),
+        ("70000", "70000"),
+        ("3000:30", "3000:30"),
+        ("http", "http"),
+    ],
 )
 def test_ports_syntax(ports: str, bad: str | None) -> None:
     _, problems = loaded(push("repository: app", f"ports: '{ports}'"))
@@ -129,10 +136,10 @@ def test_ports_syntax(ports: str, bad: str | None) -> None:
         ("labels", "\"a=1 'Three word key'=v\"", None),
         ("labels", "org.label-schema.vcs-ref=$WERCKER_GIT_COMMIT", None),
         ("env", "\"foo=val1 bar='Three word value'\"", None),
-        ("env", "\"foo=1 bare\"", "entry 'bare' is not of the form NAME=value"),
-        ("labels", "\"=v\"", "is not of the form"),
-        ("env", "\"foo='unclosed\"", "not valid shell words"),
-        ("cmd", "\"sh -c 'x\"", "not valid shell words"),
+        ("env", '"foo=1 bare"', "entry 'bare' is not of the form NAME=value"),
+        ("labels", '"=v"', "is not of the form"),
+        ("env", '"foo=\'unclosed"', "not valid shell words"),
+        ("cmd", '"sh -c \'x"', "not valid shell words"),
     ],
 )
 def test_word_options_syntax(option: str, value: str, needle: str | None) -> None:
@@ -170,11 +177,17 @@ def test_check_file_and_json(tmp_path: Path) -> None:
     path.write_text(DOCKER_BUILD + "    - npm test\n")
     problems = check_file(path, "local")
     assert [(p.loc.line, p.severity) for p in problems] == [
-        (1, "warning"), (4, "error"), (6, "error")]
+        (1, "warning"),
+        (4, "error"),
+        (6, "error"),
+    ]
     data = problems_to_json(problems)
     json.dumps(data)
     assert data[1] == {
-        "file": str(path), "line": 4, "col": 7, "severity": "error",
+        "file": str(path),
+        "line": 4,
+        "col": 7,
+        "severity": "error",
         "message": "internal/docker-build needs a Docker Engine (runner kind docker)",
         "hint": "build the image in a script step or push with internal/docker-scratch-push",
         "pipeline": "build",
@@ -183,19 +196,32 @@ def test_check_file_and_json(tmp_path: Path) -> None:
 
 
 def test_clean_push_has_no_problems() -> None:
-    _, problems = loaded(push(
-        "repository: $DOCKER_REGISTRY/$DOCKER_REPO", "registry: https://$DOCKER_REGISTRY/v2",
-        "username: $U", "password: $P", "tag: $WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT",
-        "working-dir: /pipeline/source", "ports: 8080", "cmd: sh target/bin/start",
-        "disable-sync: true",
-    ))
+    _, problems = loaded(
+        push(
+            "repository: $DOCKER_REGISTRY/$DOCKER_REPO",
+            "registry: https://$DOCKER_REGISTRY/v2",
+            "username: $U",
+            "password: $P",
+            "tag: $WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT",
+            "working-dir: /pipeline/source",
+            "ports: 8080",
+            "cmd: sh target/bin/start",
+            "disable-sync: true",
+        )
+    )
     assert problems == []
 
 
 @pytest.mark.parametrize(
     ("tag", "bad"),
-    [("v1, latest", None), ("1.10", None), ("$WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT", None),
-     ("feature/x", "feature/x"), ("-x", "-x"), ("a" * 129, "a" * 129)],
+    [
+        ("v1, latest", None),
+        ("1.10", None),
+        ("$WERCKER_GIT_BRANCH-$WERCKER_GIT_COMMIT", None),
+        ("feature/x", "feature/x"),
+        ("-x", "-x"),
+        ("a" * 129, "a" * 129),
+    ],
 )
 def test_tag_syntax(tag: str, bad: str | None) -> None:
     _, problems = loaded(push("repository: app", f"tag: '{tag}'"))
@@ -232,15 +258,41 @@ def test_runnable_steps_match_the_step_table() -> None:
     assert set(STEP_TYPES) == schema.RUNNABLE_STEPS
 
 
-def test_services_are_reported_as_not_started() -> None:
-    from bot.wercker.parse import load_text
+SERVICE_FILE = """\
+services:
+  - mongo
+build:
+  steps:
+    - script:
+        code: 'true'
+    - internal/docker-run:
+        name: web
+        image: acme/web
+    - internal/docker-kill:
+        name: web
+"""
 
-    _, problems = load_text(
-        "services:\n  - mongo\nbuild:\n  steps:\n    - script:\n        code: 'true'\n",
-        "wercker.yml",
-    )
-    warnings = [p for p in problems if "not started by wercker-bot" in p.message]
-    assert len(warnings) == 1 and warnings[0].loc.line == 2 and warnings[0].severity == "warning"
+
+def test_services_and_docker_run_need_the_docker_runner() -> None:
+    # Issue 10: the docker runner starts services and docker-run containers; on the local
+    # runner each is an error naming the docker runner (a warning on auto).
+    wf, problems = loaded(SERVICE_FILE)
+    assert problems == []
+    assert wf is not None
+    assert lint_for_runner(wf, "docker") == []
+    found = lint_for_runner(wf, "local")
+    assert [(p.loc.line, p.severity, p.pipeline) for p in found] == [
+        (2, "error", "build"),
+        (7, "error", "build"),
+        (10, "error", "build"),
+    ]
+    assert all("needs the docker runner" in p.message for p in found)
+    assert "service 'mongo'" in found[0].message and "internal/docker-run" in found[1].message
+    assert {p.severity for p in lint_for_runner(wf, "auto")} == {"warning"}
+    # A pipeline's own services replace the file's; `services: []` disables them.
+    wf, _ = loaded(SERVICE_FILE.replace("build:\n", "build:\n  services: []\n"))
+    assert wf is not None
+    assert [p.loc.line for p in lint_for_runner(wf, "local")] == [8, 11]
 
 
 BOX_WITH_EVERY_KEY = """\
@@ -323,13 +375,11 @@ def test_service_keys_the_bot_ignores_warn_at_the_key() -> None:
             - script: {code: 'true'}
         """
     )
-    name = only(problems, "service option 'name' is ignored")
-    assert (name.loc.line, name.loc.col, name.severity) == (3, 5, "warning")
-    assert "not started" in (name.hint or "")
+    # Issue 10: services are started now, named by ``name``: it is no longer ignored.
+    assert not [p for p in problems if "'name'" in p.message]
     assert only(problems, "service option 'ports' is ignored").loc.line == 4
     typo = only(problems, "unknown option 'pasword' in service")
     assert typo.hint == "did you mean 'password'?"
-    assert only(problems, "not started by wercker-bot").loc.line == 2
 
 
 def test_box_port_alias_is_read_then_reported_as_ignored() -> None:
@@ -407,9 +457,14 @@ def test_a_tag_option_does_not_hide_a_bad_repository_name() -> None:
     assert only(problems, "box image 'Acme/App:x'").loc.col == 11
 
 
-def test_service_images_are_not_checked_they_are_never_pulled() -> None:
+def test_service_images_are_checked_like_the_box_they_are_pulled() -> None:
+    # Issue 10: services are pulled by the docker runner, so a bad image is found now.
     _, problems = loaded("services: [Mongo]\nbuild:\n  steps: [{script: {code: a}}]\n")
-    assert [p.severity for p in problems] == ["warning"]
+    problem = only(problems, "service image 'Mongo'")
+    assert (problem.severity, problem.hint) == (
+        "error",
+        "repository names must be lower-case, e.g. mongo",
+    )
 
 
 # -- registries that are not what they look like --------------------------------------------
@@ -417,8 +472,13 @@ def test_service_images_are_not_checked_they_are_never_pulled() -> None:
 
 @pytest.mark.parametrize(
     "registry",
-    ["https://dockerhub.com", "dockerhub.com", "https://www.dockerhub.com/v2", "www.docker.com",
-     "https://docker-hub.com"],
+    [
+        "https://dockerhub.com",
+        "dockerhub.com",
+        "https://www.dockerhub.com/v2",
+        "www.docker.com",
+        "https://docker-hub.com",
+    ],
 )
 def test_a_registry_that_looks_like_docker_hub_warns(registry: str) -> None:
     _, problems = loaded(push("repository: acme/app", f"registry: {registry}"))
@@ -431,8 +491,14 @@ def test_a_registry_that_looks_like_docker_hub_warns(registry: str) -> None:
 
 @pytest.mark.parametrize(
     "registry",
-    ["https://registry.hub.docker.com/v2", "https://index.docker.io/v1/", "hub.docker.com",
-     "quay.io", "$REGISTRY", "https://docker.example.com"],
+    [
+        "https://registry.hub.docker.com/v2",
+        "https://index.docker.io/v1/",
+        "hub.docker.com",
+        "quay.io",
+        "$REGISTRY",
+        "https://docker.example.com",
+    ],
 )
 def test_docker_hub_and_other_registries_do_not_warn(registry: str) -> None:
     _, problems = loaded(push("repository: acme/app", f"registry: {registry}"))
@@ -459,8 +525,10 @@ def test_wcr_io_with_credentials_or_elsewhere_does_not_warn() -> None:
 # -- pipeline names -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "wanted"), [("buid", "build"), ("Build", "build"),
-                                              ("delpoy", "deploy"), ("bulid", "build")])
+@pytest.mark.parametrize(
+    ("name", "wanted"),
+    [("buid", "build"), ("Build", "build"), ("delpoy", "deploy"), ("bulid", "build")],
+)
 def test_a_near_miss_of_a_default_pipeline_name_warns(name: str, wanted: str) -> None:
     _, problems = loaded(f"{name}:\n  steps: [{{script: {{code: a}}}}]\n")
     problem = only(problems, "looks like a misspelling")
@@ -471,11 +539,13 @@ def test_a_near_miss_of_a_default_pipeline_name_warns(name: str, wanted: str) ->
 
 @pytest.mark.parametrize(
     "text",
-    ["buid:\n  steps: [{script: {code: a}}]\nbuild:\n  steps: [{script: {code: a}}]\n",
-     "build-arm:\n  steps: [{script: {code: a}}]\n",
-     "rebuild:\n  steps: [{script: {code: a}}]\n",
-     "deploy2:\n  steps: [{script: {code: a}}]\n",
-     "test:\n  steps: [{script: {code: a}}]\n"],
+    [
+        "buid:\n  steps: [{script: {code: a}}]\nbuild:\n  steps: [{script: {code: a}}]\n",
+        "build-arm:\n  steps: [{script: {code: a}}]\n",
+        "rebuild:\n  steps: [{script: {code: a}}]\n",
+        "deploy2:\n  steps: [{script: {code: a}}]\n",
+        "test:\n  steps: [{script: {code: a}}]\n",
+    ],
 )
 def test_deliberate_pipeline_names_do_not_warn(text: str) -> None:
     _, problems = loaded(text)

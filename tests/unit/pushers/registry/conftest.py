@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.logs import MemoryLog
+from bot.pushers.credentials import RegistryCredentials
 from bot.pushers.model import RegistryAuth
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from tests.fakes.registry import FakeRegistry
@@ -30,6 +31,7 @@ class Harness:
             "https",
             auth or RegistryAuth(),
             {},
+            credentials=RegistryCredentials({}),
             retry=RetryPolicy(attempts=attempts),
             log=self.log,
             transport=self.registry,
