@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from tables import table  # bench/tables.py: scripts run with bench/ on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus" / "wercker-yml" / "files"
 SCENARIOS = ROOT / "tests" / "scenarios"
@@ -107,18 +109,6 @@ def summary_rows(
             "",
         ),
     ]
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(r: tuple[str, ...]) -> str:
-        cells = (str(c).ljust(w) for c, w in zip(r, widths, strict=True))
-        return "| " + " | ".join(cells) + " |"
-
-    out = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out.extend(line(r) for r in rows)
-    return "\n".join(out)
 
 
 def main() -> None:

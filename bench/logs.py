@@ -33,6 +33,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tables import table  # bench/tables.py: scripts run with bench/ on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 64 * 1024
 LINE = b"step output " + b"x" * 87 + b"\n"  # 100 bytes
@@ -141,18 +143,6 @@ def summary_rows(results: dict[str, dict[str, float]]) -> list[tuple[str, str, s
             )
         )
     return rows
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(r: tuple[str, ...]) -> str:
-        cells = (str(c).ljust(w) for c, w in zip(r, widths, strict=True))
-        return "| " + " | ".join(cells) + " |"
-
-    out = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out.extend(line(r) for r in rows)
-    return "\n".join(out)
 
 
 def main() -> None:

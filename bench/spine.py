@@ -27,6 +27,8 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tables import table  # bench/tables.py: scripts run with bench/ on sys.path
+
 from bot.app import create_app
 from bot.settings import parse_settings
 from bot.wiring import build_services
@@ -194,18 +196,6 @@ deploy:
     finally:
         github.stop()
         registry.stop()
-
-
-def table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(r: tuple[str, ...]) -> str:
-        cells = (str(c).ljust(w) for c, w in zip(r, widths, strict=True))
-        return "| " + " | ".join(cells) + " |"
-
-    out = [f"\n{title}", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    out.extend(line(r) for r in rows)
-    return "\n".join(out)
 
 
 def main() -> None:

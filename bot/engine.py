@@ -4,9 +4,9 @@ way the engine wants them (box pulls and pushes).
 
 Neutral ground between ``bot.runners`` and ``bot.pushers``; no docker import at run time.
 How registry credentials are resolved is not decided here: the composition root builds one
-``CredentialResolver`` (``bot.pushers.credentials.RegistryCredentials``) and hands it to the
-runner (box pulls), whose engine handle carries it to the engine pusher, and to the
-daemonless pusher.
+``CredentialResolver`` (``bot.pushers.credentials.RegistryCredentials``) and hands the same
+instance to the runner (box pulls and services, through the engine handle), the engine
+pusher and the daemonless pusher.
 """
 
 from __future__ import annotations
