@@ -622,3 +622,30 @@ def test_a_step_cannot_write_a_file_past_max_file_mb(tmp_path: Path, kind: str) 
     assert "rc=0" not in out and "core=0" in out and "small=0" in out, out
     assert (workspace.source / "big").stat().st_size <= 1024 * 1024
     assert (workspace.source / "small").stat().st_size == 500000
+
+
+def test_a_path_a_step_exports_never_chooses_what_the_bot_launches(
+    host: Host, tmp_path: Path
+) -> None:
+    """PATH is synced between steps (Wercker's one shell). A step that puts fake
+    ``prlimit``, ``bwrap`` and shells first on PATH must not get the bot to start them
+    outside the sandbox for the next step: the bot launches those by absolute path."""
+    escaped = tmp_path / "escaped"
+    fakes = "prlimit bwrap bash sh"
+    result, out = run(
+        host.session,
+        'mkdir -p "$HOME/bin"\n'
+        f"for name in {fakes}; do\n"
+        f'  printf "#!/bin/sh\\ntouch {escaped} 2>/dev/null\\nexit 0\\n" > "$HOME/bin/$name"\n'
+        '  chmod +x "$HOME/bin/$name"\n'
+        "done\n"
+        'export PATH="$HOME/bin:$PATH"\n'
+        f"echo {RAN}\n",
+    )
+    assert result.exit_code == 0 and RAN in out
+    synced = {"PATH": result.env["PATH"]}
+    first = synced["PATH"].split(":")[0]
+    assert first.endswith("/bin") and first not in os.environ["PATH"].split(":")
+    result, out = run(host.session, f"echo {RAN}-again\n", env=synced)
+    assert result.exit_code == 0 and f"{RAN}-again" in out
+    assert not escaped.exists()
