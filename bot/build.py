@@ -175,14 +175,15 @@ class Attempt:
             f"{build.ref} @ {build.sha[:12]}" + (" (redelivered)" if self.claim.explicit else "")
         )
         source = self.workdir / "checkout"
+        token = self.svc.forge.clone_token(build.repo)
         created = checkout(
             repo.clone_url, build.sha, build.ref, source, self.log,
-            token=self.settings.github.token, ssh_key_file=repo.ssh_key_file,
+            token=token, ssh_key_file=repo.ssh_key_file,
         )  # fmt: skip
         # A user's redelivery (an explicit re-run: the rollback path) is never superseded.
         if not self.claim.explicit:
             stale = superseded_by(
-                self.store, build, repo, source, self.log, token=self.settings.github.token
+                self.store, build, repo, source, self.log, token=token
             )
             if stale is not None:
                 return self.finish(Result.CANCELED, superseded(stale), planned)
@@ -190,7 +191,7 @@ class Attempt:
         plan = compile_plan(
             source, repo, build.branch or build.git_tag,
             runners=runners, registries=self.settings.registries, log=self.log,
-            steps=StepSources.from_settings(self.settings),
+            steps=StepSources.from_settings(self.settings, token),
         )  # fmt: skip
         if isinstance(plan, NoWerckerFile):
             self.report.no_wercker_yml(planned)

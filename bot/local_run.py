@@ -28,7 +28,13 @@ from bot.pushers.model import PushResult
 from bot.settings import PipelineChoice, RepoSettings, Settings, load_settings, parse_settings
 from bot.stepsources.resolve import StepSources
 from bot.wercker.model import StepSpec
-from bot.wiring import build_credentials, build_engine_pusher, build_pusher, build_runners
+from bot.wiring import (
+    build_credentials,
+    build_engine_pusher,
+    build_forge,
+    build_pusher,
+    build_runners,
+)
 from steps.base import BuildFacts
 
 
@@ -98,9 +104,10 @@ def run_directory(args: argparse.Namespace) -> int:
     log = CallbackLog(echo, masker)
     credentials = build_credentials(settings)  # one resolver: box pulls and both pushers
     runners = build_runners(settings, credentials)
+    clone_token = build_forge(settings).clone_token(repo.full_name)  # for step sources
     plan = compile_plan(
         directory, repo, branch, runners=runners, registries=settings.registries, log=log,
-        steps=StepSources.from_settings(settings),
+        steps=StepSources.from_settings(settings, clone_token),
     )  # fmt: skip
     if isinstance(plan, NoWerckerFile):
         print("nothing to run: no wercker.yml", file=sys.stderr)

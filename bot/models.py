@@ -25,3 +25,8 @@ class Result(enum.StrEnum):
 
 def short_sha(sha: str) -> str:
     return sha[:7]
+
+
+WORKER_DIED = "Worker died while running this build; redeliver the webhook to re-run"
+"""What an attempt recovered from a dead process says: in the store's records, on the build
+page and in its commit statuses alike."""

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from bot.forges.github.descriptions import LIMIT, truncate_description, utf16_len
 from bot.masking import Masker
-from bot.models import Result, short_sha
+from bot.models import WORKER_DIED, Result, short_sha
 from bot.store.base import OutboxWriter
 from bot.store.facts import Recovered, Stored, Superseded
 from bot.store.rows import StatusRow
@@ -39,7 +39,6 @@ PENDING = GITHUB_STATE[Result.QUEUED]
 
 QUEUED = "Queued"
 RUNNING = "Running"
-WORKER_DIED = "Worker died"
 NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
 NOT_DEFINED = "Skipped: pipeline not defined in wercker.yml"
 LOG_INCOMPLETE = "(log incomplete: store write failed)"
@@ -84,15 +83,11 @@ def _open(outbox: OutboxWriter, repo: str, sha: str) -> list[StatusRow]:
 
 class Reporter:
     """Turns build events into outbox rows. ``status_context`` and ``base_url`` come from the
-    settings (the composition root); the store's facts carry their own."""
+    settings (the composition root); the store's facts carry only what happened to a build."""
 
-    def __init__(self, status_context: str = "", base_url: str = "") -> None:
+    def __init__(self, status_context: str, base_url: str) -> None:
         self.status_context = status_context
         self.base_url = base_url
-
-    def url_template(self) -> str:
-        """The target URL with ``{id}`` for the build id, for the intake."""
-        return build_url(self.base_url, "{id}")
 
     def for_build(
         self, outbox: OutboxWriter, repo: str, sha: str, build_id: int, masker: Masker | None = None
@@ -115,10 +110,11 @@ class Reporter:
             state, description = GITHUB_STATE[Result.CANCELED], superseded(fact.superseded_by)
         else:
             state, description = PENDING, queued(fact.attempt)
+        url = build_url(self.base_url, fact.build_id)
         outbox.add(
             [
-                StatusRow(fact.repo, fact.sha, c, state, describe(description), fact.target_url)
-                for c in contexts_for(fact.status_context, fact.pipelines)
+                StatusRow(fact.repo, fact.sha, c, state, describe(description), url)
+                for c in contexts_for(self.status_context, fact.pipelines)
             ]
         )
 

@@ -1,10 +1,11 @@
 """The Forge seam: what the bot needs from the place that hosts the repositories.
 
-A forge does three things for the bot, each with the contract below:
+A forge does four things for the bot, each with the contract below:
 
 - ``verify``: is this webhook delivery really from the forge (over the raw bytes)?
 - ``parse``: what does a verified delivery say (``Ping`` | ``Ignored`` | ``PushEvent``)?
 - ``post_status``: one attempt at one commit status, answered as a ``PostOutcome``.
+- ``clone_token``: the credential git uses to fetch a repository from it.
 
 plus ``can_post`` and ``backoff``, which the durable outbox (``bot.outbox``) needs to decide
 whether to start delivering and how long to wait after an answer that named no time.
@@ -96,4 +97,10 @@ class Forge(Protocol):
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based) when an outcome names
         no time of its own."""
+        ...
+
+    def clone_token(self, repo_full_name: str) -> str:
+        """The token that lets git fetch ``repo_full_name`` (and the step sources hosted
+        beside it) over HTTPS; empty when the forge holds none (a public repository, or an
+        SSH deploy key). It goes to git through its environment, never into a URL or a log."""
         ...

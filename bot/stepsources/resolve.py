@@ -60,9 +60,10 @@ class StepSources:
         self.library = library
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StepSources:
-        """The configured sources, with their git cache under ``data_dir``."""
-        cache = GitCache(settings.data_dir / "step-sources", token=settings.github.token)
+    def from_settings(cls, settings: Settings, token: str) -> StepSources:
+        """The configured sources, with their git cache under ``data_dir``; ``token`` is
+        the forge's clone token (``Forge.clone_token``)."""
+        cache = GitCache(settings.data_dir / "step-sources", token=token)
         return cls(settings.steps, cache)
 
     def resolve(self, text: str, log: Log) -> StepPackage:

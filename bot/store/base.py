@@ -71,9 +71,8 @@ class StatusListener(Protocol):
 class IntakeStore(Protocol):
     """What the webhook needs: store a push durably before answering."""
 
-    def record_push(self, push: NewPush, target_url: str) -> Intake:
-        """Stores a push durably (before the webhook is answered) and queues its attempt;
-        ``target_url`` may hold ``{id}``, replaced by the build id.
+    def record_push(self, push: NewPush) -> Intake:
+        """Stores a push durably (before the webhook is answered) and queues its attempt.
 
         The same (hook id, delivery id) while its build is queued or running is ignored
         (``Intake.ignored``); after it finished it becomes attempt N+1, ``explicit`` (a

@@ -16,8 +16,6 @@ class Stored:
     repo: str
     sha: str
     pipelines: tuple[str, ...]
-    status_context: str
-    target_url: str
     superseded_by: str | None = None
 
 

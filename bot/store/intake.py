@@ -133,7 +133,7 @@ def supersede_proven(
 class SqlIntake(Part):
     """``IntakeStore`` on the database."""
 
-    def record_push(self, push: NewPush, target_url: str) -> Intake:
+    def record_push(self, push: NewPush) -> Intake:
         """Stores a push durably (before the webhook is answered) and queues its attempt.
 
         The same (hook id, delivery id) while its build is queued or running is ignored;
@@ -149,17 +149,9 @@ class SqlIntake(Part):
         with self.db.tx() as conn:
             build_id = _seen_build(conn, push)
             if build_id is not None:
-                return self._redelivered(conn, push, build_id, target_url, now)
+                return self._redelivered(conn, build_id, now)
             build_id = _insert_build(conn, push, now)
-            stored = Stored(
-                build_id,
-                1,
-                push.repo,
-                push.sha,
-                tuple(push.pipelines),
-                push.status_context,
-                target_url.format(id=build_id),
-            )
+            stored = Stored(build_id, 1, push.repo, push.sha, tuple(push.pipelines))
             newer = newer_push(conn, push)
             if newer is not None:
                 return self._stored_superseded(conn, push, stored, newer, now)
@@ -169,9 +161,7 @@ class SqlIntake(Part):
             self.listener.stored(TxOutbox(conn, now), stored)
             return Intake(build_id, 1)
 
-    def _redelivered(
-        self, conn: Connection, push: NewPush, build_id: int, target_url: str, now: float
-    ) -> Intake:
+    def _redelivered(self, conn: Connection, build_id: int, now: float) -> Intake:
         """A delivery seen before: ignored while its build is in progress, else re-run as
         the next attempt. A re-run is not a new push: it supersedes nothing queued."""
         last = conn.execute(
@@ -195,8 +185,6 @@ class SqlIntake(Part):
                 str(build.repo),
                 str(build.sha),
                 tuple(json.loads(build.pipelines)),
-                push.status_context,
-                target_url.format(id=build_id),
             ),
         )
         return Intake(build_id, number)

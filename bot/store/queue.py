@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Select, select, update
 
-from bot.models import Result, short_sha
+from bot.models import WORKER_DIED, Result, short_sha
 from bot.procs import process_alive
 from bot.store.base import HEARTBEAT_STALE_SECONDS
 from bot.store.db import Part
@@ -17,9 +17,6 @@ from bot.store.outbox import TxOutbox
 from bot.store.records import error_open_rows
 from bot.store.rows import BuildRow, Claim, QueuedBuild
 from bot.store.schema import attempts, builds
-
-WORKER_DIED = "Worker died while running this build; redeliver the webhook to re-run"
-"""The description of an attempt recovered from a dead process."""
 
 
 def queued_builds(
@@ -151,7 +148,7 @@ class SqlQueue(Part):
                     .where(attempts.c.id == row.id)
                     .values(state=Result.ERRORED, finished_at=now, description=WORKER_DIED)
                 )
-                error_open_rows(conn, int(row.id), "Worker died", now)
+                error_open_rows(conn, int(row.id), WORKER_DIED, now)
                 recovered.append(
                     Recovered(int(row.id), int(row.build_id), str(row.repo), str(row.sha))
                 )

@@ -29,7 +29,7 @@ def is_full_sha(sha: str) -> bool:
 @dataclass(frozen=True)
 class NewPush:
     """What the intake stores for a push. ``pipelines`` are the configured pipelines that
-    will be tried; ``status_context`` is passed on, uninterpreted, in the ``Stored`` fact."""
+    will be tried. It holds facts of the push only: what GitHub sees is the reporter's."""
 
     hook_id: str
     delivery_id: str
@@ -43,7 +43,6 @@ class NewPush:
     pusher: str
     html_url: str
     pipelines: Sequence[str]
-    status_context: str
     commits: Sequence[str] = ()
     """The ids of the payload's ``commits``: all reachable from ``sha``."""
     forced: bool = False

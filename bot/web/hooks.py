@@ -97,11 +97,9 @@ def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
             pusher=push.pusher,
             html_url=push.html_url,
             pipelines=names,
-            status_context=svc.reporter.status_context,
             commits=push.commits,
             forced=push.forced,
-        ),
-        target_url=svc.reporter.url_template(),
+        )
     )
     assert intake.build_id is not None
     url = build_url(svc.settings.base_url, intake.build_id)

@@ -65,8 +65,10 @@ class FakeForge:
         secret: str = "fake-forge-secret",
         can_post: bool = True,
         clock: Callable[[], float] = time.time,
+        token: str = "",
     ) -> None:
         self.secret = secret
+        self.token = token
         self._can_post = can_post
         self.clock = clock
         self.attempts: list[Posted] = []
@@ -134,6 +136,9 @@ class FakeForge:
 
     def backoff(self, attempt: int) -> float:
         return backoff(attempt)
+
+    def clone_token(self, repo_full_name: str) -> str:
+        return self.token
 
     # scripting ----------------------------------------------------------------------------
 

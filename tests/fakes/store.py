@@ -28,7 +28,7 @@ from bot.store.base import (
     QueueStore,
     StatusListener,
 )
-from bot.store.facts import Superseded
+from bot.store.facts import Stored, Superseded
 from bot.store.rows import BuildRow, Claim, QueuedBuild, StatusRow
 
 PENDING = "pending"
@@ -85,7 +85,7 @@ class FakeStore:
     """``QueueStore`` + ``AttemptRecords`` + ``OutboxWriter`` in memory; thread-safe (the
     attempt's log writer calls it from its own thread)."""
 
-    def __init__(self, listener: StatusListener | None = None) -> None:
+    def __init__(self, listener: StatusListener) -> None:
         self.listener = listener
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -107,11 +107,9 @@ class FakeStore:
         branch: str = "main",
         pipelines: Sequence[str] = ("build",),
         explicit: bool = False,
-        status_context: str = "wb",
-        target_url: str = "http://bot.test/builds/{id}",
     ) -> int:
-        """Queues a build of ``sha`` (its contexts pending, as intake leaves them); returns
-        its build id."""
+        """Queues a build of ``sha`` and tells the listener (its contexts pending, as intake
+        leaves them); returns its build id."""
         with self._lock:
             build_id = next(self._ids)
             build = BuildRow(
@@ -122,11 +120,7 @@ class FakeStore:
             )  # fmt: skip
             attempt_id = next(self._ids)
             self.attempts[attempt_id] = AttemptRecord(attempt_id, 1, build, explicit)
-            url = target_url.replace("{id}", str(build_id))
-            self.add(
-                [StatusRow(repo, sha, f"{status_context}/{p}", PENDING, "Queued", url)
-                 for p in pipelines]
-            )  # fmt: skip
+            self.listener.stored(self, Stored(build_id, 1, repo, sha, tuple(pipelines)))
             return build_id
 
     def built(self, build_id: int) -> None:
@@ -208,7 +202,7 @@ class FakeStore:
                 attempt.state = Result.CANCELED
                 attempt.description = f"Superseded by {by_sha[:7]}"
                 facts.append(Superseded(attempt.id, q.build_id, repo, q.sha, by_sha))
-            if facts and self.listener is not None:
+            if facts:
                 self.listener.builds_superseded(self, facts)
             return [f.attempt_id for f in facts]
 

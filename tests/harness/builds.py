@@ -11,8 +11,9 @@ from bot.store.sql import SqlStore
 
 
 def open_store(db_path: Path) -> SqlStore:
-    """A store with the default reporter (context ``wb``, no base URL), as a test needs it."""
-    return SqlStore(db_path, Reporter())
+    """A store whose reporter names contexts ``wb/<pipeline>`` and links builds to
+    ``http://bot/builds/<id>``."""
+    return SqlStore(db_path, Reporter("wb", "http://bot"))
 
 
 def new_push(**fields: Any) -> NewPush:
@@ -30,7 +31,6 @@ def new_push(**fields: Any) -> NewPush:
         "pusher": "",
         "html_url": "",
         "pipelines": ["build"],
-        "status_context": "wb",
     }
     values.update(fields)
     return NewPush(**values)
@@ -38,7 +38,7 @@ def new_push(**fields: Any) -> NewPush:
 
 def claimed_attempt(store: SqlStore, **fields: Any) -> int:
     """Records ``new_push(**fields)``, claims it, and returns the attempt's id."""
-    store.record_push(new_push(**fields), "u/{id}")
+    store.record_push(new_push(**fields))
     claim = store.claim_next("w")
     assert claim is not None
     return claim.attempt_id

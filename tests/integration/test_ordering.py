@@ -32,7 +32,6 @@ def _push(
         pusher="",
         html_url="",
         pipelines=["build"],
-        status_context="wb",
         commits=commits,
         forced=forced,
     )
@@ -63,15 +62,15 @@ def test_late_older_push_is_superseded_but_its_redelivery_runs(tmp_path: Path) -
         return str(execute(claim, svc))
 
     # C→D arrives and is built; the push of B (A→B) arrives late, and B→C never arrives.
-    store.record_push(_push(d, c, "d-d"), "u/{id}")
+    store.record_push(_push(d, c, "d-d"))
     assert run_next() == "passed"
-    late = store.record_push(_push(b, a, "d-b"), "u/{id}")
+    late = store.record_push(_push(b, a, "d-b"))
     assert run_next() == "canceled"
     statuses = store.statuses_for("acme/app", b)
     assert statuses[-1].state == "error"
     assert statuses[-1].description == f"Superseded by {d[:7]}"
     # The user redelivers B on purpose: that is a rollback, and it runs.
-    again = store.record_push(_push(b, a, "d-b"), "u/{id}")
+    again = store.record_push(_push(b, a, "d-b"))
     assert again.build_id == late.build_id and again.attempt == 2
     assert run_next() == "passed"
 
@@ -92,7 +91,7 @@ def test_pushes_in_order_all_run(tmp_path: Path) -> None:
     )
     svc = build_services(settings)
     for sha, before, delivery in ((a, "0" * 40, "1"), (b, a, "2")):
-        svc.store.record_push(_push(sha, before, delivery), "u/{id}")
+        svc.store.record_push(_push(sha, before, delivery))
         claim = svc.store.claim_next("t")
         assert claim is not None
         assert str(execute(claim, svc)) == "passed"
@@ -149,11 +148,11 @@ def test_git_decides_when_payloads_prove_nothing_descendant_first(tmp_path: Path
     # payload links them: the worker, with git, cancels A for C.
     remote, (s, a, b, c) = _history(tmp_path)
     svc = _services(tmp_path, remote)
-    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)))
     running = svc.store.claim_next("t")  # S is running (past its checkout)
     assert running is not None
-    svc.store.record_push(_push(c, b, "c", (c,)), "u/{id}")
-    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    svc.store.record_push(_push(c, b, "c", (c,)))
+    svc.store.record_push(_push(a, s, "a", (a,)))
     svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
     assert _drain(svc) == {c: "passed"}
     assert _final(svc, a) == f"error:Superseded by {c[:7]}"
@@ -164,11 +163,11 @@ def test_git_decides_when_payloads_prove_nothing_descendant_first(tmp_path: Path
 def test_git_decides_when_payloads_prove_nothing_ancestor_first(tmp_path: Path) -> None:
     remote, (s, a, b, c) = _history(tmp_path)
     svc = _services(tmp_path, remote)
-    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)))
     running = svc.store.claim_next("t")  # S is running (past its checkout)
     assert running is not None
-    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
-    svc.store.record_push(_push(c, b, "c", (c,)), "u/{id}")
+    svc.store.record_push(_push(a, s, "a", (a,)))
+    svc.store.record_push(_push(c, b, "c", (c,)))
     svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
     # A is claimed first (arrival order) and finds its descendant C queued.
     assert _drain(svc) == {a: "canceled", c: "passed"}
@@ -182,11 +181,11 @@ def test_unrelated_histories_run_in_arrival_order(tmp_path: Path) -> None:
     git(remote.work, "checkout", "-q", "--orphan", "rewrite")
     forced = remote.commit({"wercker.yml": DEPLOY_YML, "v": "new"}, branch="rewrite")
     svc = _services(tmp_path, remote)
-    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)))
     running = svc.store.claim_next("t")  # S is running (past its checkout)
     assert running is not None
-    svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
-    svc.store.record_push(_push(forced, a, "f", (forced,), forced=True), "u/{id}")
+    svc.store.record_push(_push(a, s, "a", (a,)))
+    svc.store.record_push(_push(forced, a, "f", (forced,), forced=True))
     svc.store.finish_attempt(running.attempt_id, Result.PASSED, "S ran")
     assert _drain(svc) == {a: "passed", forced: "passed"}
     assert _deployed(tmp_path) == forced
@@ -195,13 +194,13 @@ def test_unrelated_histories_run_in_arrival_order(tmp_path: Path) -> None:
 def test_a_queued_redelivery_is_never_superseded_by_a_descendant(tmp_path: Path) -> None:
     remote, (s, a, _b, _c) = _history(tmp_path)
     svc = _services(tmp_path, remote)
-    svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    svc.store.record_push(_push(s, "0" * 40, "s", (s,)))
     assert _drain(svc) == {s: "passed"}
-    running_a = svc.store.record_push(_push(a, s, "a", (a,)), "u/{id}")
+    running_a = svc.store.record_push(_push(a, s, "a", (a,)))
     claim = svc.store.claim_next("t")
     assert claim is not None and claim.build.id == running_a.build_id
     # While A runs, the user redelivers S (a rollback on purpose).
-    rerun = svc.store.record_push(_push(s, "0" * 40, "s", (s,)), "u/{id}")
+    rerun = svc.store.record_push(_push(s, "0" * 40, "s", (s,)))
     assert rerun.attempt == 2
     assert str(execute(claim, svc)) == "passed"
     assert _drain(svc) == {s: "passed"}

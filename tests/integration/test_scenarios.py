@@ -64,9 +64,7 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
             pusher="p",
             html_url="https://github.com/acme/app",
             pipelines=names,
-            status_context=settings.github.status_context,
-        ),
-        "http://bot.test/builds/{id}",
+        )
     )
     claim = services.store.claim_next("test")
     assert claim is not None

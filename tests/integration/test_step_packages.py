@@ -67,9 +67,9 @@ def run_build(
     push = NewPush(
         hook_id="1", delivery_id="d1", repo="acme/app", ref="refs/heads/main", branch="main",
         git_tag="", sha=sha, before_sha="0" * 40, message="m", pusher="p",
-        html_url="https://github.com/acme/app", pipelines=["build"], status_context="wb",
+        html_url="https://github.com/acme/app", pipelines=["build"],
     )  # fmt: skip
-    intake = services.store.record_push(push, "http://bot.test/builds/{id}")
+    intake = services.store.record_push(push)
     claim = services.store.claim_next("test")
     assert claim is not None
     result = execute(claim, services)

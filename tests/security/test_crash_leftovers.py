@@ -41,7 +41,7 @@ from bot.reporter import Reporter
 from bot.store.sql import SqlStore
 
 db, data, source = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-claim = SqlStore(db, Reporter()).claim_next(worker_name("w0"))
+claim = SqlStore(db, Reporter("wb", "http://bot")).claim_next(worker_name("w0"))
 work = data / "work" / f"attempt-{claim.attempt_id}"
 (work / "source").mkdir(parents=True)
 (work / "source" / "checkout.bin").write_bytes(os.urandom(1 << 20))
@@ -114,7 +114,7 @@ def test_a_live_worker_sweeps_a_crashed_attempts_workspace_and_half_built_layer(
     try:
         # What a live process holds must survive every sweep: an attempt this process runs,
         # and its own layer spool.
-        store.record_push(new_push("b" * 40, branch="live"), "u/{id}")
+        store.record_push(new_push("b" * 40, branch="live"))
         live = store.claim_next(worker_name("w-live"))
         assert live is not None
         live_work = data / "work" / f"attempt-{live.attempt_id}"
@@ -123,7 +123,7 @@ def test_a_live_worker_sweeps_a_crashed_attempts_workspace_and_half_built_layer(
         own_spool.mkdir(parents=True)
         (own_spool / "layer-building.tar.gz").write_bytes(b"in progress")
 
-        store.record_push(new_push("a" * 40), "u/{id}")
+        store.record_push(new_push("a" * 40))
         source = tmp_path / "layer-source"
         source.mkdir()
         for i in range(4):
@@ -163,7 +163,7 @@ def test_a_zombie_is_dead_at_once(tmp_path: Path, zombie: int) -> None:
     host = socket.gethostname()
     assert process_alive(f"{host}:{zombie}:sometoken") is False
     store = builds.open_store(tmp_path / "db.sqlite3")
-    store.record_push(new_push("a" * 40), "u/{id}")
+    store.record_push(new_push("a" * 40))
     claim = store.claim_next(f"{host}:{zombie}:sometoken:w0")
     assert claim is not None
     # Its heartbeat is fresh: only the zombie check can tell it is dead, and it must not

@@ -276,7 +276,7 @@ def test_14_no_cache_path_component_escapes_its_folder(tmp_path: Path) -> None:
     remote = make_remote(tmp_path / "git")
     sha = remote.commit({"wercker.yml": DEPLOY_YML})
     svc = _services(tmp_path, remote)
-    svc.store.record_push(new_push(ref="refs/heads/..", branch="..", sha=sha), "u/{id}")
+    svc.store.record_push(new_push(ref="refs/heads/..", branch="..", sha=sha))
     assert _drain(svc) == {sha: "passed"}
     cache = tmp_path / "data" / "cache"
     (deployed,) = cache.rglob("deployed")

@@ -68,9 +68,7 @@ def claimed_attempt(services: Services, delivery: str = "d1") -> Attempt:
             message="m",
             pusher="p",
             html_url="https://github.com/acme/app",
-            status_context="wercker-bot",
-        ),
-        "http://bot.test/builds/{id}",
+        )
     )
     claim = services.store.claim_next("test")
     assert claim is not None

@@ -255,7 +255,7 @@ def test_a_log_the_store_lost_part_of_says_so(world: World) -> None:
 
 
 def test_the_fake_store_fails_log_writes_like_a_full_disk() -> None:
-    store = FakeStore()
+    store = FakeStore(Reporter("wb", "http://bot.test"))
     store.push("a" * 40)
     claim = store.claim_next("w")
     assert claim is not None

@@ -22,7 +22,7 @@ TOKEN = "ghs_outboxTokenValue"
 
 def _store(tmp_path: Path) -> SqlStore:
     store = open_store(tmp_path / "db.sqlite3")
-    store.record_push(new_push(sha=SHA), "http://bot/builds/{id}")
+    store.record_push(new_push(sha=SHA))
     return store
 
 

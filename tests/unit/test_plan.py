@@ -344,7 +344,7 @@ def _steps_settings(tmp_path: Path, table: dict[str, Any]) -> Any:
     settings = parse_settings(
         {"data_dir": str(tmp_path / "data"), "steps": table}, {}, base_dir=tmp_path
     )
-    return StepSources.from_settings(settings)
+    return StepSources.from_settings(settings, "")
 
 
 def _step_dir(path: Path, text: str = "echo hi\n") -> Path:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.forges.github import GitHubForge
 from bot.masking import Masker
-from bot.models import Result
+from bot.models import WORKER_DIED, Result
 from bot.reporter import (
     GITHUB_STATE,
     LOG_INCOMPLETE,
@@ -26,6 +26,7 @@ from tests.harness.github_fake import GitHubFake
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 URL = "http://bot/builds/1"
+REPORTER = Reporter("wb", "http://bot")
 
 
 class MemoryOutbox:
@@ -66,24 +67,23 @@ def test_state_table_context_and_url() -> None:
     assert GITHUB_STATE[Result.CANCELED] == GITHUB_STATE[Result.ERRORED] == "error"
     assert context_for("wb", "deploy") == "wb/deploy"
     assert build_url("http://bot", 7) == "http://bot/builds/7"
-    assert Reporter("wb", "http://bot").url_template().format(id=3) == "http://bot/builds/3"
 
 
 def test_stored_queues_every_context_pending() -> None:
     out = _outbox()
-    fact = Stored(1, 1, "acme/app", A, ("build", "deploy"), "wb", URL)
-    Reporter().stored(out, fact)
+    fact = Stored(1, 1, "acme/app", A, ("build", "deploy"))
+    REPORTER.stored(out, fact)
     assert _summary(out.rows) == [
         ("a", "wb/build", "pending", "Queued"),
         ("a", "wb/deploy", "pending", "Queued"),
     ]
-    assert {r.target_url for r in out.rows} == {URL}
+    assert {r.target_url for r in out.rows} == {URL}  # the reporter's, built from the id
 
 
 def test_a_redelivery_names_its_attempt_and_an_older_push_is_stored_in_error() -> None:
     out = _outbox()
-    Reporter().stored(out, Stored(1, 3, "acme/app", A, ("build",), "wb", URL))
-    Reporter().stored(out, Stored(2, 1, "acme/app", B, ("build",), "wb", URL, superseded_by=C))
+    REPORTER.stored(out, Stored(1, 3, "acme/app", A, ("build",)))
+    REPORTER.stored(out, Stored(2, 1, "acme/app", B, ("build",), superseded_by=C))
     assert _summary(out.rows) == [
         ("a", "wb/build", "pending", "Queued (attempt 3)"),
         ("b", "wb/build", "error", "Superseded by ccccccc"),
@@ -100,16 +100,16 @@ def test_superseded_builds_resolve_only_their_open_contexts() -> None:
             StatusRow("acme/app", B, "wb/build", "pending", "Queued", old),
         ]
     )
-    Reporter().builds_superseded(out, [Superseded(1, 1, "acme/app", A, by_sha=C)])
+    REPORTER.builds_superseded(out, [Superseded(1, 1, "acme/app", A, by_sha=C)])
     assert _summary(out.rows[4:]) == [("a", "wb/build", "error", "Superseded by ccccccc")]
     assert out.rows[4].target_url == old  # the URL the context already had
 
 
 def test_recovered_attempts_end_their_open_contexts() -> None:
     out = _outbox([StatusRow("acme/app", A, "wb/build", "pending", "Running", URL)])
-    Reporter().attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
-    assert _summary(out.rows[1:]) == [("a", "wb/build", "error", "Worker died")]
-    Reporter().attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
+    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
+    assert _summary(out.rows[1:]) == [("a", "wb/build", "error", WORKER_DIED)]
+    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
     assert len(out.rows) == 2  # nothing open any more
 
 

@@ -87,16 +87,17 @@ def test_skipping_signatures_needs_the_flag_and_no_secret(tmp_path: Path) -> Non
 
 def test_the_worker_pool_posts_through_the_services_forge(tmp_path: Path) -> None:
     fake = FakeForge()
-    services = build_services(_settings(tmp_path), forge=fake)
-    services.store.record_push(new_push(sha=SHA), "http://bot/builds/{id}")
+    services = build_services(_settings(tmp_path, status_context="ci"), forge=fake)
+    services.store.record_push(new_push(sha=SHA))
     pool = WorkerPool(services, 0)
     pool.start()
     try:
         posted = fake.wait_for_posts(1)
     finally:
         pool.stop()
+    # The context is the configured one (the reporter's): a push carries none.
     assert [(p.sha, p.context, p.state, p.description) for p in posted] == [
-        (SHA, "wb/build", "pending", "Queued")
+        (SHA, "ci/build", "pending", "Queued")
     ]
     assert any(t.name == "statuses" for t in pool.threads)
 
@@ -116,14 +117,14 @@ def test_the_configured_github_forge_posts_to_the_configured_api(
     settings = _settings(tmp_path, api_url=github_fake.url, token=TOKEN)
     github_fake.require_token(TOKEN)
     services = build_services(settings)
-    services.store.record_push(new_push(sha=SHA), "http://bot/builds/{id}")
+    services.store.record_push(new_push(sha=SHA))
     pool = WorkerPool(services, 0)
     pool.start()
     try:
         github_fake.wait_for(lambda: github_fake.statuses("acme/app", SHA))
     finally:
         pool.stop()
-    assert github_fake.final_states("acme/app", SHA) == {"wb/build": "pending"}
+    assert github_fake.final_states("acme/app", SHA) == {"wercker-bot/build": "pending"}
     assert github_fake.violations == []
 
 

@@ -71,3 +71,7 @@ class GitHubForge:
 
     def backoff(self, attempt: int) -> float:
         return backoff(attempt)
+
+    def clone_token(self, repo_full_name: str) -> str:
+        """The configured token: one token serves every repository of the bot."""
+        return self._token

@@ -33,7 +33,6 @@ def push(
         pusher="p",
         html_url="https://github.com/acme/app",
         pipelines=["build", "deploy"],
-        status_context="wb",
         commits=commits,
         forced=forced,
     )

@@ -9,11 +9,11 @@ from bot.models import Result
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
 from tests.harness.builds import open_store
-from tests.unit.store.helpers import URL, A, B, C, S, latest, push, push_of, state_of
+from tests.unit.store.helpers import A, B, C, S, latest, push, push_of, state_of
 
 
 def test_push_is_stored_queued_with_pending_statuses(store: SqlStore) -> None:
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     assert intake.ignored is None and intake.attempt == 1
     assert store.attempt_state(intake.build_id or 0, 1) == "queued"
     assert latest(store, "a" * 40) == {"wb/build": "pending:Queued", "wb/deploy": "pending:Queued"}
@@ -22,31 +22,31 @@ def test_push_is_stored_queued_with_pending_statuses(store: SqlStore) -> None:
 
 
 def test_redelivery_ignored_while_in_progress_then_starts_next_attempt(store: SqlStore) -> None:
-    first = store.record_push(push("a" * 40, delivery="g1"), URL)
-    again = store.record_push(push("a" * 40, delivery="g1"), URL)
+    first = store.record_push(push("a" * 40, delivery="g1"))
+    again = store.record_push(push("a" * 40, delivery="g1"))
     assert again.ignored == "already in progress" and again.build_id == first.build_id
     claim = store.claim_next("w")
     assert claim is not None
-    assert store.record_push(push("a" * 40, delivery="g1"), URL).ignored == "already in progress"
+    assert store.record_push(push("a" * 40, delivery="g1")).ignored == "already in progress"
     store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
-    rerun = store.record_push(push("a" * 40, delivery="g1"), URL)
+    rerun = store.record_push(push("a" * 40, delivery="g1"))
     assert rerun.ignored is None and rerun.build_id == first.build_id and rerun.attempt == 2
     claim2 = store.claim_next("w")
     assert claim2 is not None and claim2.attempt_number == 2 and claim2.explicit
 
 
 def test_same_guid_from_another_hook_is_a_new_build(store: SqlStore) -> None:
-    a = store.record_push(push("a" * 40, delivery="g1"), URL)
+    a = store.record_push(push("a" * 40, delivery="g1"))
     other = push("a" * 40, delivery="g1")
     other = NewPush(**{**other.__dict__, "hook_id": "8"})
-    b = store.record_push(other, URL)
+    b = store.record_push(other)
     assert a.build_id != b.build_id and b.ignored is None
 
 
 def test_new_push_supersedes_queued_build_of_same_branch(store: SqlStore) -> None:
-    old = store.record_push(push("a" * 40), URL)
-    store.record_push(push("b" * 40, before="a" * 40), URL)
-    store.record_push(push("c" * 40, branch="other"), URL)
+    old = store.record_push(push("a" * 40))
+    store.record_push(push("b" * 40, before="a" * 40))
+    store.record_push(push("c" * 40, branch="other"))
     assert store.attempt_state(old.build_id or 0, 1) == "canceled"
     assert latest(store, "a" * 40) == {
         "wb/build": "error:Superseded by bbbbbbb",
@@ -55,30 +55,30 @@ def test_new_push_supersedes_queued_build_of_same_branch(store: SqlStore) -> Non
 
 
 def test_out_of_order_older_push_never_runs(store: SqlStore) -> None:
-    store.record_push(push("b" * 40, before="a" * 40), URL)
-    late = store.record_push(push("a" * 40), URL)
+    store.record_push(push("b" * 40, before="a" * 40))
+    late = store.record_push(push("a" * 40))
     assert store.attempt_state(late.build_id or 0, 1) == "canceled"
     assert latest(store, "a" * 40)["wb/build"] == "error:Superseded by bbbbbbb"
 
 
 def test_redelivery_does_not_cancel_a_queued_newerpush_of(store: SqlStore) -> None:
-    store.record_push(push("a" * 40, delivery="old"), URL)
+    store.record_push(push("a" * 40, delivery="old"))
     claim = store.claim_next("w")
     assert claim is not None
     store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
-    newer = store.record_push(push("b" * 40, delivery="new", before="a" * 40), URL)
-    rerun = store.record_push(push("a" * 40, delivery="old"), URL)
+    newer = store.record_push(push("b" * 40, delivery="new", before="a" * 40))
+    rerun = store.record_push(push("a" * 40, delivery="old"))
     assert rerun.attempt == 2
     assert store.attempt_state(newer.build_id or 0, 1) == "queued"
 
 
 def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
     store = open_store(tmp_path / "db")
-    first = store.record_push(push_of(["build", "deploy"]), "u/{id}")
+    first = store.record_push(push_of(["build", "deploy"]))
     claim = store.claim_next("w")
     assert claim is not None
     store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
-    store.record_push(push_of(["build", "publish"]), "u/{id}")
+    store.record_push(push_of(["build", "publish"]))
     contexts = {r.context for r in store.statuses_for("acme/app", "a" * 40)}
     assert contexts == {"wb/build", "wb/deploy"} and first.build_id == claim.build.id
 
@@ -88,16 +88,16 @@ def test_redelivery_uses_the_builds_own_pipelines(tmp_path: Path) -> None:
 
 def test_a_push_the_payload_does_not_link_supersedes_nothing_at_intake(store: SqlStore) -> None:
     # C → A: nothing in C's payload (before B, commits [C]) proves A older; git decides later.
-    c = store.record_push(push(C, before=B, commits=(C,)), URL)
-    a = store.record_push(push(A, before=S, commits=(A,)), URL)
+    c = store.record_push(push(C, before=B, commits=(C,)))
+    a = store.record_push(push(A, before=S, commits=(A,)))
     assert state_of(store, c) == "queued" and state_of(store, a) == "queued"
     assert latest(store, C)["wb/build"] == "pending:Queued"
 
 
 def test_out_of_order_c_a_b_the_newest_commit_wins_at_intake(store: SqlStore) -> None:
-    c = store.record_push(push(C, before=B, commits=(C,)), URL)
-    a = store.record_push(push(A, before=S, commits=(A,)), URL)
-    b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    c = store.record_push(push(C, before=B, commits=(C,)))
+    a = store.record_push(push(A, before=S, commits=(A,)))
+    b = store.record_push(push(B, before=A, commits=(B,)))
     # B is C's before: stored canceled at once. A is B's before, so older than C too.
     assert state_of(store, b) == "canceled" and state_of(store, a) == "canceled"
     assert state_of(store, c) == "queued"
@@ -109,29 +109,29 @@ def test_out_of_order_c_a_b_the_newest_commit_wins_at_intake(store: SqlStore) ->
 
 def test_commits_list_proves_ancestry_both_ways(store: SqlStore) -> None:
     # A push S → C carrying A, B, C: a queued A or B is older, and a late B is too.
-    a = store.record_push(push(A, before=S, commits=(A,)), URL)
-    c = store.record_push(push(C, before=S, commits=(A, B, C)), URL)
-    late_b = store.record_push(push(B, before=A, commits=(B,)), URL)
+    a = store.record_push(push(A, before=S, commits=(A,)))
+    c = store.record_push(push(C, before=S, commits=(A, B, C)))
+    late_b = store.record_push(push(B, before=A, commits=(B,)))
     assert state_of(store, a) == "canceled" and state_of(store, late_b) == "canceled"
     assert state_of(store, c) == "queued"
     assert latest(store, A)["wb/build"] == f"error:Superseded by {C[:7]}"
 
 
 def test_a_force_pushes_before_is_no_proof(store: SqlStore) -> None:
-    old = store.record_push(push(A, before=S), URL)
-    forced = store.record_push(push(C, before=A, forced=True), URL)
+    old = store.record_push(push(A, before=S))
+    forced = store.record_push(push(C, before=A, forced=True))
     # Unrelated histories: both stay queued and run in arrival order.
     assert state_of(store, old) == "queued" and state_of(store, forced) == "queued"
-    late = store.record_push(push(A, delivery="again-a", before=S), URL)
+    late = store.record_push(push(A, delivery="again-a", before=S))
     assert state_of(store, late) == "queued"
 
 
 def test_a_queued_redelivery_is_never_superseded(store: SqlStore) -> None:
-    first = store.record_push(push(A, delivery="old", before=S), URL)
+    first = store.record_push(push(A, delivery="old", before=S))
     claim = store.claim_next("w")
     assert claim is not None
     store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
-    rerun = store.record_push(push(A, delivery="old", before=S), URL)
+    rerun = store.record_push(push(A, delivery="old", before=S))
     assert rerun.attempt == 2
-    store.record_push(push(B, before=A), URL)
+    store.record_push(push(B, before=A))
     assert store.attempt_state(first.build_id or 0, 2) == "queued"

@@ -314,9 +314,9 @@ def test_record_push_uses_the_migrated_push_ancestors(tmp_path: Path) -> None:
     push = NewPush(
         hook_id="7", delivery_id="d3", repo="acme/app", ref="refs/heads/main", branch="main",
         git_tag="", sha="c" * 40, before_sha="b" * 40, message="m", pusher="p",
-        html_url="", pipelines=["build"], status_context="wb",
+        html_url="", pipelines=["build"],
     )
-    store.record_push(push, "http://bot/builds/{id}")
+    store.record_push(push)
     # The queued build of b (an ancestor the new push proves) is superseded.
     assert store.attempt_state(2, 1) == Result.CANCELED
     store.engine.dispose()

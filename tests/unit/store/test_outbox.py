@@ -4,11 +4,11 @@ backlog that collapses after failures."""
 from __future__ import annotations
 
 from bot.store.sql import SqlStore
-from tests.unit.store.helpers import URL, push
+from tests.unit.store.helpers import push
 
 
 def test_outbox_delivers_each_context_in_order(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     store.enqueue_status("acme/app", "a" * 40, "wb/build", "success", "done", "u")
     first = store.claim_statuses()
     assert sorted((r.context, r.state) for r in first) == [
@@ -23,7 +23,7 @@ def test_outbox_delivers_each_context_in_order(store: SqlStore) -> None:
 
 
 def test_outbox_backlog_collapses_after_failures(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     rows = store.claim_statuses()
     for row in rows:
         store.status_retry(row.id, 0.0, "503 from GitHub")

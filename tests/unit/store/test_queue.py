@@ -11,20 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.models import Result
+from bot.models import WORKER_DIED, Result
 from bot.procs import worker_name
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
 from tests.harness.builds import open_store
-from tests.unit.store.helpers import URL, A, B, C, S, latest, push, push_of, state_of
+from tests.unit.store.helpers import A, B, C, S, latest, push, push_of, state_of
 
 
 def test_running_build_is_not_superseded_and_branch_runs_serially(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     running = store.claim_next("w1")
     assert running is not None
-    store.record_push(push("b" * 40, before="a" * 40), URL)
-    other = store.record_push(push("c" * 40, branch="dev"), URL)
+    store.record_push(push("b" * 40, before="a" * 40))
+    other = store.record_push(push("c" * 40, branch="dev"))
     nxt = store.claim_next("w2")
     # main is busy, so the dev build is claimed even though it arrived later.
     assert nxt is not None and nxt.build.id == other.build_id
@@ -35,18 +35,18 @@ def test_running_build_is_not_superseded_and_branch_runs_serially(store: SqlStor
 
 
 def test_dead_worker_attempts_are_errored_and_statuses_resolved(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     claim = store.claim_next(f"{os.uname().nodename}:{proc.pid}:w0")
     assert claim is not None
     assert store.recover_dead() == [claim.attempt_id]
     assert store.attempt_state(claim.build.id, 1) == "errored"
-    assert latest(store, "a" * 40)["wb/build"] == "error:Worker died"
+    assert latest(store, "a" * 40)["wb/build"] == f"error:{WORKER_DIED}"
 
 
 def test_live_worker_attempts_are_left_alone(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:w0")
     assert claim is not None
     assert store.recover_dead() == []
@@ -65,7 +65,7 @@ def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
     store = open_store(db)
     for i in range(30):
-        store.record_push(push(f"{i + 1:040x}", branch=f"b{i}"), URL)
+        store.record_push(push(f"{i + 1:040x}", branch=f"b{i}"))
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[int] = ctx.Queue()
     procs = [ctx.Process(target=_claimer, args=(str(db), 20, out)) for _ in range(3)]
@@ -83,7 +83,7 @@ def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
 
 
 def test_recovery_also_ends_the_steps_left_running(store: SqlStore) -> None:
-    store.record_push(push("a" * 40), URL)
+    store.record_push(push("a" * 40))
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     claim = store.claim_next(f"{os.uname().nodename}:{proc.pid}:tok:w0")
@@ -95,12 +95,12 @@ def test_recovery_also_ends_the_steps_left_running(store: SqlStore) -> None:
     assert detail is not None
     step = detail.attempts[0].pipelines[0].steps[0]
     assert step.state == "errored" and step.finished_at is not None
-    assert step.message == "Worker died"
+    assert step.message == WORKER_DIED
 
 
 def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: SqlStore) -> None:
-    a = store.record_push(push(A, before=S), URL)
-    b = store.record_push(push(B, before=S, commits=(B,), delivery="d-b2"), URL)
+    a = store.record_push(push(A, before=S))
+    b = store.record_push(push(B, before=S, commits=(B,), delivery="d-b2"))
     queued = store.queued_on_branch("acme/app", "main", except_build=b.build_id or 0)
     assert [(q.build_id, q.sha, q.explicit) for q in queued] == [(a.build_id, A, False)]
     assert store.supersede("acme/app", queued, B) == [queued[0].attempt_id]
@@ -116,7 +116,7 @@ def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: SqlSt
 
 def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
     store = open_store(tmp_path / "db")
-    store.record_push(push_of(["build"]), "u/{id}")
+    store.record_push(push_of(["build"]))
     claim = store.claim_next(f"{os.uname().nodename}:{os.getpid()}:oldtoken:w0")
     assert claim is not None
     assert store.recover_dead() == [claim.attempt_id]
@@ -124,7 +124,7 @@ def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
 
 def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> None:
     store = open_store(tmp_path / "db")
-    store.record_push(push_of(["build"]), "u/{id}")
+    store.record_push(push_of(["build"]))
     claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:tok:w0")
     assert claim is not None
     assert store.recover_dead() == []
@@ -133,7 +133,7 @@ def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> Non
 
 def test_current_process_attempts_are_alive(tmp_path: Path) -> None:
     store = open_store(tmp_path / "db")
-    store.record_push(push_of(["build"]), "u/{id}")
+    store.record_push(push_of(["build"]))
     assert store.claim_next(worker_name("w0")) is not None
     assert store.recover_dead() == []
 
@@ -152,7 +152,6 @@ def _numbered(n: int, *, repo: str = "acme/app", branch: str = "main", tag: str 
         pusher="p",
         html_url="",
         pipelines=["build"],
-        status_context="wb",
     )
 
 
@@ -160,12 +159,12 @@ def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
     tmp_path: Path,
 ) -> None:
     store = open_store(tmp_path / "db.sqlite3")
-    store.record_push(_numbered(1), URL)
+    store.record_push(_numbered(1))
     running = store.claim_next("w1")
     assert running is not None and running.build.repo == "acme/app"
     for n in range(2, 62):  # 60 queued behind the running build of acme/app main
-        store.record_push(_numbered(n), URL)
-    other = store.record_push(_numbered(100, repo="acme/other"), URL)
+        store.record_push(_numbered(n))
+    other = store.record_push(_numbered(100, repo="acme/other"))
 
     claim = store.claim_next("w2")
     assert claim is not None and claim.build.id == other.build_id
@@ -180,11 +179,11 @@ def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: P
     """Tag builds share the branch "" of their repository: one running makes the rest wait,
     and the query still finds a later branch build of the same repository."""
     store = open_store(tmp_path / "db.sqlite3")
-    store.record_push(_numbered(1, tag="v1"), URL)
+    store.record_push(_numbered(1, tag="v1"))
     assert store.claim_next("w1") is not None
     for n in range(2, 62):
-        store.record_push(_numbered(n, tag=f"v{n}"), URL)
-    main = store.record_push(_numbered(200, branch="main"), URL)
+        store.record_push(_numbered(n, tag=f"v{n}"))
+    main = store.record_push(_numbered(200, branch="main"))
     claim = store.claim_next("w2")
     assert claim is not None and claim.build.id == main.build_id
     assert store.claim_next("w3") is None

@@ -14,7 +14,7 @@ from bot.store.rows import (
 )
 from bot.store.schema import attempts, builds, images, pipelines, steps
 from bot.store.sql import SqlStore
-from tests.unit.store.helpers import URL, push
+from tests.unit.store.helpers import push
 
 
 def _columns(table: object) -> set[str]:
@@ -23,12 +23,12 @@ def _columns(table: object) -> set[str]:
 
 def test_list_builds_is_newest_first_with_the_newest_attempt(store: SqlStore) -> None:
     assert store.list_builds() == []
-    store.record_push(push("a" * 40, delivery="g1"), URL)
+    store.record_push(push("a" * 40, delivery="g1"))
     claim = store.claim_next("w")
     assert claim is not None
     store.finish_attempt(claim.attempt_id, Result.FAILED, "Step failed")
-    store.record_push(push("a" * 40, delivery="g1"), URL)  # re-run: attempt 2
-    store.record_push(push("c" * 40, branch="dev"), URL)
+    store.record_push(push("a" * 40, delivery="g1"))  # re-run: attempt 2
+    store.record_push(push("c" * 40, branch="dev"))
     listed = store.list_builds()
     assert all(isinstance(b, BuildSummary) for b in listed)
     assert [(b.sha[0], b.branch) for b in listed] == [("c", "dev"), ("a", "main")]
@@ -43,7 +43,7 @@ def test_build_detail_holds_attempts_pipelines_steps_and_images_in_order(
     store: SqlStore,
 ) -> None:
     assert store.build_detail(1) is None
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     claim = store.claim_next("w")
     assert claim is not None
     build_pipe = store.start_pipeline(claim.attempt_id, 0, "build")
@@ -80,7 +80,7 @@ def test_build_detail_holds_attempts_pipelines_steps_and_images_in_order(
 def test_json_of_a_build_has_every_stored_column(store: SqlStore) -> None:
     """The API serves ``to_json``: the same keys the table rows have, nested rows as dicts,
     sequences as lists (what the API served when reads returned dicts)."""
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     claim = store.claim_next("w")
     assert claim is not None
     pipe = store.start_pipeline(claim.attempt_id, 0, "build")
@@ -102,6 +102,6 @@ def test_json_of_a_build_has_every_stored_column(store: SqlStore) -> None:
 
 
 def test_attempt_state(store: SqlStore) -> None:
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     assert store.attempt_state(intake.build_id or 0, 1) == "queued"
     assert store.attempt_state(intake.build_id or 0, 2) is None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.models import Result
 from bot.store.sql import SqlStore
-from tests.unit.store.helpers import URL, push
+from tests.unit.store.helpers import push
 
 
 def test_an_attempt_records_its_runner_pipelines_steps_and_end(store: SqlStore) -> None:
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     claim = store.claim_next("w")
     assert claim is not None
     store.set_attempt_runner(claim.attempt_id, "local")
@@ -34,7 +34,7 @@ def test_an_attempt_records_its_runner_pipelines_steps_and_end(store: SqlStore) 
 
 
 def test_error_open_pipelines_ends_only_what_is_still_open(store: SqlStore) -> None:
-    intake = store.record_push(push("a" * 40), URL)
+    intake = store.record_push(push("a" * 40))
     claim = store.claim_next("w")
     assert claim is not None
     done = store.start_pipeline(claim.attempt_id, 0, "build")
