@@ -21,7 +21,7 @@ from typing import Protocol
 from bot.ancestry import superseded_by
 from bot.buildlog import StoreLog
 from bot.checkout import checkout
-from bot.errors import WerckerBotError
+from bot.errors import StepError, WerckerBotError
 from bot.logs import Log
 from bot.masking import Masker
 from bot.models import Result
@@ -322,8 +322,10 @@ def run_chain(
 def _run_one(
     planned: PlannedPipeline, source: Path, workdir: Path, inputs: RunInputs, hooks: ChainHooks
 ) -> PipelineRun:
-    """One pipeline of the chain, reported to ``hooks``; a pipeline that could not be set up
-    is an errored run."""
+    """One pipeline of the chain, reported to ``hooks``. A pipeline that could not be set up
+    is a failed run when the user's wercker.yml is why (a ``StepError``: a box or service
+    image the registry refuses or does not have, a registry host it names that does not
+    resolve), else an errored run (the bot's environment)."""
     log = inputs.log
     tracer = hooks.pipeline_started(planned.position, planned.name)
     log.info(f"pipeline {planned.name}: starting")
@@ -335,6 +337,8 @@ def _run_one(
             inputs=inputs,
             tracer=tracer,
         )
+    except StepError as err:  # the user's wercker.yml: its box or a service cannot be had
+        run = PipelineRun(planned.name, Result.FAILED, str(err))
     except WerckerBotError as err:
         run = PipelineRun(planned.name, Result.ERRORED, str(err))
     log.info(f"pipeline {planned.name}: {run.state} — {run.description}")

@@ -13,15 +13,17 @@ problem makes an attempt ``failed`` (the user's code or the registry said no) or
     ├── InfrastructureError       runner, daemon, disk: the bot could not do its job  → errored
     │   ├── StoreUnavailable      the store cannot write (disk full, I/O, locked)      → 503
     │   └── RegistryUnavailable*  a registry the bot cannot reach: refused, DNS, TLS,
-    │                             timeouts or 5xx after retries
+    │                             timeouts or 5xx after retries (box and service pulls on
+    │                             the Docker Engine included)
     └── StepError                 a step could not complete                           → failed
         ├── StepConfigError       an option is missing, undefined or malformed
         ├── StepTimeout           command-timeout or no-response-timeout hit
         └── PushError             pushing an image failed
             └── RegistryError*    the registry answered no (or something unusable)
                 ├── RegistryAuthError     credentials rejected / push denied
-                └── UnknownRegistryHost   the step's own repository/registry names a host
-                                          that does not resolve
+                └── UnknownRegistryHost   a host the user named (the step's repository/
+                                          registry, wercker.yml box or services) does not
+                                          resolve
 
     * also a ``RegistryProblem``: typed facts ``registry``, ``repository``, ``action``,
       ``http_status`` and ``codes``, so no caller ever classifies a registry error by its
@@ -96,7 +98,9 @@ class RegistryProblem(WerckerBotError):
     ``registry`` is the host (``host[:port]``) as images name it; ``repository`` the
     repository in play (None when none was, e.g. ``ping``); ``action`` one of ``push``,
     ``pull``, ``auth``, ``ping``, ``create repository``, ``look up repository``; ``http_status``
-    the registry's HTTP status (None for a transport failure or an engine message);
+    the registry's HTTP status (None for a transport failure; through a Docker Engine, the
+    engine's own 4xx status, or the status the registry's error code stands for, since the
+    engine answers 500 for most registry refusals);
     ``codes`` the registry's ``errors[].code`` values (``DENIED``, ``UNAUTHORIZED``,
     ``NAME_UNKNOWN``, ``MANIFEST_INVALID``...), or AWS error codes for the ECR API.
     """
@@ -120,7 +124,8 @@ class RegistryProblem(WerckerBotError):
 
 
 class RegistryError(RegistryProblem, PushError):
-    """The registry refused the push or answered something we cannot use (→ failed)."""
+    """The registry refused the push (or the pull of the box, a service or the base image)
+    or answered something we cannot use (→ failed)."""
 
 
 class RegistryAuthError(RegistryError):
@@ -128,8 +133,58 @@ class RegistryAuthError(RegistryError):
 
 
 class UnknownRegistryHost(RegistryError):
-    """The registry host named in the step's own ``repository``/``registry`` option does not
-    resolve (DNS says no such host): the user's mistake, so the step fails."""
+    """A registry host the user named does not resolve (DNS says no such host): the user's
+    mistake, so the step (or the pipeline) fails. The host was named in the step's own
+    ``repository``/``registry`` option, or in wercker.yml's ``box`` or ``services``.
+
+    ``host`` is the host that does not resolve; ``named_in`` where the user named it, as the
+    message says it (``the step's 'repository' (or 'registry') option``, ``wercker.yml
+    'box'``). ``named`` builds the one message every path gives."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str = "",
+        repository: str | None = None,
+        action: str = "",
+        http_status: int | None = None,
+        codes: tuple[str, ...] = (),
+        host: str = "",
+        named_in: str = "",
+    ) -> None:
+        self.host = host
+        self.named_in = named_in
+        super().__init__(
+            message,
+            registry=registry,
+            repository=repository,
+            action=action,
+            http_status=http_status,
+            codes=codes,
+        )
+
+    @classmethod
+    def named(
+        cls,
+        host: str,
+        named_in: str,
+        *,
+        registry: str,
+        repository: str | None,
+        action: str,
+    ) -> UnknownRegistryHost:
+        """``registry host HOST does not resolve (no such host): check the registry host in
+        NAMED_IN``, with its facts."""
+        return cls(
+            f"registry host {host} does not resolve (no such host): check the registry host "
+            f"in {named_in}",
+            registry=registry,
+            repository=repository,
+            action=action,
+            host=host,
+            named_in=named_in,
+        )
 
 
 class RegistryUnavailable(RegistryProblem, InfrastructureError):

@@ -123,9 +123,12 @@ class DaemonlessPusher:
         try:
             return self._push_to(image, target, log, started)
         except RegistryUnavailable as err:
-            # DNS says the host the step's own options named does not exist: the user's
-            # mistake (failed), not the bot's environment (errored).
-            raise unknown_host(err, target.registry) or err from None
+            # DNS says a host the user named (the step's target, or the box the image is
+            # built on) does not exist: the user's mistake (failed), not the bot's
+            # environment (errored).
+            raise (
+                unknown_host(err, target.registry) or _unknown_base_host(err, image.base) or err
+            ) from None
 
     def _push_to(self, image: ImageSpec, target: Target, log: Log, started: float) -> PushResult:
         ecr.prepare_repository(target, self.registries, log)
@@ -383,6 +386,19 @@ class DaemonlessPusher:
                 f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
                 f"{time.monotonic() - started:.1f} s"
             )
+
+
+BASE_NAMED_IN = "wercker.yml 'box' (the base of the pushed image)"
+
+
+def _unknown_base_host(err: RegistryUnavailable, base: ImageRef | None) -> RegistryError | None:
+    """``UnknownRegistryHost`` (action ``pull``, repository the base's) when ``err`` is DNS
+    saying that the base image's registry host does not exist; None otherwise. The base is
+    the pipeline's box (``internal/docker-push``): the user named it."""
+    found = unknown_host(err, base.registry, BASE_NAMED_IN) if base is not None else None
+    if found is not None and base is not None:
+        found.repository, found.action = base.repository, "pull"
+    return found
 
 
 def _tag_manifest(

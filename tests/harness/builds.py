@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.reporter import Reporter
+from bot.store.base import Store
 from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
 
@@ -14,6 +15,12 @@ def open_store(db_path: Path) -> SqlStore:
     """A store whose reporter names contexts ``wb/<pipeline>`` and links builds to
     ``http://bot/builds/<id>``."""
     return SqlStore(db_path, Reporter("wb", "http://bot"))
+
+
+def sql_store(store: Store) -> SqlStore:
+    """``store`` as the SQL store it is, for a test that reaches its database directly."""
+    assert isinstance(store, SqlStore), f"a SqlStore is needed here, not {type(store)}"
+    return store
 
 
 def new_push(**fields: Any) -> NewPush:
@@ -36,7 +43,7 @@ def new_push(**fields: Any) -> NewPush:
     return NewPush(**values)
 
 
-def claimed_attempt(store: SqlStore, **fields: Any) -> int:
+def claimed_attempt(store: Store, **fields: Any) -> int:
     """Records ``new_push(**fields)``, claims it, and returns the attempt's id."""
     store.record_push(new_push(**fields))
     claim = store.claim_next("w")

@@ -303,7 +303,7 @@ class GitHubFake:
             latest[str(body.get("context", "default"))] = str(body["state"])
         return latest
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()

@@ -77,11 +77,11 @@ def run_scenario(tmp_path: Path, spec: dict[str, Any], registries: dict | None =
     for row in services.store.statuses_for("acme/app", sha):
         statuses[row.context.split("/", 1)[1]] = f"{row.state}: {row.description}"
 
-    def row(s: StepRow) -> str:
+    def line(s: StepRow) -> str:
         code = "-" if s.exit_code is None else s.exit_code
         return f"{s.phase} {s.name} {s.state} {code}"
 
-    steps = {p.name: [row(s) for s in p.steps] for p in attempt.pipelines}
+    steps = {p.name: [line(s) for s in p.steps] for p in attempt.pipelines}
     return {
         "result": str(result),
         "statuses": statuses,

@@ -278,7 +278,7 @@ def test_the_bot_never_writes_through_a_symlink_the_step_planted(
 
 
 def test_a_fifo_or_a_huge_dump_does_not_hang_or_flood_the_bot(host: Host) -> None:
-    outcome: dict[str, object] = {}
+    outcome: dict[str, tuple[ScriptResult, str]] = {}
 
     def fifo_step() -> None:
         outcome["fifo"] = run(
@@ -293,7 +293,7 @@ def test_a_fifo_or_a_huge_dump_does_not_hang_or_flood_the_bot(host: Host) -> Non
     worker.start()
     worker.join(timeout=15)
     assert not worker.is_alive(), "the bot blocked on a FIFO the step left as its env dump"
-    result, out = outcome["fifo"]  # type: ignore[misc]
+    result, out = outcome["fifo"]
     assert RAN in out and result.env == {}
 
     log = MemoryLog()

@@ -30,7 +30,7 @@ from bot.services import Services
 from bot.settings import parse_settings
 from bot.store.schema import logs
 from bot.wiring import build_services
-from tests.harness.builds import new_push
+from tests.harness.builds import new_push, sql_store
 from tests.harness.github_fake import push_payload, webhook_headers
 
 WEBHOOK_SECRET = "log-tests-webhook-secret"
@@ -85,7 +85,7 @@ def pass_build(attempt: Attempt) -> None:
 
 
 def stored_rows(services: Services, attempt_id: int) -> list[str]:
-    with services.store.engine.connect() as conn:
+    with sql_store(services.store).engine.connect() as conn:
         rows = conn.execute(
             select(logs.c.text).where(logs.c.attempt_id == attempt_id).order_by(logs.c.id)
         ).all()
@@ -294,7 +294,7 @@ def test_pages_and_api_serve_a_big_log_in_bounded_pieces(
         assert raw.status_code == 200 and raw.is_streamed
         assert raw.mimetype == "text/plain"
         received = 0
-        chunks: Iterator[bytes] = iter(raw.response)
+        chunks: Iterator[bytes] = raw.iter_encoded()
         head = b""
         for chunk in chunks:
             received += len(chunk)
@@ -311,7 +311,7 @@ def fill_the_disk(services: Services) -> dict[str, bool]:
     """Caps the database at its current size on every connection, as a full disk would:
     SQLite answers "database or disk is full" when a write needs another page."""
     state = {"full": True}
-    engine = services.store.engine
+    engine = sql_store(services.store).engine
     engine.dispose()
 
     @event.listens_for(engine, "connect")
@@ -350,7 +350,7 @@ def test_intake_answers_503_when_the_disk_is_full(
 
     # Nothing is lost: once there is room, the same delivery is accepted.
     full["full"] = False
-    services.store.engine.dispose()
+    sql_store(services.store).engine.dispose()
     retry = client.post("/hooks/github", data=body, headers=headers)
     assert retry.status_code == 202, retry.get_data(as_text=True)
     assert len(services.store.list_builds(1000)) == stored + 1

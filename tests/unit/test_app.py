@@ -10,6 +10,7 @@ from bot.app import create_app
 from bot.errors import StoreUnavailable
 from bot.settings import parse_settings
 from bot.wiring import build_services
+from tests.harness.builds import sql_store
 
 
 def test_a_page_on_a_failing_store_is_503_with_retry_after(
@@ -49,7 +50,7 @@ def test_a_failing_read_is_503_not_a_traceback(
         raise OperationalError("SELECT …", {}, sqlite3.OperationalError("disk I/O error"))
 
     # The driver fails under the real read: the store says StoreUnavailable, never more.
-    monkeypatch.setattr(services.store.engine, "connect", failing)
+    monkeypatch.setattr(sql_store(services.store).engine, "connect", failing)
     resp = create_app(services=services).test_client().get("/builds/1")
     assert resp.status_code == 503
     assert "disk I/O error" in resp.get_json()["error"] and "SELECT" not in resp.text

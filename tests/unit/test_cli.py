@@ -1,5 +1,5 @@
-"""The command line through ``bot.cli.main``: ``check`` (text, JSON, directories) and ``run``
-with the local runner (branch, exit codes, several pipelines); and where the config is read."""
+"""The command line through ``bot.cli.main``: ``check`` (text, JSON, directories) and where
+the config is read. ``run`` is ``tests/unit/test_local_run.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_ERRORED, EXIT_FAILED, main
+from bot.cli import EXIT_FAILED, main
 from bot.settings import load_settings
 
 CLEAN = """\
@@ -107,98 +107,6 @@ def test_check_dir_without_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no wercker.yml or .wercker.yml" in capsys.readouterr().err
 
 
-# -- run -----------------------------------------------------------------------------------
-
-
-def run(directory: Path, *extra: str) -> int:
-    return main(["run", str(directory), "--runner", "local", *extra])
-
-
-def test_run_passes_the_branch_to_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    directory = project(
-        tmp_path,
-        """\
-        build:
-          steps:
-            - script:
-                name: show branch
-                code: echo "branch is <$WERCKER_GIT_BRANCH>"
-        """,
-    )
-    assert run(directory, "--pipeline", "build", "--branch", "feature/x") == 0
-    out = capsys.readouterr().out
-    assert "branch is <feature/x>" in out
-    assert "==> pipeline build" in out
-
-
-def test_run_failing_step_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    directory = project(
-        tmp_path,
-        """\
-        build:
-          steps:
-            - script:
-                name: fails
-                code: exit 3
-        """,
-    )
-    assert run(directory, "--pipeline", "build", "--branch", "main") == EXIT_FAILED
-    assert "exit 3" in capsys.readouterr().out
-
-
-def test_run_invalid_wercker_yml_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    directory = project(tmp_path, "build:\n  steps:\n    - script:\n        code: [unclosed\n")
-    assert run(directory, "--pipeline", "build", "--branch", "main") == EXIT_ERRORED
-    out, err = capsys.readouterr()
-    assert "wercker.yml:" in out + err
-
-
-def test_run_registry_step_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    directory = project(tmp_path, WITH_ERRORS)
-    assert run(directory, "--pipeline", "build", "--branch", "main") == EXIT_ERRORED
-
-
-TWO_PIPELINES = """\
-a:
-  steps:
-    - script:
-        code: echo "ran-a"
-b:
-  steps:
-    - script:
-        code: echo "ran-b"
-c:
-  steps:
-    - script:
-        code: echo "ran-c"
-"""
-
-
-def _order(out: str) -> list[str]:
-    words = ("ran-a", "ran-b", "ran-c")
-    return [word for line in out.splitlines() for word in words if line.strip().endswith(word)]
-
-
-def test_run_repeated_pipeline_flags_run_in_order(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    directory = project(tmp_path, TWO_PIPELINES)
-    assert run(directory, "--pipeline", "b", "--pipeline", "a", "--branch", "main") == 0
-    out = capsys.readouterr().out
-    assert _order(out) == ["ran-b", "ran-a"], out
-    assert out.index("==> pipeline b") < out.index("==> pipeline a")
-
-
-def test_run_pipeline_flag_with_several_names(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    directory = project(tmp_path, TWO_PIPELINES)
-    assert run(directory, "--pipeline", "b", "a", "--branch", "main") == 0
-    assert _order(capsys.readouterr().out) == ["ran-b", "ran-a"]
-
-
 # -- settings ------------------------------------------------------------------------------
 
 
@@ -207,7 +115,7 @@ def test_load_settings_reads_wercker_bot_config(tmp_path: Path) -> None:
     path.write_text(
         textwrap.dedent(
             f"""\
-            data_dir = "{tmp_path / 'data'}"
+            data_dir = "{tmp_path / "data"}"
             workers = 5
             [github]
             token = "${{GH_TOKEN}}"

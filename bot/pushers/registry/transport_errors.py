@@ -267,16 +267,23 @@ def unreachable(
     )
 
 
-def unknown_host(err: RegistryUnavailable, registry: str) -> UnknownRegistryHost | None:
-    """``UnknownRegistryHost`` when ``err`` is DNS saying that ``registry`` (a host the
-    step's own options named) does not exist; None for any other failure, and for a host
-    the bot chose (a ``mirror_of``, a token service, Docker Hub)."""
+STEP_OPTION = "the step's 'repository' (or 'registry') option"
+"""Where a push target's registry host is named (``unknown_host``'s default)."""
+
+
+def unknown_host(
+    err: RegistryUnavailable, registry: str, named_in: str = STEP_OPTION
+) -> UnknownRegistryHost | None:
+    """``UnknownRegistryHost`` when ``err`` is DNS saying that ``registry`` (a host the user
+    named, in ``named_in``: the step's own options unless told otherwise) does not exist;
+    None for any other failure, and for a host the bot chose (a ``mirror_of``, a token
+    service, Docker Hub)."""
     host = err.unresolved_host
     if host is None or host.lower() != split_host(registry).lower() or registry == DOCKER_HUB:
         return None
-    return UnknownRegistryHost(
-        f"registry host {host} does not resolve (no such host): check the registry host "
-        "in the step's 'repository' (or 'registry') option",
+    return UnknownRegistryHost.named(
+        host,
+        named_in,
         registry=err.registry or registry,
         repository=err.repository,
         action=err.action,

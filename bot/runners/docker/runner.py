@@ -15,7 +15,8 @@ from bot.runners.base import ServiceBox, Workspace
 from bot.runners.docker.archive import tar_directory
 from bot.runners.docker.engine import ClientFactory, engine_url, make_client
 from bot.runners.docker.execs import run_capped
-from bot.runners.docker.services import ServiceSet, pull
+from bot.runners.docker.pulls import pull
+from bot.runners.docker.services import ServiceSet
 from bot.runners.docker.session import HELPER_GUEST, HELPER_TMPFS, DockerSession
 from bot.runners.docker.sweep import box_name
 from bot.settings import RegistrySettings
@@ -89,8 +90,11 @@ class DockerRunner:
         services: Sequence[ServiceBox] = (),
     ) -> DockerSession:
         """Pulls and starts the box (after ``services``, see ``bot.runners.docker.services``)
-        and copies the source in. Raises ``InfrastructureError`` when any of it fails; what
-        was started by then is removed."""
+        and copies the source in. Raises ``InfrastructureError`` when any of it fails, but a
+        pull the engine could not do raises the registry's error with its facts
+        (``bot.runners.docker.pulls.pull_error``: ``RegistryError``, failed, when the user's
+        image is refused, missing or on a host that does not exist); what was started by
+        then is removed."""
         if box is None:
             # Never fall back to running on the host: an operator who chose the docker
             # runner chose to keep builds off it.
@@ -156,7 +160,13 @@ def _start_services(
     entrypoint: list[str] | None = [] if session.box_config.get("Entrypoint") else None
     holder = sidecars.start_holder(box_image, KEEPALIVE, entrypoint)
     for service in services:
-        image = pull(sidecars.engine, service.image, log, what=f"service '{service.name}'")
+        image = pull(
+            sidecars.engine,
+            service.image,
+            log,
+            what=f"service '{service.name}'",
+            named_in=f"wercker.yml 'services' ({service.name})",
+        )
         session.box_env.update(sidecars.start(service, image, log))
     return holder
 

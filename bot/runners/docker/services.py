@@ -30,11 +30,10 @@ import re
 import time
 from typing import Any
 
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import DockerException
 
-from bot.engine import EngineHandle, auth_config, engine_repository
+from bot.engine import EngineHandle
 from bot.errors import InfrastructureError
-from bot.images import ImageRef
 from bot.logs import Log
 from bot.runners.base import ServiceBox
 from bot.runners.docker.sweep import box_name
@@ -83,49 +82,10 @@ def exposed_ports(config: dict[str, Any]) -> list[tuple[int, str]]:
     return sorted(out)
 
 
-def pull(engine: EngineHandle, box: ImageRef, log: Log, what: str = "box") -> str:
-    """Pulls the box with its own credentials; returns the local reference. A loopback
-    registry works over plain HTTP: the engine treats 127.0.0.0/8 as insecure."""
-    repo = engine_repository(box.registry, box.repository)
-    auth = auth_config(box.registry, box.auth, engine.credentials)
-    hidden = [*box.auth.secrets(), auth.get("password", "")]
-    log.info(f"pulling {what} {box}")
-    try:
-        for line in engine.stream.api.pull(
-            repo, tag=box.reference, auth_config=auth, stream=True, decode=True
-        ):
-            if not isinstance(line, dict):
-                continue
-            if line.get("id") and line.get("status") and not line.get("progressDetail"):
-                log.progress(f"{line['id']}: {line['status']}")
-            if "error" in line or "errorDetail" in line:
-                detail = line.get("errorDetail") or {}
-                raise InfrastructureError(
-                    _scrub(
-                        f"pulling {what} {box} failed: "
-                        f"{detail.get('message') or line.get('error')}",
-                        hidden,
-                    )
-                )
-    except DockerException as err:
-        raise InfrastructureError(
-            _scrub(f"pulling {what} {box} failed: {_text(err)}", hidden)
-        ) from None
-    sep = "@" if box.reference.startswith("sha256:") else ":"
-    ref = f"{repo}{sep}{box.reference}"
-    try:
-        engine.control.api.inspect_image(ref)
-    except ImageNotFound:
-        raise InfrastructureError(
-            f"pulling {what} {box} left no image {ref} on the engine"
-        ) from None
-    return ref
-
-
 class ServiceSet:
     """The containers next to one box. ``netns`` is the container whose network namespace
-    they join (the holder, or the box); ``pull`` pulls an image with its credentials and
-    returns the local reference. ``close`` removes them all (the holder last); idempotent,
+    they join (the holder, or the box); images are pulled by ``bot.runners.docker.pulls``.
+    ``close`` removes them all (the holder last); idempotent,
     never raises."""
 
     def __init__(self, engine: EngineHandle, pids_limit: int, memory_mb: int) -> None:
@@ -231,9 +191,3 @@ def _text(err: BaseException) -> str:
         return str(explanation)
     text = str(err)
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _scrub(text: str, hidden: list[str]) -> str:
-    for value in sorted((v for v in hidden if v and len(v) >= 4), key=len, reverse=True):
-        text = text.replace(value, "****")
-    return text

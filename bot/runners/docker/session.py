@@ -33,7 +33,8 @@ from bot.runners.docker.archive import (
     extract_stream,
 )
 from bot.runners.docker.execs import run_capped, run_exec
-from bot.runners.docker.services import ServiceSet, pull
+from bot.runners.docker.pulls import pull
+from bot.runners.docker.services import ServiceSet
 from bot.runners.docker.sweep import BUILT_PREFIX
 from bot.runners.staging import check_name, tar_dir
 from bot.runners.wrapper import (
@@ -255,7 +256,13 @@ class DockerSession:
         self._require_container()
         if self.services is None:
             raise InfrastructureError("this session cannot start containers")
-        image = pull(self.engine, service.image, log, what=f"container '{service.name}'")
+        image = pull(
+            self.engine,
+            service.image,
+            log,
+            what=f"container '{service.name}'",
+            named_in="the step's 'image' option",
+        )
         links = self.services.start(service, image, log)
         self.box_env.update(links)
         self.add_hosts([service.name], log)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_ERRORED
+from bot.cli import EXIT_FAILED
 from bot.images import ImageRef
 from tests.harness.dockerd import Dockerd
 from tests.integration.docker.test_services import FETCH, _ours, _wercker_run, web_image
@@ -53,7 +53,7 @@ build:
     assert _ours(dockerd) == []  # 'left' went with the pipeline
 
 
-def test_docker_run_of_an_image_that_cannot_be_pulled_errors_the_build(
+def test_docker_run_of_an_image_the_registry_does_not_have_fails_the_build(
     tmp_path: Path, busybox_box: ImageRef, box_registry: object, dockerd: Dockerd,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
@@ -67,7 +67,8 @@ build:
 """
     code = _wercker_run(tmp_path, dockerd, text)
     out = capsys.readouterr().out
-    # A pull that fails is the environment's failure, as for the box: the build errors.
-    assert code == EXIT_ERRORED, out
-    assert "acme/missing" in out
+    # The registry answered that the image the step names does not exist: the user's
+    # wercker.yml, so the build fails (a registry that cannot be reached would error it).
+    assert code == EXIT_FAILED, out
+    assert "acme/missing" in out and "check the image name and tag in the step's 'image'" in out
     assert _ours(dockerd) == []

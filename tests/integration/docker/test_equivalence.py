@@ -301,6 +301,7 @@ def test_image_config_is_the_same_on_both_runners(
     for key, value in CASES[case][1].items():
         got = docker.get(key) or None
         if key == "Labels":  # besides the build's OCI labels
+            assert got is not None
             got = {k: v for k, v in got.items() if not k.startswith("org.opencontainers.")}
         assert got == value, key
     labels = docker["Labels"]

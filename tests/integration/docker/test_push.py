@@ -3,6 +3,8 @@ config, pushed; refusals."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.engine import auth_config, engine_repository
@@ -31,11 +33,12 @@ def push_box(
     )
 
 
-def _pull(dockerd: Dockerd, ref: str) -> dict:  # type: ignore[type-arg]
+def _pull(dockerd: Dockerd, ref: str) -> dict[str, Any]:
     client = dockerd.client()
     repo, _, tag = ref.rpartition(":")
     client.api.pull(repo, tag=tag, auth_config={})
-    return client.api.inspect_image(ref)  # type: ignore[no-any-return]
+    image: dict[str, Any] = client.api.inspect_image(ref)
+    return image
 
 
 def test_committed_box_runs_with_cmd_and_ports_and_keeps_secrets_out(

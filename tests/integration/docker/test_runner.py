@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import InfrastructureError, StepError
-from bot.images import ImageRef, RegistryAuth
+from bot.images import ImageRef
 from bot.logs import MemoryLog
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.docker import DockerRunner, DockerSession, engine_available
@@ -226,25 +226,6 @@ def test_close_is_idempotent_and_leaves_no_container(
     assert set(_our_containers(dockerd)) <= before
     with pytest.raises(InfrastructureError):
         _run(session, "true")
-
-
-def test_a_box_that_cannot_be_pulled_is_an_infrastructure_error_without_credentials(
-    runner: DockerRunner, auth_registry: Registry, workspace: Workspace, dockerd: Dockerd
-) -> None:
-    before = set(_our_containers(dockerd))
-    box = ImageRef(
-        auth_registry.host,
-        "library/nothing-here",
-        "latest",
-        "auto",
-        RegistryAuth(username="alice", password="wrong-password-123"),
-    )
-    with pytest.raises(InfrastructureError) as info:
-        runner.open(box, {}, workspace, None, MemoryLog())
-    message = str(info.value)
-    assert "pulling box" in message and auth_registry.host in message
-    assert "wrong-password-123" not in message
-    assert set(_our_containers(dockerd)) <= before
 
 
 def test_no_engine_is_an_infrastructure_error(

@@ -9,7 +9,7 @@ from bot.logs import MemoryLog
 from bot.masking import Masker
 from bot.runners.base import Timeouts, Workspace
 from bot.runners.local import LocalRunner, LocalSession
-from bot.runners.sandbox import Sandbox, find_sandbox
+from bot.runners.sandbox import find_sandbox
 
 
 @pytest.fixture(params=["sandboxed", "unsafe"])
@@ -193,42 +193,6 @@ def test_local_unsafe_is_linted_like_local() -> None:
     local = [(p.severity, p.message) for p in lint_for_runner(wf, "local")]
     assert local and local == [(p.severity, p.message) for p in lint_for_runner(wf, "local-unsafe")]
     assert local[0][0] == "error"
-
-
-def _at(argv: list[str], *args: str) -> int:
-    """Where ``args`` start in ``argv``, or -1."""
-    n = len(args)
-    return next((i for i in range(len(argv) - n + 1) if argv[i : i + n] == list(args)), -1)
-
-
-def test_hidden_paths_are_covered_after_the_read_only_binds_and_before_the_step_dirs(
-    tmp_path: Path,
-) -> None:
-    shown = tmp_path / "shown"
-    data = shown / "data"
-    ws = data / "work" / "ws"
-    ws.mkdir(parents=True)
-    (data / "store").write_text("s")  # inside a hidden directory: nothing more to do
-    key = shown / "key"
-    key.write_text("k")
-    alias = tmp_path / "key-link"  # hidden by a link to it: covered where the file is shown
-    alias.symlink_to(key)
-    elsewhere = tmp_path / "elsewhere"  # not shown at all: left alone
-    elsewhere.mkdir()
-    hide = (data, alias, data / "store", elsewhere, tmp_path / "missing")
-    sandbox = Sandbox("bwrap", expose=(str(shown),), hide=tuple(str(p) for p in hide))
-    launch = sandbox.launch(["true"], writable=[ws], chdir=str(ws), home=str(ws))
-    argv = launch.argv
-    launch.close()
-    shown_at = _at(argv, "--ro-bind-try", str(shown), str(shown))
-    emptied = _at(argv, "--tmpfs", str(data))
-    nulled = _at(argv, "--ro-bind", "/dev/null", str(key))
-    step = _at(argv, "--bind", str(ws), str(ws))
-    read_only = _at(argv, "--remount-ro", str(data))
-    assert 0 <= _at(argv, "--ro-bind", "/usr", "/usr") < shown_at < min(emptied, nulled)
-    assert max(emptied, nulled) < step < read_only < _at(argv, "--remount-ro", "/")
-    for path in (data / "store", elsewhere, tmp_path / "missing", alias):
-        assert str(path) not in argv
 
 
 def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -> None:

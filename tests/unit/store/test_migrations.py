@@ -32,7 +32,7 @@ from bot.store.migrations.versions.m0002_release_indexes import INDEXES as LATER
 from bot.store.rows import NewPush
 from bot.store.schema import metadata as today
 from bot.wiring import build_services
-from tests.harness.builds import open_store
+from tests.harness.builds import open_store, sql_store
 
 HEAD = migrate.head_revision()
 SCRIPT = str(Path(sys.executable).with_name("wercker-bot"))
@@ -234,7 +234,7 @@ def test_old_database_is_refused_then_migrated_without_loss(
     assert services.store.attempt_state(1, 1) == Result.PASSED
     claim = services.store.claim_next("w")
     assert claim is not None and claim.build.sha == "b" * 40
-    services.store.engine.dispose()
+    sql_store(services.store).engine.dispose()
 
     again = _cli(settings, "migrate", console=False)
     assert again.returncode == 0 and "nothing to do" in again.stdout
@@ -243,7 +243,7 @@ def test_old_database_is_refused_then_migrated_without_loss(
 def test_new_install_is_created_at_head_and_needs_no_migrate(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     services = build_services(settings)  # what serve, worker and make run do
-    services.store.engine.dispose()
+    sql_store(services.store).engine.dispose()
     assert _version(settings.db_path) == [HEAD]
     done = _cli(settings, "migrate", console=False)
     assert done.returncode == 0
@@ -284,7 +284,7 @@ def test_revision_chain_from_empty_builds_todays_schema(tmp_path: Path) -> None:
 
 def test_database_of_a_newer_bot_is_refused(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    build_services(settings).store.engine.dispose()
+    sql_store(build_services(settings).store).engine.dispose()
     with sqlite3.connect(settings.db_path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0099_future'")
     for name in ("worker", "migrate"):
@@ -310,7 +310,7 @@ def test_record_push_uses_the_migrated_push_ancestors(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     _old_database(settings, "last-release")
     assert _cli(settings, "migrate", console=False).returncode == 0
-    store = build_services(settings).store
+    store = sql_store(build_services(settings).store)
     push = NewPush(
         hook_id="7", delivery_id="d3", repo="acme/app", ref="refs/heads/main", branch="main",
         git_tag="", sha="c" * 40, before_sha="b" * 40, message="m", pusher="p",

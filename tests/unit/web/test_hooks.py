@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from bot.app import create_app
 from bot.errors import ConfigError
@@ -54,12 +56,19 @@ def post(
     event: str = "push",
     delivery: str = "guid-1",
     content_type: str = "application/json",
-):
+) -> TestResponse:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     headers = webhook_headers(
         body, secret, event=event, delivery=delivery, content_type=content_type
     )
     return client.post("/hooks/github", data=body, headers=headers)
+
+
+def answer(resp: TestResponse) -> dict[str, Any]:
+    """The JSON object the bot answered with."""
+    body = resp.get_json()
+    assert isinstance(body, dict), resp.data
+    return body
 
 
 def build_count(services: Services) -> int:
@@ -69,9 +78,10 @@ def build_count(services: Services) -> int:
 def test_signed_push_is_stored_before_202(client: FlaskClient, services: Services) -> None:
     resp = post(client, push_payload("acme/app", "refs/heads/feature/x", SHA))
     assert resp.status_code == 202, resp.json
-    assert resp.json["url"] == f"http://bot.test/builds/{resp.json['build']}"
+    assert answer(resp)["url"] == f"http://bot.test/builds/{answer(resp)['build']}"
     builds = services.store.list_builds()
-    assert builds[0].branch == "feature/x" and builds[0].attempt.state == "queued"
+    attempt = builds[0].attempt
+    assert builds[0].branch == "feature/x" and attempt is not None and attempt.state == "queued"
     contexts = {s.context: s.state for s in services.store.statuses_for("Acme/App", SHA)}
     assert contexts == {"wercker-bot/build": "pending", "wercker-bot/deploy": "pending"}
 
@@ -87,7 +97,7 @@ def test_unsigned_or_wrong_signature_is_401_and_stores_nothing(
     client: FlaskClient, services: Services, secret: str | None
 ) -> None:
     resp = post(client, push_payload("acme/app", "refs/heads/main", SHA), secret=secret)
-    assert resp.status_code == 401 and "Signature" in resp.json["error"]
+    assert resp.status_code == 401 and "Signature" in answer(resp)["error"]
     assert build_count(services) == 0
 
 
@@ -102,21 +112,21 @@ def test_oversized_body_is_413(client: FlaskClient, services: Services) -> None:
     body = b"{" + b" " * (25 * 1024 * 1024 + 10) + b"}"
     headers = {**webhook_headers(b"", SECRET), "X-Hub-Signature-256": sign(SECRET, body)}
     resp = client.post("/hooks/github", data=body, headers=headers)
-    assert resp.status_code == 413 and "25 MB" in resp.json["error"]
+    assert resp.status_code == 413 and "25 MB" in answer(resp)["error"]
     assert build_count(services) == 0
 
 
 def test_malformed_json_is_400_with_reason(client: FlaskClient, services: Services) -> None:
     resp = post(client, b'{"ref": ')
-    assert resp.status_code == 400 and resp.json["error"]
-    assert "\n" not in resp.json["error"] and build_count(services) == 0
+    assert resp.status_code == 400 and answer(resp)["error"]
+    assert "\n" not in answer(resp)["error"] and build_count(services) == 0
 
 
 def test_missing_field_is_400_naming_it(client: FlaskClient) -> None:
     payload = push_payload("acme/app", "refs/heads/main", SHA)
     del payload["after"]
     resp = post(client, payload)
-    assert resp.status_code == 400 and "after" in resp.json["error"]
+    assert resp.status_code == 400 and "after" in answer(resp)["error"]
 
 
 def test_ping_is_200(client: FlaskClient, services: Services) -> None:
@@ -142,13 +152,13 @@ def test_ignored_deliveries_are_202_and_store_nothing(
     client: FlaskClient, services: Services, payload: dict, event: str, reason: str
 ) -> None:
     resp = post(client, payload, event=event)
-    assert resp.status_code == 202 and reason in resp.json["ignored"]
+    assert resp.status_code == 202 and reason in answer(resp)["ignored"]
     assert build_count(services) == 0
 
 
 def test_tag_push_matches_branch_globs(client: FlaskClient, services: Services) -> None:
     resp = post(client, push_payload("acme/tagged", "refs/tags/v1.2", SHA))
-    assert resp.status_code == 202 and "build" in resp.json
+    assert resp.status_code == 202 and "build" in answer(resp)
     assert services.store.list_builds()[0].git_tag == "v1.2"
 
 
@@ -156,8 +166,8 @@ def test_redelivery_while_queued_is_ignored(client: FlaskClient, services: Servi
     payload = push_payload("acme/app", "refs/heads/main", SHA)
     first = post(client, payload, delivery="same")
     again = post(client, payload, delivery="same")
-    assert again.status_code == 202 and again.json["ignored"] == "already in progress"
-    assert again.json["build"] == first.json["build"] and build_count(services) == 1
+    assert again.status_code == 202 and answer(again)["ignored"] == "already in progress"
+    assert answer(again)["build"] == answer(first)["build"] and build_count(services) == 1
 
 
 def test_server_refuses_to_start_without_secret(tmp_path: Path) -> None:
@@ -181,7 +191,7 @@ def test_pages_and_api_mask_secrets(tmp_path: Path) -> None:
     resp = post(
         client, push_payload("acme/app", "refs/heads/main", SHA, message="pw hunter2-secret")
     )
-    build_id = resp.json["build"]
+    build_id = answer(resp)["build"]
     claim = services.store.claim_next("t")
     assert claim is not None
     services.store.append_log(claim.attempt_id, "leaked hunter2-secret here\n")
@@ -190,7 +200,7 @@ def test_pages_and_api_mask_secrets(tmp_path: Path) -> None:
         assert page.status_code == 200, url
         assert b"hunter2-secret" not in page.data, url
     assert client.get("/api/builds/999").status_code == 404
-    assert client.get("/healthz").json["ok"] is True
+    assert answer(client.get("/healthz"))["ok"] is True
 
 
 def test_bad_query_arguments_are_400_not_500(client: FlaskClient) -> None:
@@ -247,7 +257,7 @@ def test_oversized_chunked_body_is_413_not_401(services: Services) -> None:
 def test_invalid_ref_is_400_naming_it(client: FlaskClient, services: Services, ref: str) -> None:
     resp = post(client, push_payload("acme/app", ref, SHA))
     assert resp.status_code == 400
-    error = resp.json["error"]
+    error = answer(resp)["error"]
     assert error.startswith(f"field ref {ref!r} is not a valid git ref name: ")
     assert "\n" not in error and build_count(services) == 0
 
@@ -260,8 +270,8 @@ def test_payload_ancestry_orders_out_of_order_deliveries(
     late = post(client, push_payload("acme/app", "refs/heads/main", b, before=a), delivery="b")
     assert newest.status_code == late.status_code == 202
     store = services.store
-    assert store.attempt_state(late.json["build"], 1) == "canceled"
-    assert store.attempt_state(newest.json["build"], 1) == "queued"
+    assert store.attempt_state(answer(late)["build"], 1) == "canceled"
+    assert store.attempt_state(answer(newest)["build"], 1) == "queued"
     assert store.statuses_for("Acme/App", b)[-1].description == "Superseded by ccccccc"
 
 
@@ -273,20 +283,20 @@ def test_a_forced_push_proves_nothing_about_its_before(
     payload = push_payload("acme/app", "refs/heads/main", c, before=a)
     payload["forced"] = True
     forced = post(client, payload, delivery="c")
-    assert services.store.attempt_state(old.json["build"], 1) == "queued"
-    assert services.store.attempt_state(forced.json["build"], 1) == "queued"
+    assert services.store.attempt_state(answer(old)["build"], 1) == "queued"
+    assert services.store.attempt_state(answer(forced)["build"], 1) == "queued"
 
 
 def test_malformed_commits_list_is_400(client: FlaskClient, services: Services) -> None:
     payload = push_payload("acme/app", "refs/heads/main", SHA)
     payload["commits"] = "nope"
     resp = post(client, payload)
-    assert resp.status_code == 400 and resp.json["error"] == (
+    assert resp.status_code == 400 and answer(resp)["error"] == (
         "field commits must be an array, not a string"
     )
     payload["commits"] = [42]
     resp = post(client, payload, delivery="guid-2")
-    assert resp.json["error"] == "field commits[0] must be an object, not a number"
+    assert answer(resp)["error"] == "field commits[0] must be an object, not a number"
     assert build_count(services) == 0
 
 
@@ -315,7 +325,9 @@ def fake_services(tmp_path: Path, fake: FakeForge) -> Services:
     return build_services(settings, forge=fake)
 
 
-def _send(services: Services, fake: FakeForge, event: Delivery, *, signed: bool = True):
+def _send(
+    services: Services, fake: FakeForge, event: Delivery, *, signed: bool = True
+) -> TestResponse:
     client = create_app(services=services).test_client()
     body = fake.body(event)
     return client.post("/hooks/github", data=body, headers=fake.headers(body, signed=signed))
@@ -363,7 +375,7 @@ def test_the_forges_parse_errors_keep_their_status(
     assert client.post("/hooks/github", data=body, headers=headers).status_code == 400
     headers["Content-Type"] = "text/plain"
     resp = client.post("/hooks/github", data=body, headers=headers)
-    assert resp.status_code == 415 and "Content-Type" in resp.json["error"]
+    assert resp.status_code == 415 and "Content-Type" in answer(resp)["error"]
     assert build_count(fake_services) == 0
 
 
@@ -371,5 +383,5 @@ def test_an_unconfigured_repository_from_the_forge_is_ignored(
     fake_services: Services, fake: FakeForge
 ) -> None:
     resp = _send(fake_services, fake, push_event("someone/else"))
-    assert resp.status_code == 202 and "not configured" in resp.json["ignored"]
+    assert resp.status_code == 202 and "not configured" in answer(resp)["ignored"]
     assert build_count(fake_services) == 0

@@ -132,7 +132,8 @@ def test_the_api_serves_the_stored_rows_as_json_masked(
     assert set(shown["pipelines"][0]["steps"][0]) == _columns(steps) | {"duration_s"}
     assert shown["pipelines"][0]["steps"][0]["message"] == "said ****"
     assert set(shown["images"][0]) == _columns(images)
-    assert {s["context"] for s in detail["statuses"]} == {"wb/build"}
+    # The context is the configured one (the reporter's).
+    assert {s["context"] for s in detail["statuses"]} == {"wercker-bot/build"}
     assert set(detail["statuses"][0]) == _columns(outbox)
     html = client.get("/builds/1").get_data(as_text=True)
     assert "said ****" in html and SECRET not in html

@@ -1,5 +1,6 @@
-"""``RegistryClient``'s auth paths on the in-memory registry: Basic, a Bearer challenge
-answered with the push's scopes, a token refreshed after a 401 mid-push, and wrong
+"""``bot.pushers.registry.auth``: which credentials a registry gets, which token realms
+are trusted, and ``RegistryClient``'s auth paths on the in-memory registry: Basic, a Bearer
+challenge answered with the push's scopes, a token refreshed after a 401 mid-push, and wrong
 credentials as a clear error naming the registry (never the password)."""
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import pytest
 
 from bot.errors import RegistryAuthError
 from bot.pushers.model import RegistryAuth
-from bot.pushers.registry.auth import push_scope
+from bot.pushers.registry.auth import check_realm, credentials_for, push_scope
+from bot.pushers.registry.endpoint import resolve_endpoint
 from bot.pushers.registry.image import DOCKER_MANIFEST
 from tests.fakes.registry import FakeRegistry, digest_of
 from tests.unit.pushers.registry.conftest import Harness
 
 ROBOT = RegistryAuth(username="robot", password="s3cret-pass")
+
+
 WRONG = RegistryAuth(username="robot", password="not-the-password")
+
+
 MANIFEST = b'{"schemaVersion": 2}'
 
 
@@ -106,3 +112,40 @@ def test_anonymous_bearer_gets_a_pull_token(anonymous: Harness) -> None:
     (token,) = harness.registry.token_requests
     assert not token.authorization
     assert token.query["scope"] == ["repository:library/busybox:pull"]
+
+
+@pytest.mark.parametrize(
+    ("realm", "registry", "ok"),
+    [
+        ("https://auth.docker.io/token", "https://registry-1.docker.io", True),
+        ("https://quay.io/v2/auth", "https://quay.io", True),
+        ("https://gcr.io/v2/token", "https://gcr.io", True),
+        ("http://auth.docker.io/token", "https://registry-1.docker.io", False),
+        ("https://evil.example.net/token", "https://registry.example.com", False),
+        ("https://169.254.169.254/latest", "https://registry.example.com", False),
+        ("https://10.0.0.5/token", "https://registry.example.com", False),
+        ("https://127.0.0.1:9999/token", "https://127.0.0.1:5000", True),
+        ("http://127.0.0.1:9999/token", "http://127.0.0.1:5000", True),
+        ("file:///etc/passwd", "https://registry.example.com", False),
+    ],
+)
+def test_check_realm(realm: str, registry: str, ok: bool) -> None:
+    assert (check_realm(realm, registry) is None) is ok
+
+
+def test_gcr_json_key_gets_real_newlines_only_on_gcr_hosts() -> None:
+    key = '{"private_key": "-----BEGIN KEY-----\\nABC\\n-----END KEY-----\\n"}'
+    auth = RegistryAuth(username="_json_key", password=key)
+    for host in ("gcr.io", "eu.gcr.io"):
+        creds = credentials_for(resolve_endpoint(host, "https", {}), auth)
+        assert "\\n" not in creds.password and "\nABC\n" in creds.password
+    other = credentials_for(resolve_endpoint("quay.io", "https", {}), auth)
+    assert other.password == key
+
+
+def test_azure_service_principal_is_basic() -> None:
+    auth = RegistryAuth(
+        azure_client_id="cid", azure_client_secret="csecret", azure_login_server="acme.azurecr.io"
+    )
+    creds = credentials_for(resolve_endpoint("acme.azurecr.io", "https", {}), auth)
+    assert (creds.username, creds.password) == ("cid", "csecret")

@@ -1,12 +1,9 @@
-"""``RegistryClient``'s retry path on the in-memory registry: how many tries, the wait each
+"""``RegistryClient``'s request path on the in-memory registry: how many tries, the wait each
 retry line announces and why, and the error it gives up with. No sleeping: the client's
 ``sleep`` only records."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -18,14 +15,6 @@ from tests.fakes.registry import digest_of
 from tests.unit.pushers.registry.conftest import NOW, Harness
 
 MANIFEST = b'{"schemaVersion": 2}'
-
-
-def opener(data: bytes):  # type: ignore[no-untyped-def]
-    @contextlib.contextmanager
-    def open_() -> Iterator[io.BytesIO]:
-        yield io.BytesIO(data)
-
-    return open_
 
 
 def test_503_with_retry_after_waits_what_it_asks_then_succeeds(anonymous: Harness) -> None:
@@ -121,67 +110,3 @@ def test_connection_resets_outlasting_the_retries_are_unavailable(anonymous: Har
     )
     assert "closed the connection while trying to pull from app" in str(err)
     assert anonymous.sleeps == [1.0]
-
-
-def test_a_busy_ping_is_retried(anonymous: Harness) -> None:
-    anonymous.registry.fail("GET", "/v2/", 502, times=1)
-    with anonymous.client() as client:
-        assert client.ping() == "https://registry.test"
-    assert len(anonymous.registry.requests_for("GET", "/v2/")) == 2
-    assert anonymous.warnings[0].startswith("registry.test answered HTTP 502")
-    assert anonymous.sleeps == [1.0]
-
-
-def test_an_upload_failing_in_flight_starts_again_from_post(anonymous: Harness) -> None:
-    data = b"layer bytes"
-    digest = digest_of(data)
-    anonymous.registry.fail("PUT", "/blobs/uploads/", 503, retry_after="1")
-    with anonymous.client() as client:
-        assert client.upload_blob("app", digest, len(data), opener(data)) == "uploaded"
-    assert anonymous.registry.blobs["app"][digest] == data
-    assert len(anonymous.registry.requests_for("POST", "/blobs/uploads/")) == 2
-    # the failed session is cancelled before the new one starts
-    assert len(anonymous.registry.requests_for("DELETE", "/blobs/uploads/")) == 1
-    assert anonymous.sleeps == [1.0]
-    assert (
-        "uploading it again from the start in 1 s, as its Retry-After asks"
-        in (anonymous.warnings[0])
-    )
-
-
-def test_an_upload_that_never_gets_through_names_its_tries(anonymous: Harness) -> None:
-    data = b"layer bytes"
-    anonymous.registry.reset("PUT", "/blobs/uploads/", times=10)
-    with anonymous.client(attempts=2) as client, pytest.raises(RegistryUnavailable) as caught:
-        client.upload_blob("app", digest_of(data), len(data), opener(data))
-    assert "did not upload after 2 tries" in str(caught.value)
-    assert (caught.value.repository, caught.value.action) == ("app", "push")
-    assert anonymous.sleeps == [1.0]
-
-
-def test_a_put_refused_with_405_switches_to_patch(anonymous: Harness) -> None:
-    data = b"layer bytes"
-    anonymous.registry.fail("PUT", "/blobs/uploads/", 405)
-    with anonymous.client() as client:
-        assert client.upload_blob("app", digest_of(data), len(data), opener(data)) == "uploaded"
-        assert client.upload_mode == "patch"
-    assert len(anonymous.registry.requests_for("PATCH", "/blobs/uploads/")) == 1
-    assert anonymous.registry.blobs["app"][digest_of(data)] == data
-
-
-def test_a_mount_from_another_repository_uploads_nothing(anonymous: Harness) -> None:
-    data = b"base layer"
-    anonymous.registry.blobs["base"] = {digest_of(data): data}
-    with anonymous.client() as client:
-        outcome = client.upload_blob(
-            "app", digest_of(data), len(data), opener(data), mount_from="base"
-        )
-    assert outcome == "mounted"
-    assert anonymous.registry.requests_for("PUT") == []
-
-
-def test_a_manifest_without_an_echoed_digest_is_confirmed_by_head(anonymous: Harness) -> None:
-    anonymous.registry.echo_digest = False
-    with anonymous.client() as client:
-        assert client.put_manifest("app", "v1", MANIFEST, DOCKER_MANIFEST) == digest_of(MANIFEST)
-    assert len(anonymous.registry.requests_for("HEAD", "/manifests/v1")) == 1
