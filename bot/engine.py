@@ -11,6 +11,7 @@ pusher and the daemonless pusher.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,31 @@ from bot.settings import RegistrySettings
 
 if TYPE_CHECKING:
     import docker
+
+# The registry's error codes reach us through the engine as text only: the distribution
+# errcode's own format, ``<code in lower case, words apart>: <message>`` (``manifest unknown:
+# manifest unknown``, ``denied: requested access to the resource is denied``). Box pulls and
+# engine pushes both read them here, and nowhere else.
+_CODE = re.compile(r"(?:^|:\s)([a-z][a-z ]{2,30}):\s")
+_KNOWN_CODES = frozenset(
+    {
+        "DENIED",
+        "UNAUTHORIZED",
+        "NAME_UNKNOWN",
+        "NAME_INVALID",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "MANIFEST_BLOB_UNKNOWN",
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "TAG_INVALID",
+        "TOOMANYREQUESTS",
+        "UNSUPPORTED",
+    }
+)
+# The engine's own words when it had no credentials for a registry that wants some.
+_NO_CREDENTIALS = "no basic auth credentials"
 
 Say = Callable[[str], None]
 """Writes one warning line (the build log of the pull or push)."""
@@ -97,6 +123,17 @@ def auth_config(
     if registry not in DOCKER_HUB_ALIASES:
         config["serveraddress"] = registry
     return config
+
+
+def engine_codes(message: str) -> tuple[str, ...]:
+    """The registry's error codes in an engine message, in order, once each (``manifest
+    unknown: …`` → ``MANIFEST_UNKNOWN``); the engine's own ``no basic auth credentials`` (it
+    had none to send to a registry that asked) counts as ``UNAUTHORIZED``."""
+    found = (m.group(1).strip().upper().replace(" ", "_") for m in _CODE.finditer(message))
+    codes = [code for code in found if code in _KNOWN_CODES]
+    if _NO_CREDENTIALS in message.lower():
+        codes.append("UNAUTHORIZED")
+    return tuple(dict.fromkeys(codes))
 
 
 def engine_repository(registry: str, repository: str) -> str:

@@ -28,5 +28,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extra=""
 [ "$want_tests" = "--tests" ] && extra="[test]"
-echo "==> pip install -e .$extra"
-.venv/bin/pip install -q --disable-pip-version-check -e ".$extra"
+echo "==> pip install -e .$extra (editable_mode=compat)"
+# compat: a plain path entry in a .pth file. The default for this flat layout is an import
+# finder that the .pth imports at every interpreter start (pathlib, importlib.util, fnmatch:
+# ~25 ms), which `wercker-bot check`, run on every save, cannot afford (bench/check.py).
+.venv/bin/pip install -q --disable-pip-version-check -e ".$extra" \
+  --config-settings editable_mode=compat

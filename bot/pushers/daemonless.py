@@ -35,7 +35,12 @@ from bot.pushers.model import (
 )
 from bot.pushers.registry import ecr
 from bot.pushers.registry.auth import pull_scope, push_scope
-from bot.pushers.registry.base_image import BaseImage, fetch_base, host_architecture
+from bot.pushers.registry.base_image import (
+    BaseImage,
+    fetch_base,
+    host_architecture,
+    unknown_base_host,
+)
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from bot.pushers.registry.endpoint import resolve_endpoint
 from bot.pushers.registry.image import (
@@ -47,6 +52,7 @@ from bot.pushers.registry.image import (
     media_types_for,
 )
 from bot.pushers.registry.layers import Layer, LayerCache, LayerSource
+from bot.pushers.registry.manifests import tag_manifest
 from bot.pushers.registry.progress import ProgressReader, human_size, uploading
 from bot.pushers.registry.spool import spool_dir, sweep_spool
 from bot.pushers.registry.stream import LayerStream
@@ -127,7 +133,7 @@ class DaemonlessPusher:
             # built on) does not exist: the user's mistake (failed), not the bot's
             # environment (errored).
             raise (
-                unknown_host(err, target.registry) or _unknown_base_host(err, image.base) or err
+                unknown_host(err, target.registry) or unknown_base_host(err, image.base) or err
             ) from None
 
     def _push_to(self, image: ImageSpec, target: Target, log: Log, started: float) -> PushResult:
@@ -232,7 +238,7 @@ class DaemonlessPusher:
             types, Descriptor(types.config, config_digest, len(config_bytes)), descriptors
         )
         digest = digest_of(manifest)
-        _tag_manifest(client, repo, target.tags, manifest, types.manifest, log)
+        tag_manifest(client, repo, target.tags, manifest, types.manifest, log)
         total = sum(d.size for d in descriptors) + len(config_bytes)
         log.progress(
             f"image {digest} ({human_size(total)} in {len(descriptors)} layers) pushed in "
@@ -386,35 +392,3 @@ class DaemonlessPusher:
                 f"Layer {layer.digest[:19]}… uploaded: {human_size(layer.size)} in "
                 f"{time.monotonic() - started:.1f} s"
             )
-
-
-BASE_NAMED_IN = "wercker.yml 'box' (the base of the pushed image)"
-
-
-def _unknown_base_host(err: RegistryUnavailable, base: ImageRef | None) -> RegistryError | None:
-    """``UnknownRegistryHost`` (action ``pull``, repository the base's) when ``err`` is DNS
-    saying that the base image's registry host does not exist; None otherwise. The base is
-    the pipeline's box (``internal/docker-push``): the user named it."""
-    found = unknown_host(err, base.registry, BASE_NAMED_IN) if base is not None else None
-    if found is not None and base is not None:
-        found.repository, found.action = base.repository, "pull"
-    return found
-
-
-def _tag_manifest(
-    client: RegistryClient,
-    repo: str,
-    tags: tuple[str, ...],
-    manifest: bytes,
-    media_type: str,
-    log: Log,
-) -> None:
-    """Stores ``manifest`` under every tag. A re-run re-tags nothing: that also spares
-    registries with immutable tags."""
-    digest = digest_of(manifest)
-    for tag in tags:
-        if client.manifest_digest(repo, tag, media_type) == digest:
-            log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
-            continue
-        client.put_manifest(repo, tag, manifest, media_type)
-        log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")

@@ -13,7 +13,13 @@ from typing import Any
 
 from docker.errors import APIError, DockerException
 
-from bot.engine import CredentialResolver, EngineHandle, auth_config, engine_repository
+from bot.engine import (
+    CredentialResolver,
+    EngineHandle,
+    auth_config,
+    engine_codes,
+    engine_repository,
+)
 from bot.errors import RegistryAuthError, RegistryError, RegistryProblem, RegistryUnavailable
 from bot.logs import Log
 from bot.pushers.model import PushResult, Target
@@ -22,27 +28,8 @@ from bot.pushers.registry.transport_errors import split_host, unknown_host
 from bot.pushers.target import registry_settings_for
 from bot.settings import RegistrySettings
 
-# The engine hands back text only. This is the one place that reads it, turning it into the
-# facts every registry error carries: the registry's error code (the engine writes
-# ``denied: requested access...`` for ``DENIED``), and whether the registry was reached at all.
-_CODE_PREFIX = re.compile(r"(?:^|:\s)([a-z][a-z ]{2,30}):\s")
-_KNOWN_CODES = frozenset(
-    {
-        "DENIED",
-        "UNAUTHORIZED",
-        "NAME_UNKNOWN",
-        "NAME_INVALID",
-        "MANIFEST_INVALID",
-        "MANIFEST_UNKNOWN",
-        "MANIFEST_BLOB_UNKNOWN",
-        "BLOB_UNKNOWN",
-        "BLOB_UPLOAD_INVALID",
-        "BLOB_UPLOAD_UNKNOWN",
-        "TAG_INVALID",
-        "TOOMANYREQUESTS",
-        "UNSUPPORTED",
-    }
-)
+# The engine hands back text only. Its registry codes are read by ``bot.engine.engine_codes``
+# (shared with box pulls); these words, which carry no code, still mean refused credentials.
 _AUTH_TEXT = (
     "unauthorized",
     "denied",
@@ -164,12 +151,6 @@ def _push_tag(
             action="push",
         )
     return digest, size
-
-
-def engine_codes(message: str) -> tuple[str, ...]:
-    """The registry error codes in an engine push message (``denied: ...`` → ``DENIED``)."""
-    found = (m.group(1).strip().upper().replace(" ", "_") for m in _CODE_PREFIX.finditer(message))
-    return tuple(dict.fromkeys(code for code in found if code in _KNOWN_CODES))
 
 
 def engine_push_error(

@@ -7,11 +7,12 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import RegistryError
+from bot.errors import RegistryError, RegistryUnavailable
 from bot.pushers.model import ImageRef
 from bot.pushers.registry.client import RegistryClient
 from bot.pushers.registry.image import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 from bot.pushers.registry.manifests import MANIFEST_LIST_V2, OCI_INDEX
+from bot.pushers.registry.transport_errors import unknown_host
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -73,3 +74,16 @@ def fetch_base(client: RegistryClient, ref: ImageRef, architecture: str) -> Base
     )
     config = json.loads(client.get_blob(ref.repository, doc["config"]["digest"]))
     return BaseImage(ref, media_type, layers, config)
+
+
+BASE_NAMED_IN = "wercker.yml 'box' (the base of the pushed image)"
+
+
+def unknown_base_host(err: RegistryUnavailable, base: ImageRef | None) -> RegistryError | None:
+    """``UnknownRegistryHost`` (action ``pull``, repository the base's) when ``err`` is DNS
+    saying that the base image's registry host does not exist; None otherwise. The base is
+    the pipeline's box (``internal/docker-push``): the user named it."""
+    found = unknown_host(err, base.registry, BASE_NAMED_IN) if base is not None else None
+    if found is not None and base is not None:
+        found.repository, found.action = base.repository, "pull"
+    return found

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import RegistryError
+from bot.pushers.registry.image import digest_of
 from bot.pushers.registry.retry import seconds
 
 if TYPE_CHECKING:
+    from bot.logs import Log
     from bot.pushers.registry.client import RegistryClient
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -141,3 +143,22 @@ def _confirm_manifest(
         repository=repository,
         action="push",
     )
+
+
+def tag_manifest(
+    client: RegistryClient,
+    repo: str,
+    tags: tuple[str, ...],
+    manifest: bytes,
+    media_type: str,
+    log: Log,
+) -> None:
+    """Stores ``manifest`` under every tag. A re-run re-tags nothing: that also spares
+    registries with immutable tags."""
+    digest = digest_of(manifest)
+    for tag in tags:
+        if client.manifest_digest(repo, tag, media_type) == digest:
+            log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
+            continue
+        client.put_manifest(repo, tag, manifest, media_type)
+        log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, ImageNotFound
 
-from bot.engine import EngineHandle, auth_config, engine_repository
+from bot.engine import EngineHandle, auth_config, engine_codes, engine_repository
 from bot.errors import (
     InfrastructureError,
     RegistryAuthError,
@@ -30,26 +30,6 @@ from bot.logs import Log
 
 BOX_NAMED_IN = "wercker.yml 'box'"
 
-# The registry's error codes come through the engine as text: the distribution errcode's
-# own format, ``<code in lower case, words apart>: <message>`` (``manifest unknown:
-# manifest unknown``, ``denied: requested access to the resource is denied``).
-_CODE = re.compile(r"(?:^|:\s)([a-z][a-z ]{2,30}):\s")
-_KNOWN_CODES = frozenset(
-    {
-        "DENIED",
-        "UNAUTHORIZED",
-        "NAME_UNKNOWN",
-        "NAME_INVALID",
-        "MANIFEST_UNKNOWN",
-        "MANIFEST_INVALID",
-        "BLOB_UNKNOWN",
-        "TAG_INVALID",
-        "TOOMANYREQUESTS",
-        "UNSUPPORTED",
-    }
-)
-# The engine's own words when it had no credentials for a registry that wants some.
-_NO_CREDENTIALS = "no basic auth credentials"
 _STATUS_OF_CODE = {"UNAUTHORIZED": 401, "DENIED": 403, "NAME_UNKNOWN": 404, "MANIFEST_UNKNOWN": 404}
 _LOOKUP = re.compile(r"\blookup (\S+?)(?: on \S+)?: no such host\b")
 
@@ -115,7 +95,7 @@ def pull_error(
     (404: no such image); its 500 is not, so ``http_status`` then comes from the registry's
     error code, if any. A host that does not resolve is ``UnknownRegistryHost`` when it is
     ``image``'s own (not Docker Hub, which the user never spelled out)."""
-    codes = registry_codes(message)
+    codes = engine_codes(message)
     status = engine_status if engine_status is not None and 400 <= engine_status < 500 else None
     status = status or next((_STATUS_OF_CODE[c] for c in codes if c in _STATUS_OF_CODE), None)
     facts: dict[str, Any] = {
@@ -144,17 +124,6 @@ def pull_error(
     if status is not None or codes:
         return RegistryError(text, **facts)
     return RegistryUnavailable(text, **facts)
-
-
-def registry_codes(message: str) -> tuple[str, ...]:
-    """The registry's error codes in an engine message (``manifest unknown: …`` →
-    ``MANIFEST_UNKNOWN``); the engine's own ``no basic auth credentials`` (it had none to
-    send to a registry that asked) counts as ``UNAUTHORIZED``."""
-    found = (m.group(1).strip().upper().replace(" ", "_") for m in _CODE.finditer(message))
-    codes = [code for code in found if code in _KNOWN_CODES]
-    if _NO_CREDENTIALS in message.lower():
-        codes.append("UNAUTHORIZED")
-    return tuple(dict.fromkeys(codes))
 
 
 def unresolved_host(message: str) -> str | None:

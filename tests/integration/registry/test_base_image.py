@@ -17,8 +17,9 @@ from bot.errors import (
 )
 from bot.logs import MemoryLog
 from bot.pushers.credentials import RegistryCredentials
-from bot.pushers.daemonless import BASE_NAMED_IN, DaemonlessPusher
+from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import ImageConfig, ImageRef, ImageSpec, LayerDir, RegistryAuth
+from bot.pushers.registry.base_image import BASE_NAMED_IN
 from tests.harness.registry import RegistryServer, free_port
 from tests.integration.registry.test_push import FAST, push, source_dir, target_for
 

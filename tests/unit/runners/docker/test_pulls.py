@@ -26,7 +26,7 @@ from bot.errors import (
 from bot.imageref import DOCKER_HUB
 from bot.images import ImageRef, RegistryAuth
 from bot.logs import MemoryLog
-from bot.runners.docker.pulls import _scrub, pull, pull_error, registry_codes, unresolved_host
+from bot.runners.docker.pulls import _scrub, pull, pull_error, unresolved_host
 
 NXDOMAIN = (
     'Get "https://no-such-host.invalid/v2/": dial tcp: lookup no-such-host.invalid on '
@@ -113,13 +113,6 @@ def test_an_unreachable_registry_errors_without_a_status() -> None:
     assert type(err) is RegistryUnavailable
     assert (err.http_status, err.codes, err.unresolved_host) == (None, (), None)
     assert "connection refused" in str(err)
-
-
-def test_registry_codes_read_the_errcode_format_only() -> None:
-    assert registry_codes(NOT_FOUND) == ("MANIFEST_UNKNOWN",)
-    assert registry_codes("toomanyrequests: slow down") == ("TOOMANYREQUESTS",)
-    assert registry_codes(REFUSED) == ()
-    assert registry_codes("error: something: odd") == ()
 
 
 def test_unresolved_host_reads_only_an_nxdomain_lookup() -> None:

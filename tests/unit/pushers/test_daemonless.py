@@ -1,6 +1,7 @@
-"""The daemonless pusher's base image (the box ``internal/docker-push`` builds on) on a
-registry host that does not resolve: the user's wercker.yml (failed, ``UnknownRegistryHost``
-naming the host and ``box``), unless the user never named that host (errored).
+"""``bot.pushers.daemonless``: the pusher's base image (the box ``internal/docker-push``
+builds on) on a registry host that does not resolve: the user's wercker.yml (failed,
+``UnknownRegistryHost`` naming the host and ``box``), unless the user never named that
+host (errored).
 
 The pusher runs on the in-memory registry (``tests/fakes/registry.py``) for the target, and
 a transport that answers every request for the base's host as DNS does for a name it does
@@ -21,7 +22,7 @@ from bot.errors import RegistryUnavailable, StepError, UnknownRegistryHost
 from bot.imageref import DOCKER_HUB
 from bot.logs import Log, MemoryLog
 from bot.pushers.credentials import RegistryCredentials
-from bot.pushers.daemonless import BASE_NAMED_IN, DaemonlessPusher
+from bot.pushers.daemonless import DaemonlessPusher
 from bot.pushers.model import (
     ImageConfig,
     ImageRef,
@@ -31,6 +32,7 @@ from bot.pushers.model import (
     Scheme,
     Target,
 )
+from bot.pushers.registry.base_image import BASE_NAMED_IN
 from bot.pushers.registry.client import RegistryClient, RetryPolicy
 from bot.pushers.registry.transport import Transport
 from bot.pushers.registry.transport_errors import STEP_OPTION
