@@ -7,7 +7,7 @@ want_tests="${1:-}"
 # bubblewrap: the local runner sandboxes every step with it (make run needs it too).
 pkgs=(git python3-venv bubblewrap)
 if [ "$want_tests" = "--tests" ]; then
-  # shellcheck, openssh-client, kubectl and nodejs (npm): the built-in steps' tests run the real tools.
+  # The built-in steps' tests run the real tools: shellcheck, openssh-client, kubectl, nodejs.
   pkgs+=(docker.io docker-registry skopeo busybox-static openssl shellcheck openssh-client kubectl nodejs)
 fi
 missing=()
@@ -29,8 +29,8 @@ fi
 extra=""
 [ "$want_tests" = "--tests" ] && extra="[test]"
 echo "==> pip install -e .$extra (editable_mode=compat)"
-# compat: a plain path entry in a .pth file. The default for this flat layout is an import
-# finder that the .pth imports at every interpreter start (pathlib, importlib.util, fnmatch:
-# ~25 ms), which `wercker-bot check`, run on every save, cannot afford (bench/check.py).
+# compat: the .pth file is a plain path entry. The default for this flat layout is an import
+# finder that every interpreter start in the venv imports (pathlib, importlib.util, urllib.parse:
+# ~25 ms on `python -c pass`; only ~2 ms on `wercker-bot check`, which needs most of them anyway).
 .venv/bin/pip install -q --disable-pip-version-check -e ".$extra" \
   --config-settings editable_mode=compat
