@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.settings_store import LogArchiveSettings, StoreSettings, parse_logs, parse_store
 from bot.stepsources.config import StepSource, parse_steps
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_LOG_LIMIT_MB = 100
+DEFAULT_SHUTDOWN_GRACE = 25.0
 RUNNER_KINDS = ("auto", "local", "docker", "local-unsafe")
 DEFAULT_PIPELINES: tuple[dict[str, Any], ...] = ({"name": "build"}, {"name": "deploy"})
 
@@ -101,10 +103,31 @@ class Settings:
     step_limits: StepLimits = field(default_factory=lambda: StepLimits())
     steps: tuple[StepSource, ...] = ()
     """``[steps]``: where registry step ids come from (``bot.stepsources.config``)."""
+    store: StoreSettings | None = None
+    """``[store]`` (``bot.settings_store``); None means the embedded SQLite file in
+    ``data_dir``, which ``__post_init__`` fills in, so it is never None once built."""
+    logs: LogArchiveSettings = field(default_factory=lambda: LogArchiveSettings())
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    """Seconds running builds get to finish after SIGTERM before they are stopped and
+    queued again."""
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            object.__setattr__(self, "store", parse_store({}, {}, self.data_dir))
+
+    @property
+    def database(self) -> StoreSettings:
+        """``store``, typed as never None (``__post_init__`` sees to it)."""
+        assert self.store is not None
+        return self.store
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "wercker-bot.sqlite3"
+        """The SQLite file of the embedded store. Raises ``ConfigError`` on PostgreSQL."""
+        path = self.database.sqlite_path
+        if path is None:
+            raise ConfigError("the store is PostgreSQL, not a SQLite file", "store.url")
+        return path
 
     def secret_values(self) -> list[str]:
         values = [self.github.webhook_secret, self.github.token]
@@ -114,6 +137,7 @@ class Settings:
             if reg.password:
                 values.append(reg.password)
         values.extend(source.password for source in self.steps)
+        values.append(self.database.password)
         return [v for v in values if v]
 
 
@@ -208,6 +232,9 @@ _TOP_KEYS = {
     "clone_url_template",
     "log_limit_mb",
     "steps",
+    "store",
+    "logs",
+    "shutdown_grace_seconds",
 }
 _REPO_KEYS = {"clone_url", "pipelines", "env", "secrets", "deploy_target", "ssh_key_file"}
 _REGISTRY_KEYS = {
@@ -261,6 +288,9 @@ def parse_settings(
     data_dir = Path(str(raw.get("data_dir", "var")))
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
+    grace = raw.get("shutdown_grace_seconds", DEFAULT_SHUTDOWN_GRACE)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+        raise ConfigError("must be a number of seconds ≥ 0", "shutdown_grace_seconds")
     return Settings(
         data_dir=data_dir,
         base_url=str(raw.get("base_url", "http://127.0.0.1:8080")).rstrip("/"),
@@ -277,6 +307,9 @@ def parse_settings(
         log_limit=log_limit_mb * 1024 * 1024,
         step_limits=limits,
         steps=parse_steps(_table(raw, "steps", ""), base_dir),
+        store=parse_store(_table(raw, "store", ""), env, data_dir),
+        logs=parse_logs(_table(raw, "logs", "")),
+        shutdown_grace=float(grace),
     )
 
 
