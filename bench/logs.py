@@ -87,7 +87,7 @@ def child(case: str, total: int, workdir: Path) -> dict[str, float]:
         peak = peak_kb()
         stored = path.stat().st_size
     else:
-        store = SqlStore(workdir / "db", Reporter("wb", "http://bot"))
+        store = SqlStore(f"sqlite:///{workdir / 'db'}", Reporter("wb", "http://bot"))
         attempt_id = claimed_attempt(store)
         if case == "failing":
 

@@ -10,10 +10,12 @@ import sys
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from bot.dispatch.keys import key_for
 from bot.errors import StoreUnavailable
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.store.migrate import SchemaError
+from bot.store.rows import NewPush
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
@@ -43,6 +45,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # that is exactly at the cap (werkzeug may cut a chunked stream at this limit).
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
     app.extensions["wercker_bot"] = services
+    # The intake's group commit (one writer thread, started by the first webhook); it
+    # drains what is queued when the process exits (``bot.web.intake_writer``).
+    from bot.web.intake_writer import IntakeWriter
+
+    dispatcher = services.dispatcher
+
+    def kick(push: NewPush) -> None:
+        dispatcher.kick(key_for(push.repo, push.branch, push.git_tag))
+
+    app.extensions["wercker_bot_intake"] = IntakeWriter(services.store, kick=kick)
 
     from bot.web.hooks import bp as hooks_bp
     from bot.web.pages import bp as pages_bp

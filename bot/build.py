@@ -2,7 +2,7 @@
 
 ``Attempt.run``: checkout → ``bot.ancestry.superseded_by`` (git ordering) →
 ``bot.plan.compile_plan`` (once: the ``Plan`` and its runner kind) → the runner, built once
-for that kind → ``run_chain`` → ``bot.pipeline.run_pipeline`` per planned pipeline.
+for that kind → ``bot.chain.run_chain`` → ``bot.pipeline.run_pipeline`` per planned pipeline.
 
 This is the only place that decides between ``failed`` and ``errored``; every commit status
 it causes is decided by ``bot.reporter`` (and written to the durable outbox).
@@ -10,29 +10,26 @@ it causes is decided by ``bot.reporter`` (and written to the durable outbox).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 from bot.ancestry import superseded_by
 from bot.buildlog import StoreLog
+from bot.chain import run_chain
 from bot.checkout import checkout
-from bot.errors import StepError, WerckerBotError
-from bot.logs import Log
+from bot.dispatch.base import AttemptFenced
+from bot.errors import WerckerBotError
 from bot.masking import Masker
 from bot.models import Result
-from bot.pipeline import PipelineRun, RunInputs, Tracer, run_pipeline
-from bot.plan import NoWerckerFile, Plan, PlannedPipeline, compile_plan
-from bot.pushers.base import EngineImagePusher, Pusher
-from bot.pushers.model import ImageSpec, PushResult
+from bot.pipeline import PipelineRun, Tracer
+from bot.plan import NoWerckerFile, compile_plan
+from bot.pushers.model import PushResult
 from bot.reporter import LOG_INCOMPLETE, NO_WERCKER_YML, BuildReporter, superseded
-from bot.runners.base import Runner
+from bot.runners.base import Abort
 from bot.services import Services
-from bot.settings import RepoSettings, Settings
 from bot.stepsources.resolve import StepSources
 from bot.store.base import AttemptRecords, OutboxWriter, QueueStore
 from bot.store.rows import Claim
@@ -41,7 +38,7 @@ from steps.base import BuildFacts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "AttemptStore", "execute", "run_chain"]
+__all__ = ["LOG_INCOMPLETE", "NO_WERCKER_YML", "Attempt", "AttemptStore", "execute"]
 
 
 class AttemptStore(QueueStore, AttemptRecords, OutboxWriter, Protocol):
@@ -88,10 +85,15 @@ class StoreTracer:
 
 class Attempt:
     """Runs one claimed attempt. ``run()`` never raises: every outcome ends in the store
-    and every pending status context reaches a final state."""
+    and every pending status context reaches a final state.
 
-    def __init__(self, claim: Claim, services: Services) -> None:
+    ``abort`` (set by another thread: ``WorkerPool.shutdown``) stops it at the next
+    boundary (after the checkout, before each pipeline and step) or kills its running
+    script step; then ``stopped`` ends it."""
+
+    def __init__(self, claim: Claim, services: Services, abort: Abort | None = None) -> None:
         self.claim = claim
+        self.abort = abort or Abort()
         self.svc = services
         self.settings = services.settings
         self.store: AttemptStore = services.store
@@ -138,6 +140,11 @@ class Attempt:
         planned = list(self.build_pipelines())
         try:
             return self._run(planned)
+        except AttemptFenced as err:
+            # A reaper ended this attempt while the worker was away: it wrote the end and
+            # the statuses; writing anything now would move what it settled.
+            logger.warning("attempt %s: %s; stopping without a word", self.claim.attempt_id, err)
+            return Result.ERRORED
         except WerckerBotError as err:
             return self._finish_safely(Result.ERRORED, str(err), planned)
         except Exception as err:
@@ -180,6 +187,8 @@ class Attempt:
             repo.clone_url, build.sha, build.ref, source, self.log,
             token=token, ssh_key_file=repo.ssh_key_file,
         )  # fmt: skip
+        if self.abort.is_set():
+            return self.stopped(planned)
         # A user's redelivery (an explicit re-run: the rollback path) is never superseded.
         if not self.claim.explicit:
             stale = superseded_by(
@@ -204,9 +213,36 @@ class Attempt:
             plan, source, repo, self.facts(created),
             runner=runner, settings=self.settings, pusher=self.svc.pusher,
             engine_pusher=self.svc.engine_pusher,
-            workdir=self.workdir, log=self.log, hooks=self,
+            workdir=self.workdir, log=self.log, hooks=self, abort=self.abort,
         )  # fmt: skip
+        # Only an attempt the abort cut short (a pipeline stopped, or one left unstarted)
+        # is stopped: one whose last step ended as the abort came is simply over.
+        passed = all(run.state is Result.PASSED for run in runs)
+        unstarted = passed and len(runs) < len(plan.pipelines)
+        if self.abort.is_set() and (any(run.stopped for run in runs) or unstarted):
+            return self.stopped(planned)
         return self.conclude(runs, planned)
+
+    def stopped(self, planned: Sequence[str]) -> Result:
+        """Ends an aborted attempt ``errored`` with the abort's reason, which every context
+        still open gets; with ``requeue`` the store also queues the build's next attempt, in
+        the same transaction (``restart_attempt``: the contexts go pending again)."""
+        abort, number = self.abort, self.claim.attempt_number
+        if not abort.requeue:
+            return self.finish(Result.ERRORED, abort.reason, planned)
+        open_names = [name for name in planned if name not in self.resolved]
+        self.report.attempt_finished(open_names, Result.ERRORED, abort.reason, self.log.incomplete)
+        self.resolved.update(open_names)
+        self.log.info(f"attempt {number} {Result.ERRORED}: {abort.reason}")
+        queued = self.store.restart_attempt(self.claim.attempt_id, self.log_note(abort.reason))
+        if queued is None:  # recovery or a cancel ended it first
+            logger.warning("build %s attempt %d had ended: not re-queued", self.build.id, number)
+            return Result.ERRORED
+        self.log.info(f"queued again as attempt {queued}")
+        logger.warning(
+            "build %s: stopped and re-queued attempt %d → %d", self.build.id, number, queued
+        )
+        return Result.ERRORED
 
     def facts(self, created: str) -> BuildFacts:
         """What the steps may know about this build (never credentials)."""
@@ -262,109 +298,9 @@ class Attempt:
         return worst
 
 
-class ChainHooks(Protocol):
-    """What ``run_chain`` reports to (the Attempt for real builds, the CLI for ``run``)."""
-
-    def pipeline_started(self, position: int, name: str) -> Tracer: ...
-
-    def pipeline_finished(self, run: PipelineRun) -> None: ...
-
-    def pipeline_skipped(self, position: int, name: str, state: Result, reason: str) -> None: ...
-
-
-def run_chain(
-    plan: Plan,
-    source: Path,
-    repo: RepoSettings,
-    facts: BuildFacts,
-    *,
-    runner: Runner,
-    settings: Settings,
-    pusher: Pusher[ImageSpec],
-    engine_pusher: EngineImagePusher,
-    workdir: Path,
-    log: Log,
-    hooks: ChainHooks,
-) -> list[PipelineRun]:
-    """Runs the plan's pipelines in order on ``runner`` (built for ``plan.runner_kind``);
-    each starts from the previous one's artifact. A pipeline starts only if the one before
-    it passed; the rest are reported skipped."""
-    log.info("pipelines: " + " → ".join(plan.names))
-    cache = (
-        settings.data_dir / "cache" / _safe(repo.full_name) / _safe(facts.branch or facts.git_tag)
-    )
-    inputs = RunInputs(
-        facts=facts,
-        env=dict(repo.env),
-        secrets=dict(repo.secrets),
-        registries=dict(settings.registries),
-        pusher=pusher,
-        engine_pusher=engine_pusher,
-        runner=runner,
-        cache_dir=cache,
-        log=log,
-    )
-    runs: list[PipelineRun] = []
-    current = source
-    for planned in plan.pipelines:
-        if runs and runs[-1].state is not Result.PASSED:
-            reason = f"Skipped: '{runs[-1].name}' did not pass"
-            # failed → failure (the user's side), errored → error (the bot's side)
-            hooks.pipeline_skipped(planned.position, planned.name, runs[-1].state, reason)
-            continue
-        run = _run_one(planned, current, workdir, inputs, hooks)
-        runs.append(run)
-        if run.artifact is not None:
-            current = run.artifact
-    return runs
-
-
-def _run_one(
-    planned: PlannedPipeline, source: Path, workdir: Path, inputs: RunInputs, hooks: ChainHooks
-) -> PipelineRun:
-    """One pipeline of the chain, reported to ``hooks``. A pipeline that could not be set up
-    is a failed run when the user's wercker.yml is why (a ``StepError``: a box or service
-    image the registry refuses or does not have, a registry host it names that does not
-    resolve), else an errored run (the bot's environment)."""
-    log = inputs.log
-    tracer = hooks.pipeline_started(planned.position, planned.name)
-    log.info(f"pipeline {planned.name}: starting")
-    try:
-        run = run_pipeline(
-            planned,
-            source=source,
-            workdir=workdir / f"{planned.position}-{_safe(planned.name)}",
-            inputs=inputs,
-            tracer=tracer,
-        )
-    except StepError as err:  # the user's wercker.yml: its box or a service cannot be had
-        run = PipelineRun(planned.name, Result.FAILED, str(err))
-    except WerckerBotError as err:
-        run = PipelineRun(planned.name, Result.ERRORED, str(err))
-    log.info(f"pipeline {planned.name}: {run.state} — {run.description}")
-    hooks.pipeline_finished(run)
-    return run
-
-
-_SAFE_MAX = 100  # characters of a path component we make; file systems allow 255 bytes
-
-
-def _safe(name: str) -> str:
-    """One path component for ``name`` (a repository, branch, tag or pipeline name):
-    ASCII letters, digits, ``-``, ``_`` and ``.`` kept, anything else ``_``. Never empty,
-    never ``.`` or ``..`` (a ref ``refs/heads/..`` must not reach the cache of every
-    repository), and at most ``_SAFE_MAX`` characters: a longer name, or one made only of
-    dots, becomes a readable prefix plus a hash of the whole name, so it stays distinct."""
-    text = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
-    if text and len(text) <= _SAFE_MAX and text.strip("."):
-        return text
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    prefix = text[: _SAFE_MAX - len(digest) - 1].strip(".")
-    return f"{prefix}-{digest}" if prefix else f"_{digest}"
-
-
-def execute(claim: Claim, services: Services) -> Result:
-    attempt = Attempt(claim, services)
+def execute(claim: Claim, services: Services, abort: Abort | None = None) -> Result:
+    """Runs ``claim`` to its end (``Attempt.run``), stoppable through ``abort``."""
+    attempt = Attempt(claim, services, abort)
     started = time.monotonic()
     result = attempt.run()
     logger.info(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.errors import WerckerBotError
@@ -29,19 +30,34 @@ def _setup_logging() -> None:
     )
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(on_signal: Callable[[], None] | None = None) -> str:
+    """Waits for SIGINT or SIGTERM and returns its name; ``on_signal`` runs in the handler.
+    A second signal gets the default action: Ctrl-C twice ends the process at once."""
     import signal
     import threading
 
     stop = threading.Event()
+    got: list[str] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        got.append(signal.Signals(signum).name)
+        if on_signal is not None:
+            on_signal()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, handler)
     while not stop.is_set():
         stop.wait(1.0)
+    return got[0]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0)."""
+    """Web app and embedded workers in one process, until Ctrl-C or SIGTERM (exit 0). On
+    the signal the workers claim nothing more; once the web server has stopped, running
+    builds get the rest of ``shutdown_grace`` (``WorkerPool.shutdown``)."""
     import logging
 
     from bot.app import MAX_BODY, create_app
@@ -71,12 +87,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.workers,
         settings.data_dir,
     )
-    web_serve.serve_until_signal(server)
-    pool.stop()
+    web_serve.serve_until_signal(server, on_stop=pool.stop_claiming)
+    pool.shutdown(settings.shutdown_grace)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """Workers only, until Ctrl-C or SIGTERM (exit 0): then no new claims, running builds
+    get ``shutdown_grace`` seconds, the rest are stopped and queued again."""
     import logging
 
     from bot.settings import load_settings
@@ -86,9 +104,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     pool = WorkerPool(build_services(settings), max(1, settings.workers))
     pool.start()
-    logging.getLogger("wercker-bot").info("worker running (%d threads)", pool.count)
-    _wait_for_signal()
-    pool.stop()
+    log = logging.getLogger("wercker-bot")
+    log.info("worker running (%d threads)", pool.count)
+    name = _wait_for_signal(on_signal=pool.stop_claiming)
+    log.warning("%s: shutting down (grace %g s)", name, settings.shutdown_grace)
+    pool.shutdown(settings.shutdown_grace)
     return 0
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bot.build import run_chain
+from bot.chain import run_chain
 from bot.checkout import check_ref_format, local_commit_facts
 from bot.cli import EXIT_ERRORED, EXIT_FAILED
 from bot.logs import CallbackLog

@@ -26,7 +26,7 @@ from bot.models import Result
 from bot.plan import PlannedPipeline
 from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageSpec, PushResult
-from bot.runners.base import Runner, ServiceRunner, Session, Workspace
+from bot.runners.base import Abort, Runner, ServiceRunner, Session, Workspace
 from bot.settings import RegistrySettings
 from bot.wercker.expand import disable_sync
 from bot.wercker.model import StepSpec
@@ -50,7 +50,10 @@ class Tracer(Protocol):
 
 @dataclass
 class PipelineRun:
-    """A finished pipeline. ``artifact`` is the host dir the next pipeline starts from."""
+    """A finished pipeline. ``artifact`` is the host dir the next pipeline starts from.
+    ``stopped``: its attempt was aborted before all of it was done (a step was killed, or
+    steps, after-steps included, were left out); it did not pass, or only its after-steps
+    were left out."""
 
     name: str
     state: Result
@@ -58,11 +61,14 @@ class PipelineRun:
     images: list[PushResult] = field(default_factory=list)
     artifact: Path | None = None
     seconds: float = 0.0
+    stopped: bool = False
 
 
 @dataclass
 class RunInputs:
-    """What every pipeline of an attempt shares (what to run comes from the ``Plan``)."""
+    """What every pipeline of an attempt shares (what to run comes from the ``Plan``).
+    ``abort`` is the attempt's stop request (``bot.runners.base.Abort``; ``None`` for
+    ``wercker-bot run``)."""
 
     facts: BuildFacts
     env: Mapping[str, str]
@@ -73,6 +79,7 @@ class RunInputs:
     runner: Runner
     cache_dir: Path
     log: Log
+    abort: Abort | None = None
 
 
 def run_pipeline(
@@ -85,7 +92,14 @@ def run_pipeline(
 ) -> PipelineRun:
     """Runs the compiled pipeline ``planned`` starting from a copy of ``source``. Never
     raises for step failures: they become the run's state. Raises ``WerckerBotError`` only
-    when the pipeline could not be set up at all (box pull, runner)."""
+    when the pipeline could not be set up at all (box pull, runner).
+
+    When the attempt's ``inputs.abort`` is set, the running script step is killed (a push
+    finishes: it is only stopped between steps), the steps left are recorded skipped and
+    the run ends ``errored`` with the abort's reason. After-steps are skipped too: they
+    report an outcome (``WERCKER_RESULT``) to the outside world, and a stopped attempt has
+    none yet; when it is re-queued, the next attempt's after-steps report the real one. A
+    restart must also be over within the few seconds the platform leaves before SIGKILL."""
     log = inputs.log
     started = time.monotonic()
     ws = Workspace.create(workdir, inputs.cache_dir)
@@ -108,16 +122,21 @@ def run_pipeline(
         env.update(inputs.env)
         runner = _StepRunner(planned, session, env, inputs, tracer)
         failure = _run_main(runner)
-        if planned.after_steps:
+        if planned.after_steps and runner.stopped():
+            for position, step in enumerate(planned.after_steps):
+                runner.skip_stopped("after", position, step)
+        elif planned.after_steps:
             _run_after(runner, failure)
         seconds = time.monotonic() - started
         if failure is not None:
             _, message, state = failure
-            return PipelineRun(planned.name, state, message, runner.images, None, seconds)
+            return PipelineRun(
+                planned.name, state, message, runner.images, None, seconds, runner.cut
+            )
         artifact = _artifact(session, ws, log)
         return PipelineRun(
             planned.name, Result.PASSED, _passed(runner.images, seconds), runner.images,
-            artifact, seconds,
+            artifact, seconds, runner.cut,
         )  # fmt: skip
     finally:
         try:
@@ -126,14 +145,31 @@ def run_pipeline(
             log.warn(f"cleanup: {err}")
 
 
+@dataclass(frozen=True)
+class _NotPassed:
+    """A step that did not pass: its state, exit code and message; ``log_line`` replaces
+    the usual "errored" line in the build log."""
+
+    state: Result
+    exit_code: int | None
+    message: str
+    log_line: str = ""
+
+
 _Failure = tuple[StepSpec, str, Result]
 """The step that did not pass, its message and its state."""
 
 
 def _run_main(runner: _StepRunner) -> _Failure | None:
-    """Runs the main steps until one does not pass; the rest are recorded as skipped."""
+    """Runs the main steps until one does not pass or the attempt is aborted; the rest are
+    recorded as skipped."""
     failure: _Failure | None = None
     for position, step in enumerate(runner.planned.steps):
+        stopped = runner.stopped()
+        if stopped is not None:
+            runner.skip_stopped("main", position, step)
+            failure = failure or (step, stopped, Result.ERRORED)
+            continue
         if failure is not None:
             runner.skip("main", position, step, "skipped: an earlier step failed")
             continue
@@ -251,62 +287,47 @@ class _StepRunner:
         self.tracer = tracer
         self.images: list[PushResult] = []
         self.built: dict[str, str] = {}
+        self.cut = False  # the abort killed a step or left steps out
 
     def skip(self, phase: str, position: int, step: StepSpec, reason: str) -> None:
         """Records a step that does not run, so pages list every step of the pipeline."""
         token = self.tracer.step_started(phase, position, step)
         self.tracer.step_finished(token, Result.SKIPPED, None, reason)
 
+    def stopped(self) -> str | None:
+        """The abort's reason once the attempt is aborted, else ``None``."""
+        abort = self.inputs.abort
+        return abort.reason if abort is not None and abort.is_set() else None
+
+    def skip_stopped(self, phase: str, position: int, step: StepSpec) -> None:
+        """Records a step the abort left out (``cut``)."""
+        self.cut = True
+        self.skip(phase, position, step, f"skipped: {self.stopped()}")
+
     def run(self, phase: str, position: int, step: StepSpec) -> tuple[Result, str]:
+        """Runs one step and records it. A step that did not pass while the attempt was
+        aborted is ``errored`` with the abort's reason, whatever it raised (the kill)."""
         log = self.inputs.log
         token = self.tracer.step_started(phase, position, step)
         log.info(f"step: {step.name}")
         started = time.monotonic()
         env = {**self.env, **self.synced, **step_env(self.session.paths, step.id, step.name)}
         secrets = dict(self.inputs.secrets)
-        lookup = {**self.env, **secrets}
-        if not disable_sync(step):
-            lookup.update(self.synced)
-        ctx = StepContext(
-            step=step,
-            session=self.session,
-            env=env,
-            secrets=secrets,
-            lookup=lookup,
-            facts=self.inputs.facts,
-            log=log,
-            timeouts=self.planned.timeouts,
-            pusher=self.inputs.pusher,
-            engine_pusher=self.inputs.engine_pusher,
-            registries=self.inputs.registries,
-            box=self.box,
-            built_images=self.built,
-            package=self.planned.packages.get(step.id),
-        )
-        impl = PACKAGE_STEP if ctx.package is not None else STEP_TYPES.get(step.id)
-        try:
-            if impl is None:
-                raise StepError(f"step '{step.id}' is not supported by wercker-bot", 1)
-            outcome: StepOutcome = impl.run(ctx)
-        except StepError as err:
-            took = time.monotonic() - started
-            log.info(f"step '{step.name}' failed after {took:.1f}s: {err}")
-            self.tracer.step_finished(token, Result.FAILED, err.exit_code, str(err))
-            return Result.FAILED, str(err)
-        except InfrastructureError as err:
-            log.info(f"step '{step.name}' errored: {err}")
-            self.tracer.step_finished(token, Result.ERRORED, None, str(err))
-            return Result.ERRORED, str(err)
-        except WerckerBotError as err:
-            log.info(f"step '{step.name}' errored: {err}")
-            self.tracer.step_finished(token, Result.ERRORED, None, str(err))
-            return Result.ERRORED, str(err)
-        except Exception as err:  # a bug of ours: the user sees a line, the server a traceback
-            logger.exception("step %s crashed", step.id)
-            message = f"internal error in step '{step.name}': {type(err).__name__}"
-            log.info(message)
-            self.tracer.step_finished(token, Result.ERRORED, None, message)
-            return Result.ERRORED, message
+        outcome = self._call(self._context(step, env, secrets))
+        stopped = self.stopped()
+        if stopped is not None and isinstance(outcome, _NotPassed):
+            log.info(f"step '{step.name}' stopped: {stopped}")
+            self.cut = True
+            self.tracer.step_finished(token, Result.ERRORED, None, stopped)
+            return Result.ERRORED, stopped
+        if isinstance(outcome, _NotPassed):
+            if outcome.state is Result.FAILED:
+                took = time.monotonic() - started
+                log.info(f"step '{step.name}' failed after {took:.1f}s: {outcome.message}")
+            else:
+                log.info(outcome.log_line or f"step '{step.name}' errored: {outcome.message}")
+            self.tracer.step_finished(token, outcome.state, outcome.exit_code, outcome.message)
+            return outcome.state, outcome.message
         self._sync(outcome.env, env, secrets)
         for image in outcome.images:
             self.images.append(image)
@@ -315,6 +336,45 @@ class _StepRunner:
         log.info(f"step '{step.name}' passed in {took:.1f}s")
         self.tracer.step_finished(token, Result.PASSED, outcome.exit_code, outcome.message)
         return Result.PASSED, outcome.message
+
+    def _context(self, step: StepSpec, env: dict[str, str], secrets: dict[str, str]) -> StepContext:
+        lookup = {**self.env, **secrets}
+        if not disable_sync(step):
+            lookup.update(self.synced)
+        return StepContext(
+            step=step,
+            session=self.session,
+            env=env,
+            secrets=secrets,
+            lookup=lookup,
+            facts=self.inputs.facts,
+            log=self.inputs.log,
+            timeouts=self.planned.timeouts,
+            pusher=self.inputs.pusher,
+            engine_pusher=self.inputs.engine_pusher,
+            registries=self.inputs.registries,
+            box=self.box,
+            built_images=self.built,
+            package=self.planned.packages.get(step.id),
+            abort=self.inputs.abort,
+        )
+
+    def _call(self, ctx: StepContext) -> StepOutcome | _NotPassed:
+        """The step's outcome, or why it did not pass."""
+        step = ctx.step
+        impl = PACKAGE_STEP if ctx.package is not None else STEP_TYPES.get(step.id)
+        try:
+            if impl is None:
+                raise StepError(f"step '{step.id}' is not supported by wercker-bot", 1)
+            return impl.run(ctx)
+        except StepError as err:
+            return _NotPassed(Result.FAILED, err.exit_code, str(err))
+        except WerckerBotError as err:  # InfrastructureError and the rest: the bot's side
+            return _NotPassed(Result.ERRORED, None, str(err))
+        except Exception as err:  # a bug of ours: the user sees a line, the server a traceback
+            logger.exception("step %s crashed", step.id)
+            message = f"internal error in step '{step.name}': {type(err).__name__}"
+            return _NotPassed(Result.ERRORED, None, message, log_line=message)
 
     def _sync(self, left: dict[str, str], given: dict[str, str], secrets: dict[str, str]) -> None:
         """Wercker's env sync: what a step exported reaches the next steps, except the

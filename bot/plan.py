@@ -3,7 +3,7 @@ host can run become one plain ``Plan``, before any step runs.
 
 ``compile_plan`` is the only place that reads, lints and chooses: which pipelines run (branch
 globs, in the configured order), which steps (the deploy target applied), which box (resolved
-and expanded), which timeouts and which runner kind. The executor (``bot.build.run_chain``,
+and expanded), which timeouts and which runner kind. The executor (``bot.chain.run_chain``,
 ``bot.pipeline.run_pipeline``) takes the ``Plan`` and never parses, lints or chooses again;
 ``wercker-bot run`` compiles the same way.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -294,7 +294,7 @@ def _planned_services(
     out = []
     for service in wf.services if spec.services is None else spec.services:
         pulled = {k: v for k, v in service.options.items() if k not in _SERVICE_RUN_KEYS}
-        image, env = resolve_box(replace(service, options=pulled), lookup, registries, log)
+        image, env = resolve_box(service.with_options(pulled), lookup, registries, log)
         log.add_secrets(image.auth.secrets())
         name = service.options.get("name") or image.repository.rsplit("/", 1)[-1]
         cmd, entrypoint = (service.options.get(k) for k in ("cmd", "entrypoint"))

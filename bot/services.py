@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.dispatch.base import Dispatcher
 from bot.forges.base import Forge
 from bot.masking import Masker
 from bot.outbox import StatusDelivery
@@ -18,6 +19,7 @@ from bot.settings import RepoSettings, Settings
 from bot.store.base import Store
 
 if TYPE_CHECKING:  # the web app receives Services too: it need not load the runners
+    from bot.logarchive import LogArchive
     from bot.runners.select import RunnerChooser
 
 
@@ -40,6 +42,11 @@ class Services:
     runners: Callable[[], RunnerChooser]
     """A fresh chooser for each attempt (it probes the host at most once): the runner kind a
     plan needs (``bot.plan.compile_plan`` asks it), then that runner."""
+    dispatcher: Dispatcher
+    """Wakes workers for queued builds (intake kicks it after each commit) and runs them
+    (the worker pool serves it): embedded on SQLite, procrastinate on PostgreSQL."""
+    log_archive: LogArchive | None = None
+    """Where finished logs are copied (``[logs] archive``), or None."""
 
     def masker_for(self, repo: RepoSettings | None) -> Masker:
         """A masker for the bot's own secrets plus ``repo``'s."""

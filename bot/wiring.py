@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import functools
 
+from bot.dispatch import dispatcher_for
 from bot.engine import CredentialResolver
 from bot.errors import ConfigError
 from bot.forges.base import Forge
 from bot.forges.github.forge import GitHubForge
+from bot.logarchive import open_archive
 from bot.outbox import StatusDelivery
 from bot.pushers.base import EngineImagePusher
 from bot.pushers.credentials import RegistryCredentials
@@ -73,7 +75,7 @@ def build_runners(settings: Settings, credentials: CredentialResolver) -> Runner
 def migration_store(settings: Settings) -> SqlStore:
     """The store as it is on disk, without the schema check: what ``wercker-bot migrate``
     upgrades. The caller disposes of its engine."""
-    return SqlStore(settings.db_path, build_reporter(settings))
+    return SqlStore(settings.database.url, build_reporter(settings))
 
 
 def check_startable(settings: Settings) -> None:
@@ -107,7 +109,7 @@ def build_services(settings: Settings, *, forge: Forge | None = None) -> Service
     with contextlib.suppress(OSError):
         settings.data_dir.chmod(0o700)
     reporter = build_reporter(settings)
-    store = SqlStore(settings.db_path, reporter)
+    store = SqlStore(settings.database.url, reporter)
     # serve, worker and the web app refuse a database that is not at the head revision
     # (``wercker-bot migrate`` brings it there); a new one is created at head.
     try:
@@ -120,6 +122,8 @@ def build_services(settings: Settings, *, forge: Forge | None = None) -> Service
     forge = forge if forge is not None else build_forge(settings)
     return Services(
         settings=settings,
+        dispatcher=dispatcher_for(settings.database, store),
+        log_archive=open_archive(settings.logs),
         store=store,
         pusher=pusher,
         engine_pusher=build_engine_pusher(settings, credentials),

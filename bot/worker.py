@@ -1,35 +1,62 @@
-"""Worker threads: claim queued attempts from the store and run them; deliver statuses;
-recover attempts abandoned by dead processes and sweep away what they left on disk."""
+"""Worker threads: run the queued attempts the dispatcher hands out; deliver statuses;
+recover attempts abandoned by dead processes and sweep away what they left on disk; copy
+finished logs to the archive; shut down gracefully (``WorkerPool.shutdown``)."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import threading
+import time
+from dataclasses import dataclass
 
 from bot.build import execute
-from bot.errors import StoreUnavailable
-from bot.procs import worker_name
+from bot.dispatch.base import AttemptFenced, Fence
+from bot.dispatch.fence import fenced_services
+from bot.logarchive import AttemptRef, archive_finished, archive_pending
+from bot.runners.base import Abort
 from bot.services import Services
+from bot.store.rows import Claim
 
 logger = logging.getLogger(__name__)
 
 # How often the running process looks for attempts of dead processes and their leftovers.
 RECOVERY_SECONDS = 60.0
-CLAIM_RETRY_SECONDS = 2.0
+# How often a worker looks for finished logs the archive lacks (it was down at the finish).
+ARCHIVE_SWEEP_SECONDS = 600.0
+WORKER_RESTARTED = "Worker restarted"
+"""Why ``shutdown`` stopped an attempt: its description, and its statuses' (the next
+attempt of its build is queued)."""
+STOP_SECONDS = 4.0
+"""How long attempts stopped at the end of the grace get to end (their steps killed, the
+next attempt queued): a platform sends SIGKILL about 30 s after SIGTERM, and the default
+grace is 25 s."""
+
+
+@dataclass(frozen=True)
+class _Running:
+    """An attempt a worker thread of this process is executing, and its stop request."""
+
+    claim: Claim
+    abort: Abort
 
 
 class WorkerPool:
-    """``count`` build threads, one status-delivery thread and one recovery thread.
+    """Up to ``count`` attempts at once, served by ``services.dispatcher``; one
+    status-delivery thread and one recovery thread.
 
-    Everything it runs comes from ``services`` (built by ``bot.wiring``): the store it claims
-    from, the status delivery it runs (posting through ``services.forge``), the pusher whose
-    spools it sweeps. It builds no collaborator of its own.
+    Everything it runs comes from ``services`` (built by ``bot.wiring``): the dispatcher that
+    hands out claims (each run with ``fenced_services``, so a worker reaped while away writes
+    nothing), the status delivery it runs (posting through ``services.forge``), the pusher
+    whose spools it sweeps, the log archive. It builds no collaborator of its own.
 
     ``start`` and then the recovery thread, every ``recover_every`` seconds, call
     ``recover``: attempts left ``running`` by dead processes are finished as errored
     ("worker died"), and what crashed attempts left on disk is removed by this running
-    process, without waiting for a restart."""
+    process, without waiting for a restart.
+
+    ``shutdown(grace)`` ends it the way a platform's SIGTERM asks: no new claims, running
+    attempts get ``grace`` seconds, then the rest are stopped and queued again."""
 
     def __init__(
         self, services: Services, count: int, *, recover_every: float = RECOVERY_SECONDS
@@ -37,23 +64,33 @@ class WorkerPool:
         self.services = services
         self.count = count
         self.recover_every = recover_every
-        self.stop_event = threading.Event()
+        self.stop_event = threading.Event()  # set: claim nothing more
+        self._delivery_stop = threading.Event()  # statuses are posted until the very end
         self.threads: list[threading.Thread] = []
+        self.workers: list[threading.Thread] = []
         # Attempts this process's threads are executing: their workspaces are never swept,
         # whatever the store says (a stale heartbeat may have made recovery finish one).
-        self._active: set[int] = set()
+        self._active: dict[int, _Running] = {}
         self._active_lock = threading.Lock()
+        self._aborting = False  # set under the lock: an attempt claimed now is stopped at once
+        self._stopping_since: float | None = None
 
     def start(self) -> None:
         self.recover()
-        for i in range(self.count):
-            thread = threading.Thread(target=self._work, args=(i,), name=f"worker-{i}", daemon=True)
+        if self.count > 0:
+            thread = threading.Thread(
+                target=self.services.dispatcher.serve,
+                args=(self._execute, self.count, self.stop_event),
+                name="dispatch",
+                daemon=True,
+            )
             thread.start()
             self.threads.append(thread)
+            self.workers.append(thread)
         delivery = self.services.status_delivery
         if delivery.forge.can_post:
             thread = threading.Thread(
-                target=delivery.run, args=(self.stop_event,), name="statuses", daemon=True
+                target=delivery.run, args=(self._delivery_stop,), name="statuses", daemon=True
             )
             thread.start()
             self.threads.append(thread)
@@ -66,43 +103,37 @@ class WorkerPool:
         thread.start()
         self.threads.append(thread)
 
-    def _work(self, index: int) -> None:
-        name = worker_name(f"w{index}")
-        store = self.services.store
-        failing = False
-        while not self.stop_event.is_set():
-            try:
-                claim = store.claim_next(name)
-            except StoreUnavailable as err:
-                # A full disk lasts: say so once, with SQLite's own reason, then once more
-                # when it is over, not with a traceback every two seconds.
-                if not failing:
-                    logger.error("%s: cannot claim work (%s); retrying every 2 s", name, err)
-                failing = True
-                self.stop_event.wait(CLAIM_RETRY_SECONDS)
-                continue
-            except Exception:
-                logger.exception("claiming work failed; retrying in 2 s")
-                self.stop_event.wait(CLAIM_RETRY_SECONDS)
-                continue
-            if failing:
-                logger.warning("%s: the store answers again; claiming work", name)
-                failing = False
-            if claim is None:
-                self.stop_event.wait(0.3)
-                continue
+    def _execute(self, claim: Claim, fence: Fence) -> None:
+        """The dispatcher's handler: runs one claimed attempt, fenced, with its own
+        ``Abort`` (which ``shutdown`` sets), then copies its log to the archive."""
+        running = _Running(claim, Abort())
+        with self._active_lock:
+            self._active[claim.attempt_id] = running
+            if self._aborting:  # claimed as the grace ran out
+                running.abort.set(WORKER_RESTARTED, requeue=True)
+        try:
+            result = execute(claim, fenced_services(self.services, fence), running.abort)
+            if self.stop_event.is_set() and not running.abort.is_set():
+                logger.info(
+                    "build %s attempt %d finished within the grace period: %s",
+                    claim.build.id, claim.attempt_number, result,
+                )  # fmt: skip
+        except AttemptFenced as err:  # reaped while away: the reaper wrote its end
+            logger.warning("%s; stopped without writing its end", err)
+            return
+        except Exception:  # never lose a worker thread; recovery ends the attempt
+            logger.exception("attempt %s crashed its worker", claim.attempt_id)
+        finally:
             with self._active_lock:
-                self._active.add(claim.attempt_id)
-            try:
-                execute(claim, self.services)
-            except Exception:  # never lose a worker thread; recovery ends the attempt
-                logger.exception("attempt %s crashed its worker", claim.attempt_id)
-            finally:
-                with self._active_lock:
-                    self._active.discard(claim.attempt_id)
+                self._active.pop(claim.attempt_id, None)
+        # Not while stopping: the grace is for builds; the sweep copies this log later.
+        if not self.stop_event.is_set():
+            archive = self.services.log_archive
+            archive_finished(self.services.store, archive, AttemptRef.from_claim(claim))
 
     def recover(self) -> list[int]:
-        """Finishes the attempts of dead processes (``Store.recover_dead``), then at once
+        """Finishes the attempts of dead processes (``Dispatcher.reap``: on one host
+        ``Store.recover_dead``; across hosts, those silent past ``lost_after``), then at once
         removes crash leftovers: workspaces of attempts not running in a live process and
         layer spools of dead processes (``DaemonlessPusher.sweep``), and under the docker or
         auto runner the box containers of dead processes (``sweep_dead_boxes``; an engine
@@ -110,7 +141,7 @@ class WorkerPool:
         raises: each part that fails is logged and the rest still runs."""
         recovered: list[int] = []
         try:
-            recovered = self.services.store.recover_dead()
+            recovered = self.services.dispatcher.reap()
         except Exception:
             logger.exception("recovering the attempts of dead workers failed")
         if recovered:
@@ -156,7 +187,7 @@ class WorkerPool:
         found = list(work.glob("attempt-*"))
         running = set(self.services.store.running_attempt_ids())
         with self._active_lock:
-            running |= self._active
+            running |= set(self._active)
         removed = 0
         for path in found:
             suffix = path.name.removeprefix("attempt-")
@@ -167,12 +198,74 @@ class WorkerPool:
         return removed
 
     def _recover(self) -> None:
+        last_sweep = time.monotonic()
         while not self.stop_event.wait(self.recover_every):
             self.recover()
+            archive = self.services.log_archive
+            if archive is not None and time.monotonic() - last_sweep >= ARCHIVE_SWEEP_SECONDS:
+                last_sweep = time.monotonic()
+                archive_pending(self.services.store, archive)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stops taking new work; running attempts finish in their daemon threads or are
-        recovered as errored by any live process's recovery (or the next one to start)."""
+        """Stops taking new work at once, without waiting for running attempts: they die
+        with the process and are recovered as errored ("worker died") by any live
+        process's recovery (or the next one to start). ``shutdown`` is the graceful way."""
         self.stop_event.set()
+        self._delivery_stop.set()
         for thread in self.threads:
             thread.join(timeout=timeout / max(1, len(self.threads)))
+
+    def stop_claiming(self) -> None:
+        """Claims nothing more from now on (safe in a signal handler); the grace of
+        ``shutdown`` counts from the first call."""
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+        self.stop_event.set()
+
+    def shutdown(self, grace: float, stop_wait: float = STOP_SECONDS) -> list[int]:
+        """Stops gracefully, as on a platform's SIGTERM, and returns the attempts stopped.
+
+        Claims nothing more (``stop_claiming``); running attempts get ``grace`` seconds from
+        then to finish; each one still running after that is stopped (``Abort``: its
+        script step killed, a push let finish, the steps left not run), ends ``errored``
+        ("Worker restarted", its open statuses resolved) and its build is queued again as
+        the next attempt (``Attempt.stopped``), all within ``stop_wait`` seconds. One that
+        does not end by then is left to recovery ("worker died"). Every case is logged."""
+        self.stop_claiming()
+        assert self._stopping_since is not None
+        with self._active_lock:
+            busy = len(self._active)
+        logger.warning(
+            "stopping: claiming no more builds; %d running build(s) get %g s to finish",
+            busy, grace,
+        )  # fmt: skip
+        self._join_workers(self._stopping_since + grace)
+        with self._active_lock:
+            self._aborting = True
+            left = list(self._active.values())
+        for running in left:
+            claim = running.claim
+            logger.warning(
+                "build %s attempt %d still running after %g s: stopping it",
+                claim.build.id, claim.attempt_number, grace,
+            )  # fmt: skip
+            running.abort.set(WORKER_RESTARTED, requeue=True)
+        self._join_workers(time.monotonic() + stop_wait)
+        with self._active_lock:
+            stuck = list(self._active.values())
+        for running in stuck:
+            logger.error(
+                "build %s attempt %d did not stop within %g s; recovery will end it",
+                running.claim.build.id, running.claim.attempt_number, stop_wait,
+            )  # fmt: skip
+        self._delivery_stop.set()
+        for thread in self.threads:
+            if thread not in self.workers:
+                thread.join(timeout=1.0)
+        self.services.dispatcher.close()
+        logger.warning("workers stopped")
+        return [r.claim.attempt_id for r in left]
+
+    def _join_workers(self, deadline: float) -> None:
+        for thread in self.workers:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -8,7 +8,10 @@ want_tests="${1:-}"
 pkgs=(git python3-venv bubblewrap)
 if [ "$want_tests" = "--tests" ]; then
   # The built-in steps' tests run the real tools: shellcheck, openssh-client, kubectl, nodejs.
+  # postgresql: the store's tests run on PostgreSQL too (tests/harness/postgres.py starts a
+  # private server; the package's own cluster is not used).
   pkgs+=(docker.io docker-registry skopeo busybox-static openssl shellcheck openssh-client kubectl nodejs)
+  pkgs+=(postgresql)
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

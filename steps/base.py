@@ -6,13 +6,13 @@ if-chain anywhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.logs import Log
 from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageRef, ImageSpec, PushResult
-from bot.runners.base import Session, Timeouts
+from bot.runners.base import Abort, Session, Timeouts
 from bot.settings import RegistrySettings
 from bot.stepsources import StepPackage
 from bot.wercker.model import StepSpec
@@ -42,7 +42,10 @@ class StepContext:
     container or of a built image, and ``internal/docker-build``, go through
     ``engine_pusher`` (both come from the composition root, ``bot.wiring``).
     ``package`` is the step package the plan resolved for a registry step (``None`` for
-    the bot's own step types)."""
+    the bot's own step types). ``abort`` is the attempt's stop request (``None``: nothing
+    stops it from outside); ``timeouts.abort`` is the same object, so a session's script
+    is killed when it is set. A step that must not be cut halfway (a push) never looks at
+    it: the pipeline checks it between steps."""
 
     step: StepSpec
     session: Session
@@ -58,6 +61,11 @@ class StepContext:
     box: ImageRef | None = None
     built_images: dict[str, str] = field(default_factory=dict)
     package: StepPackage | None = None
+    abort: Abort | None = None
+
+    def __post_init__(self) -> None:
+        if self.abort is not None and self.timeouts.abort is not self.abort:
+            self.timeouts = replace(self.timeouts, abort=self.abort)
 
 
 @dataclass

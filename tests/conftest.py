@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.harness.registry",
     "tests.harness.dockerd",
     "tests.harness.github_fake",
+    "tests.harness.postgres",
 ]
 
 

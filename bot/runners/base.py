@@ -7,6 +7,7 @@ Runners know nothing of the store or the forge: they report through the ``Log``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,18 +74,53 @@ class ServiceBox:
     entrypoint: tuple[str, ...] | None = None
 
 
+ABORTED = "aborted"
+"""``ScriptResult.timed_out`` of a step its attempt's ``Abort`` stopped."""
+
+
+class Abort:
+    """The request to stop one attempt from outside it (a worker restart today, a user's
+    cancel later). Set once, from any thread; the first ``set`` wins.
+
+    Whoever runs the attempt watches it at boundaries (before each pipeline and each step:
+    ``bot.build``, ``bot.pipeline``) and, through ``Timeouts.abort``, inside a running
+    script step: both runners treat it like a timeout and kill the step (the local runner its
+    process group, the docker runner every process in the box), reporting ``ABORTED``. A
+    push is never watched inside: it only ever stops between steps. ``requeue`` says whether
+    the attempt is to run again as the next attempt of its build (a restart) or just end."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self.reason = ""
+        self.requeue = False
+
+    def set(self, reason: str, *, requeue: bool = False) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self.reason, self.requeue = reason, requeue
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds; ``None`` disables the check."""
+    """Seconds; ``None`` disables the check. ``abort``, when given and set, stops the step
+    like a timeout (``ABORTED``); ``None``: nothing stops it from outside."""
 
     command: float | None = 25 * 60
     no_response: float | None = 5 * 60
+    abort: Abort | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class ScriptResult:
     """``exit_code`` is the real status; ``timed_out`` names the timeout that killed the
-    step (``"command-timeout"`` / ``"no-response-timeout"``) or is ``None``. ``env`` is the
+    step (``"command-timeout"`` / ``"no-response-timeout"``, or ``ABORTED`` when its
+    attempt's ``Abort`` stopped it) or is ``None``. ``env`` is the
     environment the script left behind (its exports), for Wercker's env sync."""
 
     exit_code: int

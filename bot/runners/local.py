@@ -272,9 +272,10 @@ def limited(argv: list[str], max_file_mb: int) -> list[str]:
 
 def _pump(proc: subprocess.Popen[bytes], timeouts: Timeouts, log: Log) -> str | None:
     """Streams output to the log in whole lines (so masking sees a secret in one piece);
-    kills the process group on a timeout and says which. Reading stops at end of output,
-    or ``DRAIN_SECONDS`` after the step's shell exited (a leftover process holding the
-    output open must not hang the step)."""
+    kills the process group on a timeout, or when the attempt is aborted
+    (``Timeouts.abort``: the same kill, reported ``ABORTED``), and says which. Reading
+    stops at end of output, or ``DRAIN_SECONDS`` after the step's shell exited (a leftover
+    process holding the output open must not hang the step)."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     relay = OutputRelay(log)
@@ -297,7 +298,8 @@ def _pump(proc: subprocess.Popen[bytes], timeouts: Timeouts, log: Log) -> str | 
             if drain_until is not None:
                 if time.monotonic() >= drain_until:
                     return None
-            elif not ready:
+            elif not ready or watchdog.aborted():
+                # An abort is looked at even while the step prints without pause.
                 which = watchdog.expired()
                 if which:
                     _kill_group(proc)

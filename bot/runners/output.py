@@ -6,11 +6,13 @@ import codecs
 import time
 
 from bot.logs import Log
-from bot.runners.base import Timeouts
+from bot.runners.base import ABORTED, Timeouts
 
 _MAX_PARTIAL = 64 * 1024
 PARTIAL_SECONDS = 0.3
 """A partial line (a prompt, progress dots) is shown once output pauses this long."""
+ABORT_POLL_SECONDS = 0.2
+"""How often a step whose attempt may be aborted looks at its ``Abort``."""
 
 
 class OutputRelay:
@@ -55,8 +57,9 @@ class OutputRelay:
 
 class Watchdog:
     """Times one step for both runners: how long the output loop may wait, and which of
-    ``command-timeout``/``no-response-timeout`` (if any) has passed. It also shows a
-    pending partial line once output pauses."""
+    ``command-timeout``/``no-response-timeout`` (if any) has passed, or ``ABORTED`` once
+    the attempt's ``Timeouts.abort`` is set (a stop from outside is killed the same way as
+    a timeout). It also shows a pending partial line once output pauses."""
 
     def __init__(self, timeouts: Timeouts, relay: OutputRelay) -> None:
         self.timeouts = timeouts
@@ -76,10 +79,19 @@ class Watchdog:
             waits.append(self.last_output + self.timeouts.no_response - now)
         if self.relay.partial_since is not None:
             waits.append(self.relay.partial_since + PARTIAL_SECONDS - now)
+        if self.timeouts.abort is not None:
+            waits.append(ABORT_POLL_SECONDS)
         return max(0.0, min(waits))
 
+    def aborted(self) -> bool:
+        """Whether the attempt's ``Abort`` asks the step to stop (cheap: call it often)."""
+        return self.timeouts.abort is not None and self.timeouts.abort.is_set()
+
     def expired(self) -> str | None:
-        """Call when a wait ended with no output: the timeout that passed, or ``None``."""
+        """Call when a wait ended with no output: ``ABORTED``, the timeout that passed, or
+        ``None``."""
+        if self.aborted():
+            return ABORTED
         now = time.monotonic()
         partial = self.relay.partial_since
         if partial is not None and now - partial >= PARTIAL_SECONDS:

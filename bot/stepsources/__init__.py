@@ -9,22 +9,23 @@ finds it: a configured ``[steps]`` source (a git repository fetched and pinned b
 ``steps.package`` stages and runs it.
 
 This module holds only the plain values (no git, no I/O), so the executor and the settings
-can name them cheaply.
+can name them cheaply. They are ``NamedTuple`` classes, not dataclasses: ``wercker-bot check``
+imports this module (``is_built_in``) on every save in editors, and ``dataclasses`` would add
+the ``inspect``/``ast`` imports and the class building to each run (``bench/check.py``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["Property", "StepId", "StepPackage", "parse_step_id"]
 
 _PART = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 
 
-@dataclass(frozen=True)
-class StepId:
+class StepId(NamedTuple):
     """A registry step id as Wercker read it (wercker-steps.md §1.3): ``owner`` defaults to
     ``wercker``, ``version`` to ``*`` (any)."""
 
@@ -83,8 +84,7 @@ def parse_step_id(text: str) -> StepId | None:
     return StepId(owner.lower(), name.lower(), version if at else "*")
 
 
-@dataclass(frozen=True)
-class Property:
+class Property(NamedTuple):
     """A property a package declares: its name and its default as the raw YAML text
     (``default: true`` is ``"true"``, wercker-steps.md §1.1); ``""`` when it has none."""
 
@@ -92,8 +92,7 @@ class Property:
     default: str = ""
 
 
-@dataclass(frozen=True)
-class StepPackage:
+class StepPackage(NamedTuple):
     """A resolved step package. ``directory`` is a host directory only the bot writes (a
     pinned git checkout, the built-in library) or the operator's own ``path``; ``origin``
     says where it came from (``built-in``, ``git <url> <ref>``, ``path <dir>``) and

@@ -1,6 +1,7 @@
 """The store's seams: what each part of the bot may ask of the store, as Protocols.
 
-- ``IntakeStore``: the webhook stores a push (``record_push``).
+- ``IntakeStore``: the webhook stores a push (``record_push``, or a batch of them in one
+  transaction: ``record_pushes``).
 - ``QueueStore``: workers claim queued attempts, beat, and order a branch's queue.
 - ``AttemptRecords``: what a running attempt writes (pipelines, steps, images, its log).
 - ``OutboxStore``: the durable status outbox, written by the reporter and drained by
@@ -18,6 +19,7 @@ error, locked past the busy timeout); a write that raises has kept nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.models import Result
@@ -84,6 +86,12 @@ class IntakeStore(Protocol):
         hears ``stored`` (and ``builds_superseded``) in the same transaction."""
         ...
 
+    def record_pushes(self, pushes: Sequence[NewPush]) -> list[Intake]:
+        """``record_push`` of each push, in order, in ONE transaction (group commit: one
+        commit for a burst of webhooks); their answers, in order. Each push sees the ones
+        before it as if they had been stored alone. All are kept, or none (it raises)."""
+        ...
+
 
 class QueueStore(Protocol):
     """The store as the queue: claims, heartbeats, recovery and a branch's order."""
@@ -123,6 +131,68 @@ class QueueStore(Protocol):
     def newest_built_sha(self, repo: str, branch: str, before_build: int) -> str | None:
         """The sha of the latest build of this branch that arrived before ``before_build``
         and passed (by finish time): what the branch's tags point at now."""
+        ...
+
+    def restart_attempt(self, attempt_id: int, description: str) -> int | None:
+        """Ends the running attempt ``attempt_id`` as ``errored`` with ``description`` (its
+        open pipelines and steps too) and, in the same transaction, queues the next attempt
+        of its build: ``explicit`` as the stopped one was, claimed before anything queued on
+        its branch meanwhile (arrival order), the listener told ``stored`` for it (its
+        contexts back to pending). Returns the new attempt's number; ``None``, changing
+        nothing, when the attempt was not running. (``bot.store.restarts``)"""
+        ...
+
+
+@dataclass(frozen=True)
+class LostAttempt:
+    """An attempt the reaper ended (``DrainStore.reap_lost``), with its dispatch key."""
+
+    attempt_id: int
+    build_id: int
+    key: str
+
+
+class DrainStore(Protocol):
+    """The store as a ``bot.dispatch`` dispatcher drives it: drain one key, fence an
+    attempt, reap lost workers (``bot.store.drain``). ``worker`` is the fence token the
+    claim wrote in ``attempts.worker``; keys are ``bot.dispatch.keys``'."""
+
+    def claim_key(self, key: str, worker: str) -> Claim | None:
+        """Supersedes the key's older queued builds by its newest ("Superseded by <sha>",
+        the listener told) and marks running under ``worker`` the oldest attempt left (the
+        newest push, unless a user's redelivery waits before it), in one transaction.
+        ``None`` when nothing is queued or an attempt of the key is still running."""
+        ...
+
+    def key_has_queued(self, key: str) -> bool:
+        """Whether ``key`` has a queued attempt."""
+        ...
+
+    def queued_keys(self) -> list[str]:
+        """Every key with a queued attempt, oldest first."""
+        ...
+
+    def fence(self, attempt_id: int, worker: str) -> bool:
+        """Renews the heartbeat of the attempt if it runs under ``worker``; False (nothing
+        written) when it does not any more."""
+        ...
+
+    def add_fenced(self, attempt_id: int, worker: str, rows: Sequence[StatusRow]) -> bool:
+        """``OutboxWriter.add``, only while the attempt runs under ``worker`` (proven in
+        the same transaction); False, nothing written, otherwise."""
+        ...
+
+    def finish_attempt_fenced(
+        self, attempt_id: int, worker: str, state: Result, description: str
+    ) -> bool:
+        """``finish_attempt``, only while the attempt runs under ``worker``; False, nothing
+        written, otherwise."""
+        ...
+
+    def reap_lost(self, lost_after: float) -> list[LostAttempt]:
+        """Ends ``errored`` ("worker host lost") every running attempt whose heartbeat is
+        older than ``lost_after`` seconds, its open pipelines and steps too; the listener
+        hears ``attempts_recovered`` in the same transaction. Returns what it ended."""
         ...
 
 
@@ -275,7 +345,14 @@ class ReadModels(Protocol):
 
 
 class Store(
-    IntakeStore, QueueStore, AttemptRecords, OutboxStore, LogReads, ReadModels, Protocol
+    IntakeStore,
+    QueueStore,
+    DrainStore,
+    AttemptRecords,
+    OutboxStore,
+    LogReads,
+    ReadModels,
+    Protocol,
 ):
     """All of the store: builds, attempts, pipelines, steps, images, logs, deliveries and
     the status outbox; it doubles as the queue. Safe to call from several threads and

@@ -1,10 +1,17 @@
 """The store's database: the engine, one write transaction (``tx``), one read connection
-(``read``), and how database errors become ``StoreUnavailable``.
+(``read``), the locks a transaction may take (``try_lock``, ``exclusive``), and how database
+errors become ``StoreUnavailable``. Everything one dialect does differently lives here; the
+queries above this module are SQLAlchemy Core and the same on both.
 
-SQLite in WAL mode. Every write transaction starts with ``BEGIN IMMEDIATE``, so a claim is
-atomic across threads *and* processes (``serve`` and ``worker`` may share one ``data_dir``).
-The queries above this module are SQLAlchemy Core, so they stay portable to PostgreSQL;
-what is SQLite's own (pragmas, ``BEGIN IMMEDIATE``, error texts) is kept here.
+- **SQLite** (the embedded default) in WAL mode. Every write transaction starts with
+  ``BEGIN IMMEDIATE``, so a write transaction excludes every other writer, across threads
+  *and* processes (``serve`` and ``worker`` may share one ``data_dir``).
+- **PostgreSQL** (``postgresql+psycopg://``, workers on several hosts): a pooled engine with
+  ``pool_pre_ping`` (a connection the server dropped is replaced, not handed out), and
+  transactions at READ COMMITTED that run side by side. What must not interleave takes a
+  transaction-scoped advisory lock (``try_lock``, ``exclusive``); row locks come from
+  ``SELECT … FOR UPDATE`` (which SQLAlchemy renders as nothing on SQLite, where
+  ``BEGIN IMMEDIATE`` already holds the whole database).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import BigInteger, Connection, Engine, Table, create_engine, event, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.errors import StoreUnavailable
@@ -24,12 +33,31 @@ from bot.store.base import StatusListener
 
 logger = logging.getLogger(__name__)
 
+# What PostgreSQL waits for a lock (a row another transaction is changing, the schema lock)
+# before the statement fails: SQLite's busy_timeout, the same minute.
+PG_LOCK_TIMEOUT_MS = 60_000
+PG_CONNECT_TIMEOUT_S = 10
+# Errors that mean "the PostgreSQL server cannot be used right now": the server is down or
+# restarting, the connection was lost, the pool has no connection to give.
+_PG_UNAVAILABLE = (OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
 
 def sqlite_reason(err: DBAPIError) -> str:
     """SQLite's own message, one line, without SQLAlchemy's SQL text and parameters (which
     may hold a whole batch of log text)."""
     text = str(err.orig).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def pg_reason(err: Exception, where: str, password: str | None) -> str:
+    """The server's (or driver's) own message, one line, naming the database by ``where``
+    (its URL without the password): never the SQL text, its parameters or the password."""
+    orig = err.orig if isinstance(err, DBAPIError) else err
+    lines = str(orig).strip().splitlines()
+    line = lines[0].strip() if lines else type(orig).__name__
+    if password:
+        line = line.replace(password, "***")
+    return f"PostgreSQL at {where}: {line}"
 
 
 def _rollback(conn: Connection) -> None:
@@ -48,7 +76,7 @@ def _rollback(conn: Connection) -> None:
         logger.debug("rollback failed after a failed transaction", exc_info=True)
 
 
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # Autocommit at the driver: reads take no lock, and ``tx()`` issues BEGIN IMMEDIATE
     # itself (pysqlite's implicit BEGIN is DEFERRED, which would let two processes read
     # the same queued row before either writes).
@@ -62,29 +90,90 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Database:
-    """One SQLite database file (created with its directory if missing). Safe to use from
-    several threads and processes."""
+def _lock_key(name: str) -> Any:
+    """The 64-bit advisory lock key of ``name`` (PostgreSQL's own string hash). Two names
+    sharing a key only make their holders exclude each other now and then: never unsafe."""
+    return func.hashtextextended(name, 0).cast(BigInteger)
 
-    def __init__(self, db_path: Path) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_lock = threading.Lock()
-        self.engine: Engine = create_engine(
-            f"sqlite:///{db_path}",
-            connect_args={"check_same_thread": False, "timeout": 60},
-        )
-        event.listen(self.engine, "connect", _on_connect)
+
+def try_lock(conn: Connection, name: str) -> bool:
+    """Takes the lock ``name`` until the end of ``conn``'s transaction if no other
+    transaction holds it; False, without waiting, if one does. Locks are shared by every
+    process on every host using the database. On SQLite it is always True: ``BEGIN
+    IMMEDIATE`` already excludes every other writer."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(select(func.pg_try_advisory_xact_lock(_lock_key(name)))).scalar())
+
+
+def exclusive(conn: Connection, name: str) -> None:
+    """Waits for the lock ``name`` and holds it until the end of ``conn``'s transaction
+    (at most ``PG_LOCK_TIMEOUT_MS``, then ``StoreUnavailable``). A no-op on SQLite, whose
+    write transactions already exclude each other."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_lock_key(name))))
+
+
+class Database:
+    """The database at ``url`` (``sqlite:///<file>``, the file created with its directory if
+    missing, or ``postgresql+psycopg://…``). Safe to use from several threads and processes;
+    on PostgreSQL from several hosts too.
+
+    ``where`` names it in messages: the SQLite file, or the PostgreSQL URL without its
+    password."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        self._password = parsed.password
+        self._write_lock: threading.Lock | None = None
+        if self.dialect == "sqlite":
+            db_path = Path(parsed.database or "")
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            self.where = str(db_path)
+            self._write_lock = threading.Lock()
+            self.engine: Engine = create_engine(
+                parsed, connect_args={"check_same_thread": False, "timeout": 60}
+            )
+            event.listen(self.engine, "connect", _on_sqlite_connect)
+        elif self.dialect == "postgresql":
+            self.where = parsed.render_as_string(hide_password=True)
+            self.engine = create_engine(
+                parsed,
+                pool_pre_ping=True,
+                connect_args={
+                    "connect_timeout": PG_CONNECT_TIMEOUT_S,
+                    "options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}",
+                    "application_name": "wercker-bot",
+                },
+            )
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r} (sqlite or postgresql)")
         self.created = False
         """Whether this process created the schema (``bot.store.migrate.create_if_empty``)."""
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def _unavailable(self, err: Exception) -> StoreUnavailable:
+        if self.is_postgres:
+            return StoreUnavailable(pg_reason(err, self.where, self._password))
+        assert isinstance(err, DBAPIError)
+        return StoreUnavailable(sqlite_reason(err))
+
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE … COMMIT): all of it is kept, or none.
+        """One write transaction: all of it is kept, or none.
 
-        Raises ``StoreUnavailable`` (SQLite's own reason, e.g. "database or disk is full")
-        when the database cannot be written — full disk, I/O error, locked past the busy
-        timeout; nothing of the transaction is kept then. Other errors propagate as they are.
-        """
+        Raises ``StoreUnavailable`` (the database's own one-line reason, e.g. "database or
+        disk is full", or PostgreSQL's "connection refused") when the database cannot be
+        written — full disk, I/O error, locked past the timeout, server down or connection
+        lost; nothing of the transaction is kept then. Other errors propagate as they are."""
+        if self._write_lock is None:
+            with self._pg_tx() as conn:
+                yield conn
+            return
         # Threads of one process queue on a lock instead of on SQLite's busy handler, whose
         # sleep-and-retry polling turns a burst of webhooks into multi-second tail latency.
         # Other processes still wait on the database lock (busy_timeout).
@@ -99,20 +188,32 @@ class Database:
                         _rollback(conn)
                         raise
             except OperationalError as err:
-                raise StoreUnavailable(sqlite_reason(err)) from err
+                raise self._unavailable(err) from err
+
+    @contextmanager
+    def _pg_tx(self) -> Iterator[Connection]:
+        # READ COMMITTED (the server's default): transactions run side by side; what must
+        # not interleave locks rows (FOR UPDATE) or takes an advisory lock (``try_lock``).
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except _PG_UNAVAILABLE as err:
+            raise self._unavailable(err) from err
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads, outside any write transaction (reads take no lock).
 
-        Raises ``StoreUnavailable`` (SQLite's own reason) when the database cannot be read
-        — I/O error, a file that cannot be opened, locked past the busy timeout — so callers
-        handle one error for reads and writes alike. Other errors propagate as they are."""
+        Raises ``StoreUnavailable`` (the database's own reason) when the database cannot be
+        read — I/O error, a file that cannot be opened, locked past the timeout, server down
+        — so callers handle one error for reads and writes alike. Other errors propagate as
+        they are."""
+        caught = _PG_UNAVAILABLE if self.is_postgres else (OperationalError,)
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as err:
-            raise StoreUnavailable(sqlite_reason(err)) from err
+        except caught as err:
+            raise self._unavailable(err) from err
 
     def insert(self, table: Table, **values: Any) -> int:
         """Inserts one row in its own transaction and returns its primary key."""

@@ -59,6 +59,9 @@ class SqlLogs(Part):
         ``StoreUnavailable`` when the store cannot write; nothing is stored then."""
         if not text:
             return
+        # PostgreSQL's text holds no NUL character; a build's output may. Stored the same
+        # on both databases: as U+FFFD, the replacement character.
+        text = text.replace("\x00", "\ufffd")
         now = time.time()
         rows = [
             {"attempt_id": attempt_id, "text": text[i : i + LOG_ROW_CHARS], "created_at": now}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import Connection, Engine, inspect
 
 from bot.errors import WerckerBotError
+from bot.store.db import exclusive
 from bot.store.migrations import SCRIPT_LOCATION
 from bot.store.schema import metadata
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 FIRST_RELEASE = "0001_first_release"
 VERSION_TABLE = "alembic_version"
+# Held by whoever creates or migrates the schema: on SQLite BEGIN IMMEDIATE already
+# excludes the others; on PostgreSQL two processes starting on one new database would
+# otherwise both create the tables (``bot.store.db.exclusive``).
+SCHEMA_LOCK = "wercker-bot schema"
 
 # Alembic logs at INFO as it loads and on every connection ("Context impl SQLiteImpl."); we
 # report ourselves. Set before alembic is first imported (below, in the functions using it).
@@ -49,6 +54,10 @@ class Migratable(Protocol):
 
     def tx(self) -> AbstractContextManager[Connection]:
         """One write transaction, all kept or none."""
+        ...
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (``StoreUnavailable`` when the database cannot be read)."""
         ...
 
 
@@ -124,23 +133,38 @@ def read_revision(conn: Connection, where: str) -> Revision:
 
 
 def _where(store: Migratable) -> str:
-    return str(store.engine.url.database)
+    """The database as messages name it: the SQLite file, or the URL without password."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
 
 
 def create_if_empty(store: Migratable) -> bool:
     """Creates today's schema, stamped at head, in a database with no tables at all. True
     when it did. Safe when several processes start on one new ``data_dir`` at once."""
+    with store.read() as conn:
+        if inspect(conn).get_table_names():
+            return False
+    with store.tx() as conn:  # one process creates, the others see it
+        exclusive(conn, SCHEMA_LOCK)
+        if inspect(conn).get_table_names():
+            return False
+        _create_at_head(conn)
+    return True
+
+
+def _create_at_head(conn: Connection) -> None:
+    """Today's schema on an empty database, stamped at head: the tables, and on PostgreSQL
+    procrastinate's schema too (what revision 0004 adds on the way up)."""
     from alembic.runtime.migration import MigrationContext
 
-    with store.engine.connect() as conn:
-        if inspect(conn).get_table_names():
-            return False
-    with store.tx() as conn:  # BEGIN IMMEDIATE: one process creates, the others see it
-        if inspect(conn).get_table_names():
-            return False
-        metadata.create_all(conn)
-        MigrationContext.configure(conn).stamp(_script(), "head")
-    return True
+    metadata.create_all(conn)
+    if conn.dialect.name == "postgresql":
+        from bot.store.migrations.versions.m0004_procrastinate import apply_schema
+
+        apply_schema(conn)
+    MigrationContext.configure(conn).stamp(_script(), "head")
 
 
 def upgrade(store: Migratable) -> list[str]:
@@ -148,7 +172,6 @@ def upgrade(store: Migratable) -> list[str]:
     says what it did, one line each."""
     from alembic import command
     from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
 
     where = _where(store)
     head = head_revision()
@@ -156,10 +179,10 @@ def upgrade(store: Migratable) -> list[str]:
         return [f"{where}: no database there, created at {head} (head)"]
     lines: list[str] = []
     with store.tx() as conn:
+        exclusive(conn, SCHEMA_LOCK)
         rev = read_revision(conn, where)
         if rev.current is None:
-            metadata.create_all(conn)
-            MigrationContext.configure(conn).stamp(_script(), "head")
+            _create_at_head(conn)
             return [f"{where}: empty database, created at {head} (head)"]
         if rev.current == head:
             return [f"{where}: already at {head} (head), nothing to do"]
@@ -196,7 +219,7 @@ def check_schema(store: Migratable, config_path: Path | None = None) -> None:
     database is at the head revision."""
     where = _where(store)
     head = head_revision()
-    with store.engine.connect() as conn:
+    with store.read() as conn:
         rev = read_revision(conn, where)
     if rev.current == head:
         return

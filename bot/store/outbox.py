@@ -59,8 +59,7 @@ class TxOutbox:
             select(outbox).join(newest, newest.c.id == outbox.c.id).order_by(outbox.c.id)
         ).all()
         return [
-            StatusRow(r.repo, r.sha, r.context, r.state, r.description, r.target_url)
-            for r in rows
+            StatusRow(r.repo, r.sha, r.context, r.state, r.description, r.target_url) for r in rows
         ]
 
 
@@ -84,6 +83,19 @@ def _due_heads(conn: Connection, now: float) -> list[Row[Any]]:
         if head.next_try_at <= now and head.locked_until <= now:
             due.append(head)
     return due
+
+
+def _lease(conn: Connection, row_id: int, now: float, lease: float) -> bool:
+    """Leases one row if it is still queued and unleased. On PostgreSQL another host may
+    have leased or delivered it since ``_due_heads`` read it: the update then waits for
+    that transaction and re-checks its condition on the row as committed (READ
+    COMMITTED), so one row is never leased twice."""
+    done = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.outcome == "queued", outbox.c.locked_until <= now)
+        .values(locked_until=now + lease)
+    )
+    return bool(done.rowcount)
 
 
 class SqlOutbox(Part):
@@ -113,11 +125,8 @@ class SqlOutbox(Part):
         now = time.time()
         with self.db.tx() as conn:
             due = sorted(_due_heads(conn, now), key=lambda r: r.id)[:limit]
-            for row in due:
-                conn.execute(
-                    update(outbox).where(outbox.c.id == row.id).values(locked_until=now + lease)
-                )
-            return [OutboxRow.from_row(r) for r in due]
+            leased = [row for row in due if _lease(conn, row.id, now, lease)]
+            return [OutboxRow.from_row(r) for r in leased]
 
     def status_delivered(self, row_id: int) -> None:
         with self.db.tx() as conn:

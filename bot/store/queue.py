@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Select, select, update
+from sqlalchemy import Connection, Row, Select, select, tuple_, update
 
 from bot.models import WORKER_DIED, Result, short_sha
 from bot.procs import process_alive
 from bot.store.base import HEARTBEAT_STALE_SECONDS
-from bot.store.db import Part
+from bot.store.db import Part, try_lock
 from bot.store.facts import Recovered, Superseded
 from bot.store.outbox import TxOutbox
 from bot.store.records import error_open_rows
@@ -19,9 +20,7 @@ from bot.store.rows import BuildRow, Claim, QueuedBuild
 from bot.store.schema import attempts, builds
 
 
-def queued_builds(
-    conn: Connection, repo: str, branch: str, except_build: int
-) -> list[QueuedBuild]:
+def queued_builds(conn: Connection, repo: str, branch: str, except_build: int) -> list[QueuedBuild]:
     """The queued attempts of a branch (but ``except_build``'s), oldest first."""
     rows = conn.execute(
         select(
@@ -40,8 +39,7 @@ def queued_builds(
         .order_by(attempts.c.id)
     ).all()
     return [
-        QueuedBuild(int(r.attempt_id), int(r.build_id), str(r.sha), bool(r.explicit))
-        for r in rows
+        QueuedBuild(int(r.attempt_id), int(r.build_id), str(r.sha), bool(r.explicit)) for r in rows
     ]
 
 
@@ -64,10 +62,13 @@ def cancel_queued(
     return [Superseded(item.attempt_id, item.build_id, repo, item.sha, by_sha)]
 
 
-def _claimable() -> Select[tuple[int, int, bool, int]]:
-    """The oldest queued attempt whose branch has no running attempt. The query itself
-    skips busy branches (``NOT EXISTS``), so any number of queued builds behind a running
-    one never hide another repository's build."""
+def _claimable(
+    skipped: Sequence[tuple[str, str]] = (), branch: tuple[str, str] | None = None
+) -> Select[tuple[int, int, bool, int, str, str]]:
+    """The oldest queued attempt whose branch has no running attempt, outside the
+    ``skipped`` (repo, branch) pairs, or only on ``branch``. The query itself skips busy
+    branches (``NOT EXISTS``), so any number of queued builds behind a running one never
+    hide another repository's build."""
     busy_attempt = attempts.alias("busy_attempt")
     busy_build = builds.alias("busy_build")
     branch_busy = (
@@ -80,33 +81,82 @@ def _claimable() -> Select[tuple[int, int, bool, int]]:
         )
         .exists()
     )
-    return (
+    query = (
         select(
             attempts.c.id.label("attempt_id"),
             attempts.c.number,
             attempts.c.explicit,
             builds.c.id.label("build_id"),
+            builds.c.repo,
+            builds.c.branch,
         )
         .join(builds, builds.c.id == attempts.c.build_id)
         .where(attempts.c.state == Result.QUEUED, ~branch_busy)
         .order_by(attempts.c.id)
         .limit(1)
     )
+    if skipped:
+        query = query.where(tuple_(builds.c.repo, builds.c.branch).not_in(list(skipped)))
+    if branch is not None:
+        query = query.where(builds.c.repo == branch[0], builds.c.branch == branch[1])
+    return query
+
+
+def _branch_lock(repo: str, branch: str) -> str:
+    return f"wercker-bot claim {repo}\n{branch}"
+
+
+def _take_next(conn: Connection) -> Row[Any] | None:
+    """The attempt this claim may run, locked for it, or None.
+
+    How a claim stays safe with claimers on several hosts (PostgreSQL, READ COMMITTED):
+    1. pick the branch of the oldest claimable attempt (a plain read, no lock);
+    2. ``try_lock`` that branch's advisory lock, held until commit; if another claimer
+       holds it, skip the branch (never wait: claimers never block each other);
+    3. holding it, read the branch's oldest claimable attempt again, ``FOR UPDATE SKIP
+       LOCKED``. This is a new statement, so it sees every claim of the branch committed
+       before the lock was ours: a branch whose attempt a claimer has just set running is
+       now busy and is skipped. A row another transaction is changing (being superseded)
+       is skipped, not waited for.
+    So two claimers never take one attempt (row lock, and ``state = 'queued'`` in the
+    update) and never run two attempts of one branch (the branch lock covers the check
+    *and* the update). On SQLite ``BEGIN IMMEDIATE`` already excludes every other writer:
+    the lock is always ours and ``FOR UPDATE`` renders as nothing.
+
+    Why an advisory lock: row locks alone cannot hold "one running per branch" under READ
+    COMMITTED (two claimers lock two different queued rows of one branch, and neither sees
+    the other's uncommitted claim); SERIALIZABLE would need every caller to replay its
+    transaction on a serialization failure; a per-branch row to lock would need a new
+    table kept in step by intake. The advisory lock needs no schema, is shared by every
+    host, ends with the transaction (a dead claimer's goes with its connection), and a
+    hash collision only makes a claimer skip a branch for one round."""
+    skipped: list[tuple[str, str]] = []
+    while (first := conn.execute(_claimable(skipped)).first()) is not None:
+        branch = (str(first.repo), str(first.branch))
+        if try_lock(conn, _branch_lock(*branch)):
+            row = conn.execute(
+                _claimable(branch=branch).with_for_update(of=attempts, skip_locked=True)
+            ).first()
+            if row is not None:
+                return row
+        skipped.append(branch)
+    return None
 
 
 class SqlQueue(Part):
     """``QueueStore`` on the database."""
 
     def claim_next(self, worker: str) -> Claim | None:
-        """Atomically takes the oldest queued attempt whose branch has nothing running."""
+        """Atomically takes the oldest queued attempt whose branch has nothing running
+        (``_take_next``: safe for claimers in several processes on several hosts)."""
         now = time.time()
         with self.db.tx() as conn:
-            row = conn.execute(_claimable()).first()
+            row = _take_next(conn)
             if row is None:
                 return None
-            conn.execute(
+            taken = conn.execute(
                 update(attempts)
-                .where(attempts.c.id == row.attempt_id)
+                .where(attempts.c.id == row.attempt_id, attempts.c.state == Result.QUEUED)
                 .values(
                     state=Result.RUNNING,
                     worker=worker,
@@ -115,6 +165,7 @@ class SqlQueue(Part):
                     description="Running",
                 )
             )
+            assert taken.rowcount == 1, "a locked queued attempt changed under its claim"
             build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
             return Claim(
                 int(row.attempt_id), int(row.number), bool(row.explicit), BuildRow.from_row(build)
@@ -143,11 +194,15 @@ class SqlQueue(Part):
                 stale = (row.heartbeat_at or 0) < now - max_age
                 if not stale and process_alive(str(row.worker)) is not False:
                     continue
-                conn.execute(
+                # Only if still running: a claimer on another host may be reaping it too,
+                # or its worker may have just finished it (PostgreSQL runs them side by side).
+                done = conn.execute(
                     update(attempts)
-                    .where(attempts.c.id == row.id)
+                    .where(attempts.c.id == row.id, attempts.c.state == Result.RUNNING)
                     .values(state=Result.ERRORED, finished_at=now, description=WORKER_DIED)
                 )
+                if not done.rowcount:
+                    continue
                 error_open_rows(conn, int(row.id), WORKER_DIED, now)
                 recovered.append(
                     Recovered(int(row.id), int(row.build_id), str(row.repo), str(row.sha))

@@ -101,7 +101,8 @@ class SqlRecords(Part):
             position=position,
             phase=phase,
             step_id=step_id,
-            name=name,
+            # A wercker.yml may name a step at any length; PostgreSQL enforces the column's.
+            name=name[: steps.c.name.type.length],  # type: ignore[attr-defined]
             state=Result.RUNNING,
             started_at=time.time(),
         )

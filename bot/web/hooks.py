@@ -3,6 +3,9 @@
 Phases: authorize (``Forge.verify`` over the raw bytes) → ``Forge.parse`` → match a
 configured repository → store the build (and queue its pending statuses) → 202. No clone,
 YAML or network call happens here: a forge gives up on a slow hook (GitHub after 10 s).
+The push is stored by the process's ``IntakeWriter`` (``bot.web.intake_writer``), which
+commits the deliveries waiting at that moment in one transaction; the request waits for
+its own answer, so a 202 still means "stored durably".
 Only the forge of ``Services`` knows which forge it is; the route keeps its historical path,
 ``/hooks/github``, so existing webhooks keep working.
 """
@@ -19,6 +22,7 @@ from bot.forges.base import Ignored, Ping, PushEvent
 from bot.reporter import build_url
 from bot.services import Services
 from bot.store.rows import NewPush
+from bot.web.intake_writer import IntakeWriter
 from bot.wercker.selection import planned_pipelines
 
 bp = Blueprint("hooks", __name__)
@@ -28,6 +32,11 @@ logger = logging.getLogger(__name__)
 def _services() -> Services:
     services: Services = current_app.extensions["wercker_bot"]
     return services
+
+
+def _writer() -> IntakeWriter:
+    writer: IntakeWriter = current_app.extensions["wercker_bot_intake"]
+    return writer
 
 
 def _read_body() -> bytes | None:
@@ -65,14 +74,15 @@ def hook() -> tuple[Response, int]:
     try:
         return _accept(svc, delivery)
     except StoreUnavailable as err:
-        # Nothing of this push was stored (the transaction is all or nothing): 503 with
-        # Retry-After says "try again", and the delivery stays failed in GitHub's Recent
-        # Deliveries for a redelivery, instead of a 500 that reads like a bug.
+        # Nothing of this push was stored (the transaction is all or nothing; a full intake
+        # queue took nothing): 503 with Retry-After says "try again", and the delivery stays
+        # failed in GitHub's Recent Deliveries for a redelivery, instead of a 500 that reads
+        # like a bug.
         logger.error("intake of delivery %s: %s", delivery.delivery_id, err)
         response, status = _answer(
             503, error=f"{err}; nothing was stored, redeliver this webhook later"
         )
-        response.headers["Retry-After"] = str(StoreUnavailable.retry_after)
+        response.headers["Retry-After"] = str(err.retry_after)
         return response, status
 
 
@@ -83,7 +93,7 @@ def _accept(svc: Services, push: PushEvent) -> tuple[Response, int]:
     names = planned_pipelines(repo.pipelines, push.branch or push.tag)
     if not names:
         return _answer(202, ignored=f"no pipeline is configured for {push.ref}")
-    intake = svc.store.record_push(
+    intake = _writer().submit(
         NewPush(
             hook_id=push.hook_id,
             delivery_id=push.delivery_id,

@@ -20,6 +20,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from waitress.adjustments import Adjustments
@@ -179,9 +180,10 @@ def make_server(
     )
 
 
-def serve_until_signal(server: Any) -> None:
+def serve_until_signal(server: Any, on_stop: Callable[[], None] | None = None) -> None:
     """Runs waitress's loop in this (the main) thread until SIGINT or SIGTERM, then lets
     requests in flight finish (``SHUTDOWN_GRACE``) and sends what they answered.
+    ``on_stop`` runs in the signal handler, first (the workers stop claiming at once).
 
     Waitress stops on a ``KeyboardInterrupt`` raised into its loop (it then stops its handler
     threads, waiting for those busy with a request); it has no other supported way to stop,
@@ -195,6 +197,9 @@ def serve_until_signal(server: Any) -> None:
         stopping.set()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
+        log.warning("%s: shutting down", signal.Signals(signum).name)
+        if on_stop is not None:
+            on_stop()
         raise KeyboardInterrupt
 
     try:

@@ -29,6 +29,7 @@ from bot.store.base import (
     StatusListener,
 )
 from bot.store.facts import Stored, Superseded
+from bot.store.restarts import requeued
 from bot.store.rows import BuildRow, Claim, QueuedBuild, StatusRow
 
 PENDING = "pending"
@@ -44,6 +45,7 @@ class AttemptRecord:
     description: str = ""
     runner: str = ""
     heartbeat: float = 0.0
+    worker: str = ""
     finished_at: float | None = None
 
 
@@ -167,6 +169,7 @@ class FakeStore:
                 if attempt.state is Result.QUEUED and key not in busy:
                     attempt.state = Result.RUNNING
                     attempt.heartbeat = time.time()
+                    attempt.worker = worker
                     return Claim(attempt.id, attempt.number, attempt.explicit, attempt.build)
             return None
 
@@ -217,6 +220,69 @@ class FakeStore:
             ]
             passed.sort(key=lambda a: a.finished_at or 0.0)
             return passed[-1].build.sha if passed else None
+
+    def restart_attempt(self, attempt_id: int, description: str) -> int | None:
+        with self._lock:
+            stopped = self.attempts.get(attempt_id)
+            if stopped is None or stopped.state is not Result.RUNNING:
+                return None
+            self.finish_attempt(attempt_id, Result.ERRORED, description)
+            self.error_open_pipelines(attempt_id, description)
+            build = stopped.build
+            number = 1 + max(a.number for a in self.attempts.values() if a.build.id == build.id)
+            later = [
+                a
+                for a in sorted(self.attempts.values(), key=lambda a: a.id)
+                if a.state is Result.QUEUED
+                and (a.build.repo, a.build.branch) == (build.repo, build.branch)
+                and a.id > attempt_id
+            ]
+            new_id = next(self._ids)
+            self.attempts[new_id] = AttemptRecord(
+                new_id, number, build, stopped.explicit, description=requeued(stopped.number)
+            )
+            for moved in later:  # behind the new attempt: arrival order, as the SQL store
+                del self.attempts[moved.id]
+                moved.id = next(self._ids)
+                self.attempts[moved.id] = moved
+            fact = Stored(build.id, number, build.repo, build.sha, tuple(build.pipelines))
+            self.listener.stored(self, fact)
+            return number
+
+    # -- fencing (``DrainStore``'s fenced writes, for ``bot.dispatch.fence``) ----------------
+
+    def lose(self, attempt_id: int) -> None:
+        """Ends a running attempt as a reaper would ("worker host lost"): its worker is
+        fenced out from then on."""
+        with self._lock:
+            self.finish_attempt(attempt_id, Result.ERRORED, "worker host lost")
+
+    def _owned(self, attempt_id: int, worker: str) -> bool:
+        attempt = self.attempts.get(attempt_id)
+        return attempt is not None and attempt.state is Result.RUNNING and attempt.worker == worker
+
+    def fence(self, attempt_id: int, worker: str) -> bool:
+        with self._lock:
+            if not self._owned(attempt_id, worker):
+                return False
+            self.attempts[attempt_id].heartbeat = time.time()
+            return True
+
+    def add_fenced(self, attempt_id: int, worker: str, rows: Sequence[StatusRow]) -> bool:
+        with self._lock:
+            if not self._owned(attempt_id, worker):
+                return False
+            self.add(rows)
+            return True
+
+    def finish_attempt_fenced(
+        self, attempt_id: int, worker: str, state: Result, description: str
+    ) -> bool:
+        with self._lock:
+            if not self._owned(attempt_id, worker):
+                return False
+            self.finish_attempt(attempt_id, state, description)
+            return True
 
     # -- AttemptRecords -------------------------------------------------------------------
 

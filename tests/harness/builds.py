@@ -11,10 +11,12 @@ from bot.store.rows import NewPush
 from bot.store.sql import SqlStore
 
 
-def open_store(db_path: Path) -> SqlStore:
-    """A store whose reporter names contexts ``wb/<pipeline>`` and links builds to
+def open_store(where: Path | str) -> SqlStore:
+    """A store on ``where`` (a SQLite file, or a database URL such as the ``postgres``
+    fixture's) whose reporter names contexts ``wb/<pipeline>`` and links builds to
     ``http://bot/builds/<id>``."""
-    return SqlStore(db_path, Reporter("wb", "http://bot"))
+    url = where if isinstance(where, str) else f"sqlite:///{where}"
+    return SqlStore(url, Reporter("wb", "http://bot"))
 
 
 def sql_store(store: Store) -> SqlStore:

@@ -41,7 +41,7 @@ from bot.reporter import Reporter
 from bot.store.sql import SqlStore
 
 db, data, source = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-claim = SqlStore(db, Reporter("wb", "http://bot")).claim_next(worker_name("w0"))
+claim = SqlStore(f"sqlite:///{db}", Reporter("wb", "http://bot")).claim_next(worker_name("w0"))
 work = data / "work" / f"attempt-{claim.attempt_id}"
 (work / "source").mkdir(parents=True)
 (work / "source" / "checkout.bin").write_bytes(os.urandom(1 << 20))

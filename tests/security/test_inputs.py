@@ -30,7 +30,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from bot.app import create_app
-from bot.build import _safe, execute
+from bot.build import execute
+from bot.chain import path_component
 from bot.checkout import checkout
 from bot.cli import EXIT_ERRORED, main
 from bot.logs import MemoryLog
@@ -269,7 +270,7 @@ def test_14_invalid_refs_are_refused_at_intake(tmp_path: Path, ref: str, reason:
 
 def test_14_no_cache_path_component_escapes_its_folder(tmp_path: Path) -> None:
     for name in ("..", ".", "", "...", "a/../../b", "../../etc"):
-        component = _safe(name)
+        component = path_component(name)
         assert component not in ("", ".", "..") and "/" not in component
     # A build stored with the branch ".." (before intake checked refs) keeps its cache
     # inside its repository's folder.

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.build
+import bot.chain
 from bot.build import Attempt
+from bot.dispatch.embedded import EmbeddedDispatcher
 from bot.errors import StoreUnavailable
 from bot.images import ImageRef
 from bot.logs import Log
@@ -58,6 +59,7 @@ def _services(
         reporter=store.listener,  # type: ignore[arg-type]
         forge=forge,
         status_delivery=StatusDelivery(store, forge),  # type: ignore[arg-type]  # never run here
+        dispatcher=EmbeddedDispatcher(store),  # type: ignore[arg-type]
         runners=runners or (lambda: RunnerChooser(settings)),  # type: ignore[arg-type]
     )
 
@@ -267,14 +269,14 @@ def test_the_fake_store_fails_log_writes_like_a_full_disk() -> None:
 def test_a_crash_in_deploy_keeps_builds_success(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = bot.build.run_pipeline
+    real = bot.chain.run_pipeline
 
     def flaky(spec, *args, **kwargs):  # type: ignore[no-untyped-def]
         if spec.name == "deploy":
             raise OSError("disk full")
         return real(spec, *args, **kwargs)
 
-    monkeypatch.setattr(bot.build, "run_pipeline", flaky)
+    monkeypatch.setattr(bot.chain, "run_pipeline", flaky)
     yml = "build:\n  steps:\n    - script:\n        code: 'true'\n"
     yml += "deploy:\n  steps:\n    - script:\n        code: 'true'\n"
     got = run_scenario(tmp_path, {"wercker.yml": yml})

@@ -50,7 +50,8 @@ KILL_LEFTOVERS = ["sh", "-c", "kill -9 -1 2>/dev/null; exit 0"]
 @dataclass(frozen=True)
 class ExecOutcome:
     """``exit_code`` is the process's status (-1 when the engine could not tell, e.g. the
-    container died under it); ``timed_out`` names the timeout that killed it."""
+    container died under it); ``timed_out`` names the timeout that killed it, or is
+    ``ABORTED`` when its attempt's ``Timeouts.abort`` stopped it."""
 
     exit_code: int
     timed_out: str | None = None
@@ -82,8 +83,9 @@ def run_exec(
 
     ``control`` and ``stream`` are docker ``APIClient``s: ``stream`` has no read timeout
     (a step may be silent for minutes), ``control`` does. Whatever the command started dies
-    with it: once it has exited (or a timeout passed), every process in the container except
-    its keepalive (PID 1) is killed, then the rest of the output is relayed. Only one
+    with it: once it has exited (or a timeout passed, or ``timeouts.abort`` was set), every
+    process in the container except its keepalive (PID 1) is killed, then the rest of the
+    output is relayed. Only one
     command runs at a time in a session, so nothing else is hit. A background child that
     keeps stdout open therefore neither hangs the step nor outlives it.
     """

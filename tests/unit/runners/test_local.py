@@ -1,5 +1,8 @@
 import os
+import secrets
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -7,7 +10,7 @@ import pytest
 from bot.errors import StepError
 from bot.logs import MemoryLog
 from bot.masking import Masker
-from bot.runners.base import Timeouts, Workspace
+from bot.runners.base import ABORTED, Abort, Timeouts, Workspace
 from bot.runners.local import LocalRunner, LocalSession
 from bot.runners.sandbox import find_sandbox
 
@@ -222,3 +225,60 @@ def test_local_runner_kills_what_a_step_left_in_the_background(tmp_path: Path) -
     else:
         pytest.fail("the background process outlived its step")
     assert oct(ws.helper.stat().st_mode & 0o777) == "0o700"
+
+
+def _pids_with(marker: str) -> list[int]:
+    """Host pids of the processes whose command line holds ``marker`` (sandboxed steps
+    live in their own pid namespace: they are found by what they run, not by their pid)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def _abort_when(abort: Abort, ready: Callable[[], bool]) -> threading.Thread:
+    """Sets ``abort`` (as a worker restart does) once ``ready()`` holds, from a thread."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 20
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        abort.set("worker restarted", requeue=True)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_abort_kills_the_step_and_everything_it_started(session: LocalSession) -> None:
+    marker = f"300.{secrets.randbelow(10**9):09d}"
+    abort = Abort()
+    # a background child, a grandchild under another shell, and the step's own sleep
+    code = f"sleep {marker} &\nsh -c 'sleep {marker}; true' &\nsleep {marker}\n"
+    own = os.getpid()
+    _abort_when(abort, lambda: len([p for p in _pids_with(marker) if p != own]) >= 4)
+    started = time.monotonic()
+    code_, which, _, _ = run(session, code, timeouts=Timeouts(60, 60, abort=abort))
+    assert which == ABORTED and code_ != 0
+    assert time.monotonic() - started < 15
+    deadline = time.monotonic() + 5
+    while [p for p in _pids_with(marker) if p != own] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in _pids_with(marker) if p != own] == [], "a step process outlived the abort"
+
+
+def test_an_abort_stops_a_step_that_prints_without_pause(session: LocalSession) -> None:
+    abort = Abort()
+    _abort_when(abort, lambda: True)
+    started = time.monotonic()
+    _, which, _, out = run(
+        session, "while :; do echo tick; sleep 0.01; done", timeouts=Timeouts(60, 60, abort=abort)
+    )
+    assert which == ABORTED and "tick" in out
+    assert time.monotonic() - started < 10

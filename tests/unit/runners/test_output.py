@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from bot.runners import output
-from bot.runners.base import Timeouts
-from bot.runners.output import PARTIAL_SECONDS, OutputRelay, Watchdog
+from bot.runners.base import ABORTED, Abort, Timeouts
+from bot.runners.output import ABORT_POLL_SECONDS, PARTIAL_SECONDS, OutputRelay, Watchdog
 
 
 class RecordingLog:
@@ -183,3 +183,23 @@ def test_expired_shows_a_partial_line_once_output_pauses(clock: Clock) -> None:
     clock.now += PARTIAL_SECONDS
     assert dog.expired() is None and log.chunks == ["Downloading"]
     assert dog.relay.partial_since is None
+
+
+def test_an_abort_ends_the_step_like_a_timeout_and_is_looked_at_often(clock: Clock) -> None:
+    abort = Abort()
+    dog = Watchdog(Timeouts(600, 300, abort=abort), OutputRelay(RecordingLog()))
+    assert dog.wait_seconds(10.0) == ABORT_POLL_SECONDS  # not 10 s: it must see the abort
+    assert dog.expired() is None and not dog.aborted()
+    abort.set("worker restarted", requeue=True)
+    assert dog.aborted() and dog.expired() == ABORTED
+    clock.now += 10_000  # past both timeouts: the abort still names itself
+    assert dog.expired() == ABORTED
+    plain, _ = watchdog(600, 300)
+    assert plain.wait_seconds(10.0) == 10.0 and not plain.aborted()
+
+
+def test_an_abort_is_set_once_and_keeps_its_first_reason() -> None:
+    abort = Abort()
+    abort.set("worker restarted", requeue=True)
+    abort.set("canceled by a user")
+    assert (abort.is_set(), abort.reason, abort.requeue) == (True, "worker restarted", True)

@@ -51,7 +51,7 @@ def test_a_read_on_a_broken_database_raises_store_unavailable(
 
 
 def test_a_read_that_the_driver_interrupts_raises_store_unavailable(tmp_path: Path) -> None:
-    db = Database(tmp_path / "db.sqlite3")
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     with db.tx() as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
     db.close()
@@ -68,7 +68,7 @@ def test_a_read_that_the_driver_interrupts_raises_store_unavailable(tmp_path: Pa
 
 
 def test_other_errors_in_a_read_pass_through(tmp_path: Path) -> None:
-    db = Database(tmp_path / "db.sqlite3")
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     with pytest.raises(ValueError), db.read():
         raise ValueError("caller's own error")
 

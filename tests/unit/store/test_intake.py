@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
 from bot.models import Result
+from bot.reporter import Reporter
+from bot.store.base import OutboxWriter
+from bot.store.facts import Stored
 from bot.store.rows import NewPush
+from bot.store.schema import attempts, builds, deliveries, outbox, push_ancestors
 from bot.store.sql import SqlStore
 from tests.harness.builds import open_store
 from tests.unit.store.helpers import A, B, C, S, latest, push, push_of, state_of
@@ -135,3 +142,90 @@ def test_a_queued_redelivery_is_never_superseded(store: SqlStore) -> None:
     assert rerun.attempt == 2
     store.record_push(push(B, before=A))
     assert store.attempt_state(first.build_id or 0, 2) == "queued"
+
+
+# -- record_pushes: one transaction for a batch, the same answers and rows as one by one --------
+
+
+def _batch_scenario() -> list[NewPush]:
+    """Pushes that exercise every intake rule at once: a redelivery in the batch, a re-run of
+    a finished build, an out-of-order ancestor stored canceled, supersede on two branches, a
+    forced push, another repository."""
+    return [
+        push(C, before=B, commits=(C,)),
+        push(A, before=S, commits=(A,)),
+        push(B, before=A, commits=(B,)),  # C proves it older: canceled; A older still
+        push(C, before=B, commits=(C,)),  # the same delivery again: in progress
+        push(S, delivery="s0"),  # a finished build redelivered: attempt 2
+        push(A, delivery="dev-a", before=S, branch="dev"),
+        push(B, delivery="dev-b", before=A, branch="dev"),  # supersedes dev's A
+        push(C, delivery="dev-c", before=A, branch="dev", forced=True),
+        push(A, delivery="other-a", repo="acme/other"),
+    ]
+
+
+def _prepared(where: Path | str) -> SqlStore:
+    """A store (a SQLite file, or a database URL) where S (delivery ``s0``) on main has
+    already run and passed."""
+    store = open_store(where)
+    store.record_push(push(S, delivery="s0"))
+    claim = store.claim_next("w")
+    assert claim is not None
+    store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+    return store
+
+
+def _dump(store: SqlStore) -> dict[str, list[tuple[object, ...]]]:
+    """Every intake table's rows in id order, without the clock's columns."""
+    clock = {
+        "created_at",
+        "started_at",
+        "finished_at",
+        "received_at",
+        "next_try_at",
+        "heartbeat_at",
+    }
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in (builds, attempts, deliveries, push_ancestors, outbox):
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            keep = [c.name for c in table.columns if c.name not in clock]
+            out[table.name] = [tuple(r._mapping[k] for k in keep) for r in rows]
+            if "finished_at" in table.c:  # when, no; whether, yes
+                out[table.name + ".finished"] = [(r.finished_at is not None,) for r in rows]
+    return out
+
+
+def test_a_batch_stores_and_answers_exactly_as_one_push_at_a_time(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The reference, one push per transaction, on SQLite; the batch on each dialect.
+    one_by_one, batched = _prepared(tmp_path / "one-by-one"), _prepared(db_url)
+    pushes = _batch_scenario()
+    answers = [one_by_one.record_push(p) for p in pushes]
+    assert batched.record_pushes(pushes) == answers
+    assert answers[3].ignored == "already in progress" and answers[4].attempt == 2
+    assert state_of(batched, answers[2]) == "canceled"
+    assert state_of(batched, answers[1]) == "canceled"
+    assert _dump(batched) == _dump(one_by_one)
+    one_by_one.close()
+    batched.close()
+
+
+def test_a_batch_that_fails_keeps_nothing(db_url: str, tmp_path: Path) -> None:
+    class Breaks(Reporter):
+        def stored(self, outbox: OutboxWriter, fact: Stored) -> None:
+            if fact.sha == B:
+                raise RuntimeError("listener failed")
+            super().stored(outbox, fact)
+
+    store = open_store(db_url)
+    store.listener = Breaks("wb", "http://bot")
+    with pytest.raises(RuntimeError, match="listener failed"):
+        store.record_pushes([push(A), push(B, before=A), push(C, delivery="c")])
+    assert _dump(store) == _dump(open_store(tmp_path / "empty"))
+    store.close()
+
+
+def test_an_empty_batch_is_no_transaction(store: SqlStore) -> None:
+    assert store.record_pushes([]) == []

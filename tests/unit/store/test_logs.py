@@ -16,11 +16,6 @@ from bot.store.sql import SqlStore
 from tests.harness.builds import claimed_attempt, open_store
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqlStore:
-    return open_store(tmp_path / "db")
-
-
 def numbered(count: int) -> list[str]:
     return [f"line {i:06d}\n" for i in range(count)]
 
@@ -125,8 +120,10 @@ def cap_database(store: SqlStore) -> None:
 
 
 def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
-    store: SqlStore, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # SQLite's own full disk (PostgreSQL's lost server: tests/unit/store/test_db.py).
+    store = open_store(tmp_path / "db.sqlite3")
     attempt = claimed_attempt(store)
     cap_database(store)
     caplog.set_level(logging.DEBUG)
@@ -151,3 +148,10 @@ def test_other_errors_in_a_transaction_pass_through_and_roll_back(store: SqlStor
         conn.execute(logs.insert().values(attempt_id=attempt, text="gone", created_at=0))
         raise ValueError("caller's own error")
     assert store.log_page(attempt, 0).text == ""
+
+
+def test_a_nul_in_build_output_is_stored_as_the_replacement_character(store: SqlStore) -> None:
+    # PostgreSQL's text holds no NUL; both databases store the same text.
+    attempt = claimed_attempt(store)
+    store.append_log(attempt, "before\x00after\n")
+    assert store.log_page(attempt, 0).text == "before\ufffdafter\n"

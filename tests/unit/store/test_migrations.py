@@ -212,7 +212,7 @@ def test_old_database_is_refused_then_migrated_without_loss(
     done = _cli(settings, "migrate", console=console)
     assert done.returncode == 0, done.stderr
     assert f"taken as {migrate.FIRST_RELEASE}" in done.stdout
-    assert f"0002_release_indexes -> {HEAD}" in done.stdout
+    assert "0002_release_indexes -> 0003_push_ancestors" in done.stdout
     assert done.stdout.splitlines()[-1] == f"{db}: now at {HEAD} (head)"
 
     # Nothing lost, every index there, at head, the same shape as a new install's.
@@ -272,7 +272,7 @@ def test_revision_chain_from_empty_builds_todays_schema(tmp_path: Path) -> None:
     fresh.engine.dispose()
     assert _shape(db) == _shape(tmp_path / "fresh.sqlite3")
     assert _version(db) == [HEAD] == _version(tmp_path / "fresh.sqlite3")
-    assert migrate.known_revisions() == [
+    assert migrate.known_revisions()[:3] == [
         "0001_first_release", "0002_release_indexes", "0003_push_ancestors"
     ]
     with engine.begin() as conn:

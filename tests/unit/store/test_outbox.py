@@ -3,6 +3,8 @@ backlog that collapses after failures."""
 
 from __future__ import annotations
 
+import threading
+
 from bot.store.sql import SqlStore
 from tests.unit.store.helpers import push
 
@@ -32,3 +34,28 @@ def test_outbox_backlog_collapses_after_failures(store: SqlStore) -> None:
     assert due == {("wb/build", "success"), ("wb/deploy", "pending")}
     outcomes = [r.outcome for r in store.statuses_for("acme/app", "a" * 40)]
     assert outcomes.count("superseded") == 1
+
+
+def test_concurrent_senders_never_lease_a_row_twice(store: SqlStore) -> None:
+    # On PostgreSQL the senders' transactions run side by side (bot.outbox on many hosts).
+    for n in range(60):
+        store.enqueue_status("acme/app", f"{n:040x}", "wb/build", "pending", "Queued", "u")
+    leased: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def send() -> None:
+        barrier.wait()
+        while rows := store.claim_statuses(limit=3):
+            with lock:
+                leased.extend(r.id for r in rows)
+            for row in rows:
+                store.status_delivered(row.id)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(leased) == 60 and len(set(leased)) == 60
+    assert store.outbox_backlog() == 0

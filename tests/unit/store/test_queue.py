@@ -9,7 +9,7 @@ import os
 import queue
 import subprocess
 import sys
-from pathlib import Path
+import threading
 
 from bot.models import WORKER_DIED, Result
 from bot.procs import worker_name
@@ -53,7 +53,7 @@ def test_live_worker_attempts_are_left_alone(store: SqlStore) -> None:
 
 
 def _claimer(db: str, n: int, out: multiprocessing.Queue[int]) -> None:
-    s = open_store(Path(db))
+    s = open_store(db)
     for _ in range(n):
         c = s.claim_next(f"proc-{os.getpid()}")
         if c is not None:
@@ -61,14 +61,12 @@ def _claimer(db: str, n: int, out: multiprocessing.Queue[int]) -> None:
             s.finish_attempt(c.attempt_id, Result.PASSED, "ok")
 
 
-def test_claims_are_exclusive_across_processes(tmp_path: Path) -> None:
-    db = tmp_path / "db.sqlite3"
-    store = open_store(db)
+def test_claims_are_exclusive_across_processes(db_url: str, store: SqlStore) -> None:
     for i in range(30):
         store.record_push(push(f"{i + 1:040x}", branch=f"b{i}"))
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[int] = ctx.Queue()
-    procs = [ctx.Process(target=_claimer, args=(str(db), 20, out)) for _ in range(3)]
+    procs = [ctx.Process(target=_claimer, args=(db_url, 20, out)) for _ in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -114,16 +112,14 @@ def test_worker_side_supersede_cancels_queued_and_resolves_statuses(store: SqlSt
     assert latest(store, A)["wb/build"] == f"error:Superseded by {B[:7]}"
 
 
-def test_same_pid_under_an_earlier_token_is_dead(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "db")
+def test_same_pid_under_an_earlier_token_is_dead(store: SqlStore) -> None:
     store.record_push(push_of(["build"]))
     claim = store.claim_next(f"{os.uname().nodename}:{os.getpid()}:oldtoken:w0")
     assert claim is not None
     assert store.recover_dead() == [claim.attempt_id]
 
 
-def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "db")
+def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(store: SqlStore) -> None:
     store.record_push(push_of(["build"]))
     claim = store.claim_next(f"{os.uname().nodename}:{os.getppid()}:tok:w0")
     assert claim is not None
@@ -131,8 +127,7 @@ def test_stale_heartbeat_is_dead_even_if_the_pid_is_alive(tmp_path: Path) -> Non
     assert store.recover_dead(max_age=-1) == [claim.attempt_id]
 
 
-def test_current_process_attempts_are_alive(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "db")
+def test_current_process_attempts_are_alive(store: SqlStore) -> None:
     store.record_push(push_of(["build"]))
     assert store.claim_next(worker_name("w0")) is not None
     assert store.recover_dead() == []
@@ -155,10 +150,7 @@ def _numbered(n: int, *, repo: str = "acme/app", branch: str = "main", tag: str 
     )
 
 
-def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
-    tmp_path: Path,
-) -> None:
-    store = open_store(tmp_path / "db.sqlite3")
+def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(store: SqlStore) -> None:
     store.record_push(_numbered(1))
     running = store.claim_next("w1")
     assert running is not None and running.build.repo == "acme/app"
@@ -175,10 +167,9 @@ def test_sixty_queued_on_a_busy_branch_do_not_starve_another_repository(
     assert nxt is not None and nxt.build.sha == f"{2:040x}"
 
 
-def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: Path) -> None:
+def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(store: SqlStore) -> None:
     """Tag builds share the branch "" of their repository: one running makes the rest wait,
     and the query still finds a later branch build of the same repository."""
-    store = open_store(tmp_path / "db.sqlite3")
     store.record_push(_numbered(1, tag="v1"))
     assert store.claim_next("w1") is not None
     for n in range(2, 62):
@@ -187,3 +178,37 @@ def test_queued_tag_builds_of_a_busy_repository_do_not_starve_others(tmp_path: P
     claim = store.claim_next("w2")
     assert claim is not None and claim.build.id == main.build_id
     assert store.claim_next("w3") is None
+
+
+def test_reapers_at_once_recover_each_attempt_once(store: SqlStore) -> None:
+    """Workers on several hosts reap side by side (PostgreSQL): an attempt is errored and
+    its statuses resolved once, and one a worker has just finished is left as it ended."""
+    for b in range(6):
+        store.record_push(push(f"{b + 1:040x}", branch=f"b{b}"))
+    claims = [store.claim_next(f"gone-host:{n}:w0") for n in range(6)]
+    assert all(c is not None for c in claims)
+    finished = claims[0]
+    assert finished is not None
+    store.finish_attempt(finished.attempt_id, Result.PASSED, "ok")
+    barrier = threading.Barrier(4)
+    recovered: list[int] = []
+    lock = threading.Lock()
+
+    def reap() -> None:
+        barrier.wait()
+        ids = store.recover_dead(max_age=-1)
+        with lock:
+            recovered.extend(ids)
+
+    threads = [threading.Thread(target=reap) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    expected = sorted(c.attempt_id for c in claims[1:] if c is not None)
+    assert sorted(recovered) == expected
+    assert store.attempt_state(finished.build.id, 1) == Result.PASSED
+    for c in claims[1:]:
+        assert c is not None
+        errors = [r for r in store.statuses_for("acme/app", c.build.sha) if r.state == "error"]
+        assert len(errors) == 2  # wb/build and wb/deploy, once each

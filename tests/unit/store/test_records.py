@@ -53,3 +53,15 @@ def test_error_open_pipelines_ends_only_what_is_still_open(store: SqlStore) -> N
         ("passed", ""),
         ("errored", "internal error"),
     ]
+
+
+def test_a_step_name_longer_than_its_column_is_cut_not_refused(store: SqlStore) -> None:
+    # SQLite would keep any length; PostgreSQL refuses what exceeds varchar(400).
+    store.record_push(push("a" * 40))
+    claim = store.claim_next("w")
+    assert claim is not None
+    pipeline = store.start_pipeline(claim.attempt_id, 0, "build")
+    store.start_step(pipeline, 0, "main", "script", "n" * 1000)
+    detail = store.build_detail(claim.build.id)
+    assert detail is not None
+    assert detail.attempts[0].pipelines[0].steps[0].name == "n" * 400

@@ -3,6 +3,8 @@ look-up with a default, and a pipeline's box replacing the file's."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.wercker.model import BoxSpec, Loc, PipelineSpec, Problem, StepSpec, WerckerFile
 
 AT = Loc("wercker.yml", 12, 5)
@@ -37,3 +39,25 @@ def test_a_pipeline_box_replaces_the_file_box() -> None:
     assert wf.box_for(PipelineSpec("build", AT)) is top
     assert wf.box_for(PipelineSpec("deploy", AT, box=own)) is own
     assert WerckerFile("wercker.yml").box_for(PipelineSpec("build", AT)) is None
+
+
+def test_records_get_fresh_defaults_and_compare_within_their_type_only() -> None:
+    one, two = StepSpec("script", AT, "s"), StepSpec("script", AT, "s")
+    one.options["code"] = "make"
+    assert two.options == {}  # never a shared default
+    assert one != two and StepSpec("script", AT, "s") == two
+    box = BoxSpec("script", AT)
+    assert box != StepSpec("script", AT, "script")  # another record type is never equal
+    assert repr(two) == (
+        "StepSpec(id='script', loc=Loc(file='wercker.yml', line=12, col=5), name='s', "
+        "options={}, option_locs={}, cwd=None)"
+    )
+    with pytest.raises(TypeError):
+        hash(two)  # mutable: never a dict key
+
+
+def test_with_options_replaces_only_the_options() -> None:
+    box = BoxSpec("golang:1.22", AT, {"tag": "1"}, {"GOFLAGS": "-mod=mod"})
+    pulled = box.with_options({"tag": "2"})
+    assert pulled.options == {"tag": "2"} and box.options == {"tag": "1"}
+    assert (pulled.id, pulled.loc, pulled.env) == (box.id, box.loc, box.env)

@@ -1,0 +1,257 @@
+"""The store as a dispatcher drives it: drain a key, fence an attempt, reap lost workers.
+
+- ``claim_key``: what procrastinate's ``drain(key)`` job runs: the newest queued build of
+  the key supersedes the older queued ones, and the build to run is marked running under
+  the caller's fence token (``attempts.worker``).
+- ``fence`` and the ``*_fenced`` writes: a worker proves it still owns its attempt; the
+  writes that end an attempt or post a status do so in the same transaction as the proof.
+- ``reap_lost``: attempts whose worker stopped heartbeating end ``errored``.
+- ``queued_keys``: what ``reconcile`` compares with the dispatcher's pending wake-ups.
+
+SQLAlchemy Core, portable: rows are locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+(SQLite renders no locking clause; its ``BEGIN IMMEDIATE`` serialises writers instead).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from bot.dispatch.keys import key_for, parse_key
+from bot.models import Result
+from bot.store.base import LostAttempt
+from bot.store.db import Part
+from bot.store.facts import Recovered, Superseded
+from bot.store.outbox import TxOutbox
+from bot.store.queue import cancel_queued
+from bot.store.records import error_open_rows
+from bot.store.rows import BuildRow, Claim, QueuedBuild, StatusRow
+from bot.store.schema import attempts, builds
+
+WORKER_HOST_LOST = "worker host lost"
+"""The description of an attempt ended by the reaper."""
+
+
+def _of_key(key: str) -> object:
+    """The builds of a key: its branch, or (no branch) its tag."""
+    parsed = parse_key(key)
+    return and_(
+        builds.c.repo == parsed.repo,
+        or_(
+            builds.c.branch == parsed.name,
+            and_(builds.c.branch == "", builds.c.git_tag == parsed.name),
+        ),
+    )
+
+
+def _queued_of_key(conn: Connection, key: str) -> list[tuple[QueuedBuild, str, str]]:
+    """The key's queued attempts, oldest first, each with its build's branch and tag;
+    locked (rows another transaction holds are skipped: it is changing them)."""
+    rows = conn.execute(
+        select(
+            attempts.c.id,
+            attempts.c.explicit,
+            builds.c.id.label("build_id"),
+            builds.c.sha,
+            builds.c.branch,
+            builds.c.git_tag,
+        )
+        .join(builds, builds.c.id == attempts.c.build_id)
+        .where(_of_key(key), attempts.c.state == Result.QUEUED)  # type: ignore[arg-type]
+        .order_by(attempts.c.id)
+        .with_for_update(skip_locked=True, of=attempts)
+    ).all()
+    return [
+        (
+            QueuedBuild(int(r.id), int(r.build_id), str(r.sha), bool(r.explicit)),
+            str(r.branch),
+            str(r.git_tag),
+        )
+        for r in rows
+    ]
+
+
+def _running_in_key(conn: Connection, key: str) -> bool:
+    row = conn.execute(
+        select(attempts.c.id)
+        .join(builds, builds.c.id == attempts.c.build_id)
+        .where(_of_key(key), attempts.c.state == Result.RUNNING)  # type: ignore[arg-type]
+        .limit(1)
+    ).first()
+    return row is not None
+
+
+def _supersede_older(
+    conn: Connection, repo: str, queued: list[tuple[QueuedBuild, str, str]], now: float
+) -> tuple[list[QueuedBuild], list[Superseded]]:
+    """Cancels every non-explicit queued attempt that has a newer non-explicit one of the
+    same ref, "Superseded by <newest sha>". Returns what stays queued (oldest first) and
+    the facts. A user's redelivery (explicit) is never superseded and never supersedes."""
+    newest: dict[tuple[str, str], QueuedBuild] = {}
+    for item, branch, tag in queued:
+        if not item.explicit:
+            newest[(branch, tag)] = item
+    kept: list[QueuedBuild] = []
+    facts: list[Superseded] = []
+    for item, branch, tag in queued:
+        winner = newest.get((branch, tag))
+        if item.explicit or winner is None or winner.attempt_id == item.attempt_id:
+            kept.append(item)
+            continue
+        facts.extend(cancel_queued(conn, repo, item, winner.sha, now))
+    return kept, facts
+
+
+class SqlDrain(Part):
+    """``DrainStore`` on the database."""
+
+    def claim_key(self, key: str, worker: str) -> Claim | None:
+        """Drains ``key`` once, in one transaction: supersedes its older queued builds (the
+        listener hears ``builds_superseded``), then marks running under ``worker`` (the
+        fence token) the oldest attempt left, which is the newest push unless a user's
+        redelivery waits before it, and returns it. ``None`` when nothing is queued, or
+        when an attempt of the key is still running (a worker not yet reaped): nothing is
+        started then, and the running attempt's end or the reaper kicks the key again."""
+        now = time.time()
+        with self.db.tx() as conn:
+            if _running_in_key(conn, key):
+                return None
+            queued = _queued_of_key(conn, key)
+            kept, facts = _supersede_older(conn, parse_key(key).repo, queued, now)
+            self.listener.builds_superseded(TxOutbox(conn, now), facts)
+            for item in kept:
+                claimed = conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == item.attempt_id, attempts.c.state == Result.QUEUED)
+                    .values(
+                        state=Result.RUNNING,
+                        worker=worker,
+                        started_at=now,
+                        heartbeat_at=now,
+                        description="Running",
+                    )
+                )
+                if claimed.rowcount:
+                    return self._drain_claim(conn, item)
+            return None
+
+    @staticmethod
+    def _drain_claim(conn: Connection, item: QueuedBuild) -> Claim:
+        number = conn.execute(
+            select(attempts.c.number).where(attempts.c.id == item.attempt_id)
+        ).scalar_one()
+        build = conn.execute(select(builds).where(builds.c.id == item.build_id)).one()
+        return Claim(item.attempt_id, int(number), item.explicit, BuildRow.from_row(build))
+
+    def key_has_queued(self, key: str) -> bool:
+        """Whether ``key`` has a queued attempt."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(attempts.c.id)
+                .join(builds, builds.c.id == attempts.c.build_id)
+                .where(_of_key(key), attempts.c.state == Result.QUEUED)  # type: ignore[arg-type]
+                .limit(1)
+            ).first()
+        return row is not None
+
+    def queued_keys(self) -> list[str]:
+        """Every key with a queued attempt, by its oldest queued attempt."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(builds.c.repo, builds.c.branch, builds.c.git_tag)
+                .join(attempts, attempts.c.build_id == builds.c.id)
+                .where(attempts.c.state == Result.QUEUED)
+                .group_by(builds.c.repo, builds.c.branch, builds.c.git_tag)
+                .order_by(func.min(attempts.c.id))
+            ).all()
+        keys = [key_for(str(r.repo), str(r.branch), str(r.git_tag)) for r in rows]
+        return list(dict.fromkeys(keys))
+
+    def fence(self, attempt_id: int, worker: str) -> bool:
+        """Renews the attempt's heartbeat if it is still running under ``worker``; False
+        (nothing written) when it is not: the caller must stop without a trace."""
+        with self.db.tx() as conn:
+            return _fence(conn, attempt_id, worker, time.time())
+
+    def add_fenced(self, attempt_id: int, worker: str, rows: Sequence[StatusRow]) -> bool:
+        """Adds status rows to the outbox only while the attempt runs under ``worker``,
+        proven in the same transaction; False (nothing written) otherwise."""
+        now = time.time()
+        with self.db.tx() as conn:
+            if not _fence(conn, attempt_id, worker, now):
+                return False
+            TxOutbox(conn, now).add(rows)
+            return True
+
+    def finish_attempt_fenced(
+        self, attempt_id: int, worker: str, state: Result, description: str
+    ) -> bool:
+        """``finish_attempt`` that fences itself: ends the attempt only while it runs under
+        ``worker``; False (nothing written) when a reaper ended it first."""
+        with self.db.tx() as conn:
+            done = conn.execute(
+                update(attempts)
+                .where(
+                    attempts.c.id == attempt_id,
+                    attempts.c.state == Result.RUNNING,
+                    attempts.c.worker == worker,
+                )
+                .values(state=state, description=description, finished_at=time.time())
+            )
+            return bool(done.rowcount)
+
+    def reap_lost(self, lost_after: float) -> list[LostAttempt]:
+        """Ends ``errored`` ("worker host lost") every running attempt whose heartbeat is
+        older than ``lost_after`` seconds, with its open pipelines and steps; the listener
+        hears ``attempts_recovered`` in the same transaction. Rows another reaper holds
+        are skipped (it is ending them). Returns what was ended, with each key."""
+        now = time.time()
+        lost: list[LostAttempt] = []
+        with self.db.tx() as conn:
+            rows = conn.execute(
+                select(
+                    attempts.c.id,
+                    builds.c.id.label("build_id"),
+                    builds.c.repo,
+                    builds.c.sha,
+                    builds.c.branch,
+                    builds.c.git_tag,
+                )
+                .join(builds, builds.c.id == attempts.c.build_id)
+                .where(
+                    attempts.c.state == Result.RUNNING,
+                    func.coalesce(attempts.c.heartbeat_at, 0.0) < now - lost_after,
+                )
+                .order_by(attempts.c.id)
+                .with_for_update(skip_locked=True, of=attempts)
+            ).all()
+            facts: list[Recovered] = []
+            for r in rows:
+                done = conn.execute(
+                    update(attempts)
+                    .where(attempts.c.id == r.id, attempts.c.state == Result.RUNNING)
+                    .values(state=Result.ERRORED, finished_at=now, description=WORKER_HOST_LOST)
+                )
+                if not done.rowcount:
+                    continue
+                error_open_rows(conn, int(r.id), WORKER_HOST_LOST, now)
+                key = key_for(str(r.repo), str(r.branch), str(r.git_tag))
+                lost.append(LostAttempt(int(r.id), int(r.build_id), key))
+                facts.append(Recovered(int(r.id), int(r.build_id), str(r.repo), str(r.sha)))
+            self.listener.attempts_recovered(TxOutbox(conn, now), facts)
+        return lost
+
+
+def _fence(conn: Connection, attempt_id: int, worker: str, now: float) -> bool:
+    done = conn.execute(
+        update(attempts)
+        .where(
+            attempts.c.id == attempt_id,
+            attempts.c.state == Result.RUNNING,
+            attempts.c.worker == worker,
+        )
+        .values(heartbeat_at=now)
+    )
+    return bool(done.rowcount)

@@ -1,0 +1,89 @@
+"""bench/intake.py: the table's rows (given numbers: nothing is timed), the pushes it sends,
+and one small real run of both gunicorns, checked for the table's shape and for every
+acknowledged push being found in the store — not for its timings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "intake.py"
+
+
+def load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_intake_under_test", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves its annotations there
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_of(bench: ModuleType, latencies: list[float], seconds: float, acked: int) -> object:
+    run = bench.Run(latencies_ms=latencies, seconds=seconds)
+    run.acked = {f"d{i}": i for i in range(acked)}
+    return run
+
+
+def test_rows_carry_percentiles_rate_ratio_and_verdict() -> None:
+    bench = load_bench()
+    bare = run_of(bench, [10.0] * 99 + [40.0], 0.25, 0)  # 400 req/s
+    good = run_of(bench, [20.0] * 99 + [45.0], 0.35, 100)  # 286 req/s: 0.71x
+    rows = bench.summary_rows(good, bare, 100)
+    assert [r[1:5] for r in rows] == [
+        ("20.0", "20.0", "286", "0.71x"),
+        ("10.0", "10.0", "400", "1.00x"),
+    ]
+    assert rows[0][5] == "stored 100/100 ok" and rows[1][5] == ""
+    slow = run_of(bench, [20.0] * 98 + [60.0] * 2, 0.5, 100)  # p99 60 ms, 0.50x
+    note = bench.summary_rows(slow, bare, 97)[0][5]
+    assert note.startswith("stored 97/100 MISSED")
+    assert "p99 >= 50 ms" in note and "< 0.7x bare" in note and "3 acked not stored" in note
+
+
+def test_p99_is_nearest_rank() -> None:
+    bench = load_bench()
+    assert bench.percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    assert bench.percentile([float(i) for i in range(1, 101)], 50) == 50.0
+    assert bench.percentile([7.0], 99) == 7.0
+
+
+def test_each_push_follows_the_previous_one_of_its_branch() -> None:
+    bench = load_bench()
+    sent = [json.loads(body) for _, body in bench.deliveries(70, "run")]
+    assert len({p["after"] for p in sent}) == 70
+    last: dict[tuple[str, str], str] = {}
+    for payload in sent:
+        key = (payload["repository"]["full_name"], payload["ref"])
+        assert payload["before"] == last.get(key, "0" * 40)
+        last[key] = payload["after"]
+    assert len(last) == len(bench.REPOS) * bench.BRANCHES
+
+
+def test_a_small_run_prints_the_table_and_finds_every_push_stored() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--pushes", "12", "--clients", "4", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=BENCH.parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    rows = [line for line in lines if line.startswith("| ")]
+    assert len(rows) == 3  # header, bot, peer
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert cells[0] == ["case", "p50 ms", "p99 ms", "req/s", "ratio to bare", "verdict"]
+    assert cells[1][0].startswith("bot:") and cells[2][0].startswith("peer:")
+    assert cells[1][5].startswith("stored 12/12") and cells[2][4] == "1.00x"
+    summary = json.loads(lines[-1])
+    assert summary["bot_statuses"] == {"202": 12} and summary["bare_statuses"] == {"202": 12}
+    assert summary["acked"] == summary["stored"] == 12
+
+
+def test_run_all_runs_it() -> None:
+    assert '"intake.py"' in (BENCH.parent / "run_all.py").read_text()
