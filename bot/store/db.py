@@ -106,6 +106,13 @@ def try_lock(conn: Connection, name: str) -> bool:
     return bool(conn.execute(select(func.pg_try_advisory_xact_lock(_lock_key(name)))).scalar())
 
 
+INTAKE_LOCK = "wercker-bot intake"
+"""Held by every transaction that adds queued attempts (intake, a restart's re-queue): on
+PostgreSQL, where transactions run side by side, two deliveries of one push (GitHub
+retries, a user's redelivery) would otherwise both pass the dedupe, and a push stored while
+a restart re-queues could be ordered before it. SQLite's writes already exclude each other."""
+
+
 def exclusive(conn: Connection, name: str) -> None:
     """Waits for the lock ``name`` and holds it until the end of ``conn``'s transaction
     (at most ``PG_LOCK_TIMEOUT_MS``, then ``StoreUnavailable``). A no-op on SQLite, whose

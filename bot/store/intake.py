@@ -15,7 +15,7 @@ from dataclasses import replace
 from sqlalchemy import Connection, select
 
 from bot.models import Result, short_sha
-from bot.store.db import Part
+from bot.store.db import INTAKE_LOCK, Part, exclusive
 from bot.store.facts import Stored
 from bot.store.intake_batch import IntakeBatch
 from bot.store.rows import Intake, NewPush
@@ -96,6 +96,7 @@ class SqlIntake(Part):
             return []
         now = time.time()
         with self.db.tx() as conn:
+            exclusive(conn, INTAKE_LOCK)
             batch = IntakeBatch.read(conn, pushes, now)
             answers = [self._record(batch, push) for push in pushes]
             batch.flush()

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.engine import Row
 
 from bot.models import Result
-from bot.store.db import Part
+from bot.store.db import INTAKE_LOCK, Part, exclusive
 from bot.store.facts import Stored
 from bot.store.outbox import TxOutbox
 from bot.store.records import error_open_rows
@@ -64,6 +64,7 @@ class SqlRestarts(Part):
         ``attempt_id`` was not running (recovery or a cancel ended it first)."""
         now = time.time()
         with self.db.tx() as conn:
+            exclusive(conn, INTAKE_LOCK)
             row = conn.execute(
                 select(attempts, builds.c.repo, builds.c.branch, builds.c.sha, builds.c.pipelines)
                 .join(builds, builds.c.id == attempts.c.build_id)

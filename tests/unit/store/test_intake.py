@@ -3,6 +3,7 @@ payloads prove (behaviour §3)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,36 @@ def test_a_batch_that_fails_keeps_nothing(db_url: str, tmp_path: Path) -> None:
 
 def test_an_empty_batch_is_no_transaction(store: SqlStore) -> None:
     assert store.record_pushes([]) == []
+
+
+def test_one_delivery_arriving_many_times_at_once_is_stored_once(db_url: str) -> None:
+    """GitHub retries and a user's redelivery can arrive side by side; on PostgreSQL
+    (transactions in parallel, one per web process) they all pass the dedupe unless intake
+    holds its lock. One build; every other copy is "already in progress", none an error."""
+    stores = [open_store(db_url) for _ in range(4)]
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(stores))
+
+    def deliver(store: SqlStore, rounds: int = 10) -> None:
+        barrier.wait()
+        for i in range(rounds):
+            try:
+                answer = store.record_push(push(f"{i:040x}", delivery=f"g{i}"))
+                answers.append(answer.ignored or "stored")
+            except BaseException as err:
+                errors.append(err)
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == []
+        assert answers.count("stored") == 10
+        assert answers.count("already in progress") == 30
+        assert len(stores[0].list_builds(100)) == 10
+    finally:
+        for s in stores:
+            s.close()
