@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["spine.py", "push.py", "check.py", "logs.py", "intake.py"]
+BENCHES = ["spine.py", "push.py", "check.py", "logs.py", "intake.py", "scale_out.py"]
 
 
 def main() -> int:

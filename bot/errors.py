@@ -11,7 +11,7 @@ problem makes an attempt ``failed`` (the user's code or the registry said no) or
     ├── CheckoutError             clone/fetch of the pushed commit failed            → errored
     ├── WerckerFileError          wercker.yml missing pipelines or invalid (problems) → errored
     ├── InfrastructureError       runner, daemon, disk: the bot could not do its job  → errored
-    │   ├── StoreUnavailable      the store cannot write (disk full, I/O, locked)      → 503
+    │   ├── StoreUnavailable      the store cannot be used (disk full, I/O, locked, down) → 503
     │   └── RegistryUnavailable*  a registry the bot cannot reach: refused, DNS, TLS,
     │                             timeouts or 5xx after retries (box and service pulls on
     │                             the Docker Engine included)
@@ -217,11 +217,13 @@ class RegistryUnavailable(RegistryProblem, InfrastructureError):
 
 
 class StoreUnavailable(InfrastructureError):
-    """The store could not write (disk full, I/O error, database locked for too long).
+    """The store could not be read or written (disk full, I/O error, database locked for
+    too long, a PostgreSQL server down or unreachable).
 
-    ``reason`` is SQLite's own one-line message, e.g. ``database or disk is full``. Nothing
-    of the failed transaction was kept, so the caller may retry it later as a whole: the
-    intake answers 503 so the delivery is redelivered, not lost.
+    ``reason`` is the database's own one-line message (SQLite's ``database or disk is full``,
+    or PostgreSQL's, with the URL's password never in it). Nothing of a failed transaction
+    was kept, so the caller may retry it later as a whole: the intake answers 503 so the
+    delivery is redelivered, not lost.
     """
 
     retry_after = 60
@@ -229,4 +231,4 @@ class StoreUnavailable(InfrastructureError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        super().__init__(f"the store cannot write: {reason}")
+        super().__init__(f"the store is unavailable: {reason}")

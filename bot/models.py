@@ -27,6 +27,14 @@ def short_sha(sha: str) -> str:
     return sha[:7]
 
 
+WORKER_RESTARTED = "Worker restarted"
+"""What an attempt stopped at the end of a graceful shutdown's grace says (the next attempt
+of its build is queued)."""
+
 WORKER_DIED = "Worker died while running this build; redeliver the webhook to re-run"
 """What an attempt recovered from a dead process says: in the store's records, on the build
 page and in its commit statuses alike."""
+WORKER_HOST_LOST = "Worker host lost while running this build; redeliver the webhook to re-run"
+"""What an attempt the reaper ended says (its worker stopped heartbeating: the host is gone,
+cut off or paused), in the same three places. Its build is not queued again: only a newer
+queued build of its branch runs next."""

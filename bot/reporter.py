@@ -21,9 +21,9 @@ from collections.abc import Sequence
 
 from bot.forges.github.descriptions import LIMIT, truncate_description, utf16_len
 from bot.masking import Masker
-from bot.models import WORKER_DIED, Result, short_sha
+from bot.models import WORKER_DIED, WORKER_HOST_LOST, Result, short_sha
 from bot.store.base import OutboxWriter
-from bot.store.facts import Recovered, Stored, Superseded
+from bot.store.facts import Recovered, RecoveryReason, Stored, Superseded
 from bot.store.rows import StatusRow
 
 GITHUB_STATE: dict[Result, str] = {
@@ -42,6 +42,12 @@ RUNNING = "Running"
 NO_WERCKER_YML = "Skipped: no wercker.yml on this commit"
 NOT_DEFINED = "Skipped: pipeline not defined in wercker.yml"
 LOG_INCOMPLETE = "(log incomplete: store write failed)"
+RECOVERED: dict[RecoveryReason, str] = {
+    RecoveryReason.WORKER_DIED: WORKER_DIED,
+    RecoveryReason.HOST_LOST: WORKER_HOST_LOST,
+}
+"""What the open contexts of a recovered attempt say, by why it was recovered (the same
+words the store wrote on the attempt)."""
 
 
 def contexts_for(status_context: str, pipelines: Sequence[str]) -> list[str]:
@@ -124,9 +130,10 @@ class Reporter:
             self._resolve(outbox, fact.repo, fact.sha, superseded(fact.by_sha))
 
     def attempts_recovered(self, outbox: OutboxWriter, facts: Sequence[Recovered]) -> None:
-        """Attempts of a dead process were finished: their open contexts end in error."""
+        """Attempts of a dead process or a lost host were finished: their open contexts end
+        in error, saying which (``RECOVERED``)."""
         for fact in facts:
-            self._resolve(outbox, fact.repo, fact.sha, WORKER_DIED)
+            self._resolve(outbox, fact.repo, fact.sha, RECOVERED[fact.reason])
 
     def _resolve(self, outbox: OutboxWriter, repo: str, sha: str, description: str) -> None:
         state = GITHUB_STATE[Result.CANCELED]

@@ -33,7 +33,7 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 class StoreSettings:
     """``url``: an SQLAlchemy URL, ``sqlite:///<file>`` or ``postgresql+psycopg://…``.
     ``lost_after``: seconds of heartbeat silence after which a worker's attempt is reaped
-    ("worker host lost"); ``reap_every``: how often a worker looks."""
+    ("Worker host lost"); ``reap_every``: how often a worker looks."""
 
     url: str
     lost_after: float = DEFAULT_LOST_AFTER

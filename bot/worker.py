@@ -14,6 +14,7 @@ from bot.build import execute
 from bot.dispatch.base import AttemptFenced, Fence
 from bot.dispatch.fence import fenced_services
 from bot.logarchive import AttemptRef, archive_finished, archive_pending
+from bot.models import WORKER_RESTARTED
 from bot.runners.base import Abort
 from bot.services import Services
 from bot.store.rows import Claim
@@ -24,9 +25,6 @@ logger = logging.getLogger(__name__)
 RECOVERY_SECONDS = 60.0
 # How often a worker looks for finished logs the archive lacks (it was down at the finish).
 ARCHIVE_SWEEP_SECONDS = 600.0
-WORKER_RESTARTED = "Worker restarted"
-"""Why ``shutdown`` stopped an attempt: its description, and its statuses' (the next
-attempt of its build is queued)."""
 STOP_SECONDS = 4.0
 """How long attempts stopped at the end of the grace get to end (their steps killed, the
 next attempt queued): a platform sends SIGKILL about 30 s after SIGTERM, and the default

@@ -7,8 +7,9 @@ not move a tag or post a status for that attempt when it comes back.
 - ``fenced_services``: the ``Services`` one attempt runs with, where every write the outside
   world sees goes through the fence: status rows (``DrainStore.add_fenced``) and the
   attempt's end (``finish_attempt_fenced``) prove ownership in their own transaction;
-  every image push (both pushers) checks the fence first; the log writer's heartbeat is the
-  fence's. A refusal raises ``AttemptFenced`` and, from then on, every guarded write does.
+  every image push (both pushers) checks the fence first, and again right before each tag
+  moves (``Target.before_tag``); the log writer's heartbeat is the fence's. A refusal
+  raises ``AttemptFenced`` and, from then on, every guarded write does.
 
 This module is the worker's side (it wraps the pushers and loads ``bot.build``); the web
 process, which only kicks, never imports it.
@@ -87,8 +88,24 @@ class FencedStore:
         return self._store.supersede(repo, queued, by_sha)
 
 
+def fenced_target(target: Target, fence: Fence) -> Target:
+    """``target`` whose ``before_tag`` checks ``fence`` (after any hook it had), so the
+    pusher proves ownership right before each tag moves: a worker paused during a long
+    blob upload and reaped meanwhile raises ``AttemptFenced`` instead of moving the tag."""
+    earlier = target.before_tag
+
+    def before_tag() -> None:
+        if earlier is not None:
+            earlier()
+        fence.check()
+
+    return dataclasses.replace(target, before_tag=before_tag)
+
+
 class FencedPusher:
-    """A daemonless pusher that checks the fence before each push."""
+    """A daemonless pusher that checks the fence before each push (nothing is uploaded
+    for a reaped attempt) and again right before each tag's manifest PUT
+    (``fenced_target``)."""
 
     def __init__(self, inner: Pusher[ImageSpec], fence: Fence) -> None:
         self._inner = inner
@@ -96,15 +113,17 @@ class FencedPusher:
 
     def push(self, source: ImageSpec, target: Target, log: Log) -> PushResult:
         self._fence.check()
-        return self._inner.push(source, target, log)
+        return self._inner.push(source, fenced_target(target, self._fence), log)
 
     def sweep(self) -> list[Path]:
         return self._inner.sweep()
 
 
 class FencedEnginePusher:
-    """The engine pusher, checking the fence before each push (builds are not fenced:
-    they stay on the box's engine)."""
+    """The engine pusher, checking the fence before each push and again before each tag's
+    ``docker push`` (``fenced_target``; the engine uploads and stores the manifest in one
+    call, so that is as late as the check can come). Builds are not fenced: they stay on
+    the box's engine."""
 
     def __init__(self, inner: EngineImagePusher, fence: Fence) -> None:
         self._inner = inner
@@ -112,7 +131,7 @@ class FencedEnginePusher:
 
     def push(self, source: EngineImage, target: Target, log: Log) -> PushResult:
         self._fence.check()
-        return self._inner.push(source, target, log)
+        return self._inner.push(source, fenced_target(target, self._fence), log)
 
     def sweep(self) -> list[Path]:
         return self._inner.sweep()

@@ -10,7 +10,7 @@
   this one's lock, and goes behind other keys' jobs: FIFO across keys).
 - ``reap()`` (a thread in every ``serve``, every ``reap_every`` seconds, so that busy job
   slots never delay it): attempts whose heartbeat is older than ``lost_after`` end
-  ``errored`` "worker host lost" (``Store.reap_lost``); jobs of workers whose procrastinate
+  ``errored`` "Worker host lost …" (``Store.reap_lost``); jobs of workers whose procrastinate
   heartbeat is that old are finished ``failed``, which releases their lock; their keys are
   kicked. A stalled job is never retried (``reference/scale-out.md`` §5: ``retry_job`` of a
   stalled drain collides with the key's queueing lock, and a resumed zombie could finish the
@@ -240,6 +240,8 @@ class ProcrastinateDispatcher:
             logger.exception("attempt %s crashed its drain job", claim.attempt_id)
         finally:
             beat.stop()
+        # Newer pushes that waited, or the next attempt a shutdown queued in place of this
+        # one (``restart_attempt``): nothing else would kick the key for the latter.
         if self.store.key_has_queued(key):
             self.kick(key)
 

@@ -238,7 +238,7 @@ class DaemonlessPusher:
             types, Descriptor(types.config, config_digest, len(config_bytes)), descriptors
         )
         digest = digest_of(manifest)
-        tag_manifest(client, repo, target.tags, manifest, types.manifest, log)
+        tag_manifest(client, repo, target.tags, manifest, types.manifest, log, target.guard_tag)
         total = sum(d.size for d in descriptors) + len(config_bytes)
         log.progress(
             f"image {digest} ({human_size(total)} in {len(descriptors)} layers) pushed in "

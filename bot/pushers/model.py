@@ -3,6 +3,7 @@ live in ``bot.images`` (the runners name them too); they are imported here for `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,16 +12,31 @@ from bot.images import ImageRef, RegistryAuth, Scheme
 
 @dataclass(frozen=True)
 class Target:
-    """Where a push goes: one repository and one or more (already valid) tags."""
+    """Where a push goes: one repository and one or more (already valid) tags.
+
+    ``before_tag``, when set, is called by both pushers right before each tag is moved
+    (``guard_tag``): the daemonless pusher just before that tag's manifest PUT, after every
+    blob is uploaded; the engine pusher just before that tag's ``docker push`` (which
+    uploads and stores the manifest in one call the bot cannot split). Whatever it raises
+    ends the push there, that tag and the ones after it untouched. ``bot.dispatch.fence``
+    sets it to the attempt's fence check, so a worker reaped while uploading moves no tag.
+    It takes no part in equality."""
 
     registry: str
     repository: str
     tags: tuple[str, ...]
     scheme: Scheme = "https"
     auth: RegistryAuth = field(default_factory=RegistryAuth)
+    before_tag: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def ref(self, tag: str) -> ImageRef:
         return ImageRef(self.registry, self.repository, tag, self.scheme, self.auth)
+
+    def guard_tag(self) -> None:
+        """Calls ``before_tag`` (nothing without one). Pushers call it right before moving
+        each tag; it raises what ``before_tag`` raises."""
+        if self.before_tag is not None:
+            self.before_tag()
 
 
 @dataclass

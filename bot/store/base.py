@@ -190,7 +190,7 @@ class DrainStore(Protocol):
         ...
 
     def reap_lost(self, lost_after: float) -> list[LostAttempt]:
-        """Ends ``errored`` ("worker host lost") every running attempt whose heartbeat is
+        """Ends ``errored`` ("Worker host lost") every running attempt whose heartbeat is
         older than ``lost_after`` seconds, its open pipelines and steps too; the listener
         hears ``attempts_recovered`` in the same transaction. Returns what it ended."""
         ...

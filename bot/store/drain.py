@@ -20,18 +20,21 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from bot.dispatch.keys import key_for, parse_key
-from bot.models import Result
+from bot.models import WORKER_HOST_LOST, Result
 from bot.store.base import LostAttempt
 from bot.store.db import Part
-from bot.store.facts import Recovered, Superseded
+from bot.store.facts import Recovered, RecoveryReason, Superseded
 from bot.store.outbox import TxOutbox
-from bot.store.queue import cancel_queued
+from bot.store.queue import cancel_queued, mark_running
 from bot.store.records import error_open_rows
 from bot.store.rows import BuildRow, Claim, QueuedBuild, StatusRow
 from bot.store.schema import attempts, builds
 
-WORKER_HOST_LOST = "worker host lost"
-"""The description of an attempt ended by the reaper."""
+# ``WORKER_HOST_LOST`` (``bot.models``) is still importable from here, where it used to live.
+__all__ = ["WORKER_HOST_LOST", "SqlDrain"]
+
+LOST = RecoveryReason.HOST_LOST
+"""Why ``reap_lost`` ends an attempt, in its ``Recovered`` facts."""
 
 
 def _of_key(key: str) -> object:
@@ -122,18 +125,7 @@ class SqlDrain(Part):
             kept, facts = _supersede_older(conn, parse_key(key).repo, queued, now)
             self.listener.builds_superseded(TxOutbox(conn, now), facts)
             for item in kept:
-                claimed = conn.execute(
-                    update(attempts)
-                    .where(attempts.c.id == item.attempt_id, attempts.c.state == Result.QUEUED)
-                    .values(
-                        state=Result.RUNNING,
-                        worker=worker,
-                        started_at=now,
-                        heartbeat_at=now,
-                        description="Running",
-                    )
-                )
-                if claimed.rowcount:
+                if mark_running(conn, item.attempt_id, worker, now):
                     return self._drain_claim(conn, item)
             return None
 
@@ -203,7 +195,7 @@ class SqlDrain(Part):
             return bool(done.rowcount)
 
     def reap_lost(self, lost_after: float) -> list[LostAttempt]:
-        """Ends ``errored`` ("worker host lost") every running attempt whose heartbeat is
+        """Ends ``errored`` (``WORKER_HOST_LOST``) every running attempt whose heartbeat is
         older than ``lost_after`` seconds, with its open pipelines and steps; the listener
         hears ``attempts_recovered`` in the same transaction. Rows another reaper holds
         are skipped (it is ending them). Returns what was ended, with each key."""
@@ -239,7 +231,8 @@ class SqlDrain(Part):
                 error_open_rows(conn, int(r.id), WORKER_HOST_LOST, now)
                 key = key_for(str(r.repo), str(r.branch), str(r.git_tag))
                 lost.append(LostAttempt(int(r.id), int(r.build_id), key))
-                facts.append(Recovered(int(r.id), int(r.build_id), str(r.repo), str(r.sha)))
+                fact = Recovered(int(r.id), int(r.build_id), str(r.repo), str(r.sha), LOST)
+                facts.append(fact)
             self.listener.attempts_recovered(TxOutbox(conn, now), facts)
         return lost
 

@@ -3,6 +3,7 @@ that makes them. The store reports what happened; the reporter decides what GitH
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
@@ -31,11 +32,23 @@ class Superseded:
     by_sha: str
 
 
+class RecoveryReason(enum.StrEnum):
+    """Why a running attempt was ended by someone other than its worker."""
+
+    WORKER_DIED = "worker died"
+    """Its process, on a host sharing the store's file, is gone (``recover_dead``)."""
+    HOST_LOST = "host lost"
+    """Its worker stopped heartbeating for ``lost_after`` seconds, on whatever host it runs
+    (``reap_lost``, the PostgreSQL store's reaper)."""
+
+
 @dataclass(frozen=True)
 class Recovered:
-    """Fact: the attempt ``attempt_id``, left running by a dead process, was finished."""
+    """Fact: the attempt ``attempt_id``, left running by a worker that is gone (``reason``),
+    was finished ``errored``. Its build is not queued again."""
 
     attempt_id: int
     build_id: int
     repo: str
     sha: str
+    reason: RecoveryReason = RecoveryReason.WORKER_DIED

@@ -102,6 +102,23 @@ def _claimable(
     return query
 
 
+def mark_running(conn: Connection, attempt_id: int, worker: str, now: float) -> bool:
+    """Sets a queued attempt running under ``worker`` (its claim and fence token), in the
+    caller's transaction; False when it was no longer queued."""
+    taken = conn.execute(
+        update(attempts)
+        .where(attempts.c.id == attempt_id, attempts.c.state == Result.QUEUED)
+        .values(
+            state=Result.RUNNING,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+            description="Running",
+        )
+    )
+    return bool(taken.rowcount)
+
+
 def _branch_lock(repo: str, branch: str) -> str:
     return f"wercker-bot claim {repo}\n{branch}"
 
@@ -154,18 +171,8 @@ class SqlQueue(Part):
             row = _take_next(conn)
             if row is None:
                 return None
-            taken = conn.execute(
-                update(attempts)
-                .where(attempts.c.id == row.attempt_id, attempts.c.state == Result.QUEUED)
-                .values(
-                    state=Result.RUNNING,
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                    description="Running",
-                )
-            )
-            assert taken.rowcount == 1, "a locked queued attempt changed under its claim"
+            taken = mark_running(conn, row.attempt_id, worker, now)
+            assert taken, "a locked queued attempt changed under its claim"
             build = conn.execute(select(builds).where(builds.c.id == row.build_id)).one()
             return Claim(
                 int(row.attempt_id), int(row.number), bool(row.explicit), BuildRow.from_row(build)

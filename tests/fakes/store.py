@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import StoreUnavailable
-from bot.models import Result
+from bot.models import WORKER_HOST_LOST, Result
 from bot.store.base import (
     HEARTBEAT_STALE_SECONDS,
     AttemptRecords,
@@ -252,10 +252,10 @@ class FakeStore:
     # -- fencing (``DrainStore``'s fenced writes, for ``bot.dispatch.fence``) ----------------
 
     def lose(self, attempt_id: int) -> None:
-        """Ends a running attempt as a reaper would ("worker host lost"): its worker is
+        """Ends a running attempt as a reaper would (``WORKER_HOST_LOST``): its worker is
         fenced out from then on."""
         with self._lock:
-            self.finish_attempt(attempt_id, Result.ERRORED, "worker host lost")
+            self.finish_attempt(attempt_id, Result.ERRORED, WORKER_HOST_LOST)
 
     def _owned(self, attempt_id: int, worker: str) -> bool:
         attempt = self.attempts.get(attempt_id)

@@ -21,8 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.dispatch.procrastinate import ProcrastinateDispatcher
-from bot.models import Result
-from bot.store.drain import WORKER_HOST_LOST
+from bot.models import WORKER_HOST_LOST, Result
 from bot.store.sql import SqlStore
 from tests.harness.builds import new_push, open_store
 
@@ -136,7 +135,9 @@ def test_kill_9_of_a_worker_mid_build_the_newest_build_still_runs(
             WORKER_HOST_LOST,
         )
         assert store.attempt_state(older, 1) == Result.CANCELED
-        assert [r.state for r in store.latest("acme/app", SHA1)] == ["error"]
+        assert [(r.state, r.description) for r in store.latest("acme/app", SHA1)] == [
+            ("error", WORKER_HOST_LOST)
+        ]
         survivor = next(p for p in procs if p.pid != host)
         assert list(marks.glob(f"started-{newest}-{survivor.pid}"))
         assert not list(marks.glob(f"started-{older}-*"))  # superseded builds never start

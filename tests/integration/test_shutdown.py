@@ -2,12 +2,16 @@
 with a config, a git remote and the sandboxed local runner running real steps, on a real
 store; SIGTERM as a platform sends it on every deploy.
 
-Both ``worker`` and ``serve`` (whose embedded workers stop the same way):
+Both ``worker`` and ``serve`` (whose embedded workers stop the same way), on both stores:
+SQLite (the embedded dispatcher) and PostgreSQL (``drain(key)`` jobs on procrastinate, the
+build kicked as intake kicks it; the reaper's periodic reconcile is set out of reach, so
+only a kick can start a build):
 
 - A build that ends within ``shutdown_grace_seconds`` finishes, and the process exits 0.
 - A build longer than the grace is stopped: its step processes killed, the attempt
   ``errored`` ("Worker restarted") with its statuses resolved, attempt N+1 queued (its
-  statuses pending again); the next worker process runs it to the end.
+  statuses pending again; on PostgreSQL a drain job waits for it, kicked by the stopped
+  drain itself); the next worker process runs it to the end.
 
 And the store's part (``restart_attempt``), on each dialect.
 """
@@ -25,8 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from bot.models import Result
+from bot.dispatch import Dispatcher, dispatcher_for
+from bot.dispatch.keys import key_for
+from bot.models import WORKER_RESTARTED, Result
 from bot.settings import load_settings
 from bot.store.schema import attempts, pipelines, steps
 from bot.store.sql import SqlStore
@@ -34,7 +41,8 @@ from tests.harness import builds
 from tests.harness.gitrepo import make_remote
 from tests.harness.registry import die_with_parent, free_port
 
-WORKER_RESTARTED = "Worker restarted"
+KEY = key_for("acme/app", "main", "")
+STORES = ["sqlite", "postgresql"]
 
 
 def _yml(seconds: str) -> str:
@@ -57,22 +65,30 @@ class Worker:
 
 
 class Setup:
-    """A git remote, a config (grace ``grace`` s) and the store the worker uses."""
+    """A git remote, a config (grace ``grace`` s) and the store the worker uses: SQLite in
+    its data dir, or the PostgreSQL database ``pg_url``. The push is stored and kicked as
+    intake would."""
 
-    def __init__(self, tmp: Path, grace: float, seconds: str) -> None:
+    def __init__(self, tmp: Path, grace: float, seconds: str, pg_url: str | None) -> None:
         self.tmp = tmp
         remote = make_remote(tmp / "git")
         self.sha = remote.commit({"wercker.yml": _yml(seconds)})
         data = tmp / "data"
+        # No periodic reconcile within a test: a build runs only if something kicked it.
+        store = f'[store]\nurl = "{pg_url}"\nreap_every_seconds = 3600\n' if pg_url else ""
         self.config = tmp / "bot.toml"
         self.config.write_text(
             f'data_dir = "{data}"\nworkers = 1\nshutdown_grace_seconds = {grace}\n'
-            '[github]\nwebhook_secret = "s"\nstatus_context = "wb"\n'
+            f'{store}[github]\nwebhook_secret = "s"\nstatus_context = "wb"\n'
             '[runner]\nkind = "local"\n'
             f'[repos."acme/app"]\nclone_url = "{remote.url}"\n'
         )
-        self.store = builds.open_store(load_settings(str(self.config)).db_path)
+        database = load_settings(str(self.config)).database
+        self.postgres = database.is_postgres
+        self.store = builds.open_store(database.url)
+        self.dispatcher: Dispatcher = dispatcher_for(database, self.store)
         self.store.record_push(builds.new_push(sha=self.sha))
+        self.dispatcher.kick(KEY)
         self.started: list[Worker] = []
 
     def start(self, command: str = "worker") -> Worker:
@@ -96,13 +112,32 @@ class Setup:
     def statuses(self) -> list[tuple[str, str]]:
         return [(r.state, r.description) for r in self.store.statuses_for("acme/app", self.sha)]
 
+    def claimed_by(self, number: int) -> str:
+        """The fence token (``host:pid:…``) the claim of attempt ``number`` wrote."""
+        with self.store.read() as conn:
+            row = conn.execute(attempts.select().where(attempts.c.number == number)).one()
+        return str(row.worker)
 
-@pytest.fixture
-def setup_for(tmp_path: Path) -> Iterator[Callable[[float, str], Setup]]:
+    def drain_jobs(self) -> list[str]:
+        """The statuses of the key's procrastinate drain jobs, oldest first (PostgreSQL)."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                text("SELECT status FROM procrastinate_jobs WHERE lock = :key ORDER BY id"),
+                {"key": KEY},
+            ).all()
+        return [str(r.status) for r in rows]
+
+
+@pytest.fixture(params=STORES)
+def setup_for(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[float, str], Setup]]:
+    """Makes ``Setup``s on the parameter's store; stops what they started."""
+    pg_url = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else None
     made: list[Setup] = []
 
     def make(grace: float, seconds: str) -> Setup:
-        made.append(Setup(tmp_path, grace, seconds))
+        made.append(Setup(tmp_path, grace, seconds, pg_url))
         return made[-1]
 
     yield make
@@ -111,6 +146,7 @@ def setup_for(tmp_path: Path) -> Iterator[Callable[[float, str], Setup]]:
             if worker.proc.poll() is None:
                 worker.proc.kill()
                 worker.proc.wait()
+        setup.dispatcher.close()
         setup.store.close()
 
 
@@ -189,8 +225,10 @@ def test_sigterm_stops_a_build_longer_than_the_grace_and_requeues_it(
     setup = setup_for(1, marker)
     worker = setup.start(command)
     eventually(lambda: bool(pids_with(f"sleep {marker}")), "the step sleeping", worker, 60)
+    # Sleepers first, then the tree: one forked in between is in the tree, not missed.
+    sleepers = set(pids_with(f"sleep {marker}"))
     tree = descendants(worker.proc.pid)
-    assert tree and set(pids_with(f"sleep {marker}")) <= tree
+    assert tree and sleepers <= tree
     signalled = time.monotonic()
     worker.proc.send_signal(signal.SIGTERM)
     code = worker.proc.wait(timeout=20)
@@ -222,10 +260,16 @@ def test_sigterm_stops_a_build_longer_than_the_grace_and_requeues_it(
     ], statuses
     assert "still running after 1 s: stopping it" in output, output
     assert "stopped and re-queued attempt 1 → 2" in output, output
+    if setup.postgres:
+        # attempt 1's drain ended (succeeded: deleted) and kicked the key for attempt 2
+        assert setup.drain_jobs() == ["todo"], setup.drain_jobs()
 
     # the next process runs attempt 2 to the end
+    stopped = worker
     worker = setup.start()
     eventually(lambda: setup.attempt_rows()[-1][1] == Result.PASSED, "attempt 2 passed", worker, 90)
+    assert f":{stopped.proc.pid}:" in setup.claimed_by(1), setup.claimed_by(1)
+    assert f":{worker.proc.pid}:" in setup.claimed_by(2), setup.claimed_by(2)
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=15) == 0, worker.output()
     assert setup.statuses()[-1][0] == "success", setup.statuses()

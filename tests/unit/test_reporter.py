@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from bot.forges.github import GitHubForge
 from bot.masking import Masker
-from bot.models import WORKER_DIED, Result
+from bot.models import WORKER_DIED, WORKER_HOST_LOST, Result
 from bot.reporter import (
     GITHUB_STATE,
     LOG_INCOMPLETE,
@@ -20,7 +22,7 @@ from bot.reporter import (
 )
 from bot.settings import GitHubSettings
 from bot.store.base import OutboxWriter
-from bot.store.facts import Recovered, Stored, Superseded
+from bot.store.facts import Recovered, RecoveryReason, Stored, Superseded
 from bot.store.rows import StatusRow
 from tests.harness.github_fake import GitHubFake
 
@@ -105,12 +107,23 @@ def test_superseded_builds_resolve_only_their_open_contexts() -> None:
     assert out.rows[4].target_url == old  # the URL the context already had
 
 
-def test_recovered_attempts_end_their_open_contexts() -> None:
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [(RecoveryReason.WORKER_DIED, WORKER_DIED), (RecoveryReason.HOST_LOST, WORKER_HOST_LOST)],
+)
+def test_recovered_attempts_end_their_open_contexts_saying_why(
+    reason: RecoveryReason, words: str
+) -> None:
     out = _outbox([StatusRow("acme/app", A, "wb/build", "pending", "Running", URL)])
-    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
-    assert _summary(out.rows[1:]) == [("a", "wb/build", "error", WORKER_DIED)]
-    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A)])
+    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A, reason)])
+    assert _summary(out.rows[1:]) == [("a", "wb/build", "error", words)]
+    REPORTER.attempts_recovered(out, [Recovered(7, 1, "acme/app", A, reason)])
     assert len(out.rows) == 2  # nothing open any more
+
+
+def test_a_recovered_fact_says_its_worker_died_unless_told_otherwise() -> None:
+    # ``recover_dead`` (one host) names no reason: its attempts' processes died.
+    assert Recovered(7, 1, "acme/app", A).reason is RecoveryReason.WORKER_DIED
 
 
 def test_attempt_events() -> None:

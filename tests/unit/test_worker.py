@@ -15,7 +15,7 @@ from bot.build import execute
 from bot.dispatch.embedded import EmbeddedDispatcher
 from bot.images import ImageRef
 from bot.logs import Log
-from bot.models import Result
+from bot.models import WORKER_RESTARTED, Result
 from bot.outbox import StatusDelivery
 from bot.reporter import Reporter
 from bot.runners.base import ABORTED, Abort, GuestPaths, ScriptResult, Timeouts, Workspace
@@ -199,13 +199,13 @@ def test_shutdown_stops_a_build_longer_than_the_grace_and_queues_it_again(
     assert 0.5 <= took < 4, took
     assert not any(t.is_alive() for t in pool.workers)
 
-    assert first.state is Result.ERRORED and first.description == worker.WORKER_RESTARTED
+    assert first.state is Result.ERRORED and first.description == WORKER_RESTARTED
     # the long step was stopped; the rest, after-steps included, did not run
     assert step.calls == ["sleep"]
     assert _steps(store, first.id) == [
-        ("main", "long", Result.ERRORED, worker.WORKER_RESTARTED),
-        ("main", "next", Result.SKIPPED, f"skipped: {worker.WORKER_RESTARTED}"),
-        ("after", "notify", Result.SKIPPED, f"skipped: {worker.WORKER_RESTARTED}"),
+        ("main", "long", Result.ERRORED, WORKER_RESTARTED),
+        ("main", "next", Result.SKIPPED, f"skipped: {WORKER_RESTARTED}"),
+        ("after", "notify", Result.SKIPPED, f"skipped: {WORKER_RESTARTED}"),
     ]
     assert [p.state for p in store.pipelines_of(first.id)] == [Result.ERRORED]
     again = [a for a in store.attempts.values() if a.id != first.id]
@@ -214,7 +214,7 @@ def test_shutdown_stops_a_build_longer_than_the_grace_and_queues_it_again(
     ]
     # attempt 1's contexts were resolved, then set pending for attempt 2
     rows = [(r.state, r.description) for r in store.outbox if r.context == "wb/build"]
-    assert rows[-2:] == [("error", worker.WORKER_RESTARTED), ("pending", "Queued (attempt 2)")]
+    assert rows[-2:] == [("error", WORKER_RESTARTED), ("pending", "Queued (attempt 2)")]
     messages = [r.getMessage() for r in caplog.records]
     assert any("still running after 0.5 s: stopping it" in m for m in messages), messages
     assert any("stopped and re-queued attempt 1 → 2" in m for m in messages), messages

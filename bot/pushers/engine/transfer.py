@@ -85,9 +85,10 @@ def push_image(
     credentials: CredentialResolver,
 ) -> PushResult:
     """Tags ``image_id`` with every tag of ``target`` and pushes each one; returns once the
-    registry has confirmed the manifest digest. Local tags are removed afterwards. A missing
-    ECR repository is created first when the registry's settings say so, as the daemonless
-    pusher does. ``credentials`` is the process's one resolver (``bot.wiring``)."""
+    registry has confirmed the manifest digest. Local tags are removed afterwards.
+    ``target.guard_tag()`` runs before each tag is made and pushed (``Target.before_tag``).
+    A missing ECR repository is created first when the registry's settings say so, as the
+    daemonless pusher does. ``credentials`` is the process's one resolver (``bot.wiring``)."""
     warn_unhonoured_settings(target, engine.registries, log)
     ecr.prepare_repository(target, engine.registries, log)
     repo = engine_repository(target.registry, target.repository)
@@ -98,6 +99,7 @@ def push_image(
     pushed: list[str] = []
     try:
         for tag in target.tags:
+            target.guard_tag()  # before the tag exists on the engine: nothing to undo
             api.tag(image_id, repo, tag, force=True)
             pushed.append(tag)
             tag_digest, tag_size = _push_tag(api, repo, tag, auth, secrets, log, target)

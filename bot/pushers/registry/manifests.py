@@ -4,6 +4,7 @@ own digest for it (behaviour §7)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -152,13 +153,18 @@ def tag_manifest(
     manifest: bytes,
     media_type: str,
     log: Log,
+    before_put: Callable[[], None] | None = None,
 ) -> None:
     """Stores ``manifest`` under every tag. A re-run re-tags nothing: that also spares
-    registries with immutable tags."""
+    registries with immutable tags. ``before_put`` (``Target.before_tag``) is called right
+    before each tag's PUT, the last moment to refuse: what it raises leaves that tag and
+    the ones after it as they were."""
     digest = digest_of(manifest)
     for tag in tags:
         if client.manifest_digest(repo, tag, media_type) == digest:
             log.progress(f"Tag {repo}:{tag} is already {digest[:19]}…")
             continue
+        if before_put is not None:
+            before_put()
         client.put_manifest(repo, tag, manifest, media_type)
         log.progress(f"Manifest {digest[:19]}… stored as {repo}:{tag}")

@@ -6,8 +6,7 @@ import time
 
 from sqlalchemy import update
 
-from bot.models import Result
-from bot.store.drain import WORKER_HOST_LOST
+from bot.models import WORKER_HOST_LOST, Result
 from bot.store.rows import StatusRow
 from bot.store.schema import attempts
 from bot.store.sql import SqlStore
@@ -113,7 +112,7 @@ def test_the_reaper_ends_a_silent_attempt_errored_and_resolves_its_statuses(
     assert store.attempt_state(lost_build, 1) == Result.ERRORED
     detail = store.build_detail(lost_build)
     assert detail is not None and detail.attempts[0].description == WORKER_HOST_LOST
-    assert _latest(store, sha(1))["wb/build"].startswith("error:")
+    assert _latest(store, sha(1))["wb/build"] == f"error:{WORKER_HOST_LOST}"
     assert store.attempt_state(live_build, 1) == Result.RUNNING
     assert store.reap_lost(lost_after=30) == []  # once
 

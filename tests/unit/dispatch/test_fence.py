@@ -4,7 +4,7 @@ worker can neither post a status, nor end the attempt, nor push an image."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.dispatch.base import AttemptFenced, StoreFence
-from bot.dispatch.fence import FencedPusher, FencedStore, fenced_services
+from bot.dispatch.fence import FencedEnginePusher, FencedPusher, FencedStore, fenced_services
 from bot.logs import Log
 from bot.masking import Masker
 from bot.models import Result
@@ -158,3 +158,43 @@ def test_the_fake_store_fences_like_the_sql_store() -> None:
         fenced.finish_attempt(claim.attempt_id, Result.PASSED, "Passed")
     assert fake.final_statuses("acme/app", sha(1)) == before
     assert fake.attempts[claim.attempt_id].state is Result.ERRORED
+
+
+class TaggingPusher:
+    """A pusher that "uploads" (``uploading`` runs), then moves each tag after
+    ``Target.guard_tag``, as both real pushers do; ``moved`` are the tags moved."""
+
+    def __init__(self, uploading: Callable[[], None]) -> None:
+        self.uploading = uploading
+        self.moved: list[str] = []
+
+    def push(self, source: object, target: Target, log: Log) -> PushResult:
+        self.uploading()
+        for tag in target.tags:
+            target.guard_tag()
+            self.moved.append(tag)
+        return PushResult(target.registry, target.repository, target.tags, "sha256:" + "0" * 64)
+
+    def sweep(self) -> list[Path]:
+        return []
+
+
+@pytest.mark.parametrize("wrapper", [FencedPusher, FencedEnginePusher])
+def test_both_pushers_check_the_fence_again_right_before_each_tag(
+    sqlite_store: SqlStore, wrapper: Callable[[Any, Any], Any]
+) -> None:
+    fence = _claimed(sqlite_store)
+    hooked: list[str] = []
+    target = Target(
+        "registry.example", "acme/app", ("main", "v1"), before_tag=lambda: hooked.append("x")
+    )
+    live = TaggingPusher(lambda: None)
+    wrapper(live, fence).push(object(), target, cast(Log, None))
+    assert live.moved == ["main", "v1"] and hooked == ["x", "x"]  # a hook it had still runs
+
+    # Paused during the upload and reaped meanwhile: the fence refuses before any tag.
+    paused = TaggingPusher(lambda: _reap(sqlite_store, fence.attempt_id))
+    with pytest.raises(AttemptFenced):
+        wrapper(paused, fence).push(object(), target, cast(Log, None))
+    assert paused.moved == []
+    assert fence.lost

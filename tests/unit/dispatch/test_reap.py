@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import text, update
 
 from bot.dispatch.procrastinate import DRAIN_TASK, ProcrastinateDispatcher
-from bot.models import Result
-from bot.store.drain import WORKER_HOST_LOST
+from bot.models import WORKER_HOST_LOST, Result
 from bot.store.schema import attempts
 from tests.harness.builds import open_store
 from tests.unit.dispatch.conftest import push, sha

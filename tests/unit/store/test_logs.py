@@ -131,7 +131,7 @@ def test_a_full_disk_raises_store_unavailable_with_the_real_reason(
         for _ in range(50):
             store.append_log(attempt, "w" * 3000)
     assert caught.value.reason == "database or disk is full"
-    assert str(caught.value) == "the store cannot write: database or disk is full"
+    assert str(caught.value) == "the store is unavailable: database or disk is full"
     assert isinstance(caught.value.__cause__, Exception)
     assert "cannot rollback" not in str(caught.value.__cause__)
     # The store still works for what fits, and the failed transaction left nothing.

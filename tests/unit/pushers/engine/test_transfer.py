@@ -261,3 +261,25 @@ def test_engine_push_errors_carry_facts(
     assert err.http_status == status and err.codes == codes
 
 
+class Refused(Exception):
+    """What the test's ``before_tag`` raises (a fence's refusal, in the bot)."""
+
+
+def test_engine_push_asks_before_tag_before_each_tag_and_stops_when_refused(
+    calls: list[str],
+) -> None:
+    asked: list[list[str]] = []
+
+    def before_tag() -> None:
+        asked.append(list(calls))  # what the engine had been asked when the hook ran
+        if len(asked) == 2:
+            raise Refused
+
+    target = Target("registry.example", "team/app", ("v1", "v2"), before_tag=before_tag)
+    with pytest.raises(Refused):
+        push_image(handle(FakeApi(calls), {}), "sha256:img", target, MemoryLog(), CREDS)
+    repo = "registry.example/team/app"
+    # Asked before v1 was made at all, and before v2 was: v2 is neither tagged nor pushed,
+    # and the local tag v1 is still removed.
+    assert asked == [[], [f"tag {repo}:v1", f"push {repo}:v1"]]
+    assert calls == [f"tag {repo}:v1", f"push {repo}:v1", f"rmi {repo}:v1"]
