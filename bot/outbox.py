@@ -17,6 +17,12 @@ from bot.store.base import OutboxStore
 
 logger = logging.getLogger(__name__)
 
+LEASE_SECONDS = 30.0
+"""How long a row taken for delivery is this process's: longer than one post can take (the
+GitHub client gives up after 5 s to connect and 15 s to read), and no longer, since a
+process killed mid-post holds its row that long before another delivers it. Rows are taken
+one at a time, so a slow forge never lets the lease of a row still waiting run out."""
+
 
 class StatusDelivery:
     """Delivers due outbox rows in order through ``forge``; one instance per process, built
@@ -36,7 +42,13 @@ class StatusDelivery:
         until its ``retry_at``, or, when the forge named no time, ``forge.backoff(attempt)``
         from now; a ``FAILED`` row is final, with the forge's reason."""
         delivered = 0
-        for row in self.store.claim_statuses():
+        seen: set[int] = set()
+        while True:
+            rows = self.store.claim_statuses(limit=1, lease=LEASE_SECONDS)
+            if not rows or rows[0].id in seen:
+                return delivered
+            row = rows[0]
+            seen.add(row.id)
             attempt = row.tries + 1
             outcome = self.forge.post_status(
                 row.repo,
@@ -60,7 +72,6 @@ class StatusDelivery:
             else:
                 self.store.status_failed(row.id, outcome.reason)
                 logger.error("%s failed for good: %s", where, outcome.reason)
-        return delivered
 
     def _retry_at(self, outcome: PostOutcome, attempt: int) -> float:
         if outcome.retry_at is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from bot.dispatch.base import AttemptFenced
 from bot.environment import SHELL_OWN, pipeline_env, step_env
 from bot.errors import InfrastructureError, StepError, WerckerBotError
 from bot.logs import Log
@@ -371,6 +372,8 @@ class _StepRunner:
             return _NotPassed(Result.FAILED, err.exit_code, str(err))
         except WerckerBotError as err:  # InfrastructureError and the rest: the bot's side
             return _NotPassed(Result.ERRORED, None, str(err))
+        except AttemptFenced:  # reaped while away: not the step's outcome; the attempt stops
+            raise
         except Exception as err:  # a bug of ours: the user sees a line, the server a traceback
             logger.exception("step %s crashed", step.id)
             message = f"internal error in step '{step.name}': {type(err).__name__}"

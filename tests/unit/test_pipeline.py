@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.dispatch.base import AttemptFenced
 from bot.logs import MemoryLog
 from bot.models import Result
 from bot.pipeline import PipelineRun, RunInputs, run_pipeline
@@ -131,3 +134,31 @@ build:
     assert result.state is Result.PASSED, log.text
     assert steps.rows == ["main install passed", "main use passed"]
     assert "tool-ran" in log.text
+
+
+def test_a_fenced_step_stops_the_pipeline_without_recording_an_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker reaped while away learns it in a step (the fence refuses its push): that is
+    not the step's outcome to record, nor a crash to log; it stops everything."""
+    from steps import STEP_TYPES
+
+    real = STEP_TYPES["script"]
+
+    class Fenced:
+        def run(self, ctx: Any) -> object:
+            if ctx.step.name == "push":
+                raise AttemptFenced(7, "host:1:w0")
+            return real.run(ctx)
+
+    monkeypatch.setitem(STEP_TYPES, "script", Fenced())
+    text = """
+build:
+  steps:
+    - script: {name: one, code: "true"}
+    - script: {name: push, code: "true"}
+  after-steps:
+    - script: {name: after, code: "true"}
+"""
+    with pytest.raises(AttemptFenced):
+        run(tmp_path, text, "build")
