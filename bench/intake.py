@@ -15,6 +15,9 @@ of its branch, so intake also supersedes queued builds as it would in real life.
 
 Each case runs ``--rounds`` bursts (default 3), alternating peer and bot, each on a fresh
 gunicorn; the table pools them (p50 and p99 over all requests, req/s over the bursts' time).
+It also shows the CPU time gunicorn's processes spent per request during the bursts (from
+Linux's ``/proc``): unlike req/s, it barely moves when other processes load the machine, so
+it tells a change in the bot's cost from a change in the load.
 
 Run: ``.venv/bin/python bench/intake.py [--pushes 200] [--clients 16] [--rounds 3]
 [--store-url postgresql+psycopg://…]`` (default: the embedded SQLite file in a temp
@@ -85,6 +88,9 @@ class Run:
     """delivery id → build id, for every 202 that named a build."""
     statuses: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float | None = None
+    """CPU time (user + system) gunicorn's processes spent during the burst (Linux), so
+    the cost per request can be compared when other processes load the machine."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,6 +167,23 @@ def burst(port: int, work: list[tuple[str, bytes]], clients: int) -> Run:
     return run
 
 
+def process_cpu(root: int) -> float | None:
+    """CPU seconds (user + system) used so far by ``root`` and its children, from Linux's
+    ``/proc``; ``None`` elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command's closing parenthesis: state, ppid, … utime (12th), stime.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if stat.parent.name == str(root) or fields[1] == str(root):
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -216,7 +239,12 @@ def serve_and_burst(
     proc = gunicorn(app, port, env, log)
     try:
         wait_ready(proc, port, log)
-        return burst(port, work, clients)
+        cpu_before = process_cpu(proc.pid)
+        run = burst(port, work, clients)
+        cpu_after = process_cpu(proc.pid)
+        if cpu_before is not None and cpu_after is not None:
+            run.cpu_seconds = cpu_after - cpu_before
+        return run
     finally:
         code = stop(proc)
         if code != 0:
@@ -226,6 +254,8 @@ def serve_and_burst(
 def merged(runs: list[Run]) -> Run:
     """The rounds of one case as one run: all latencies, total time, every ack."""
     out = Run()
+    cpu = [run.cpu_seconds for run in runs]
+    out.cpu_seconds = None if None in cpu else sum(c or 0.0 for c in cpu)
     for run in runs:
         out.latencies_ms.extend(run.latencies_ms)
         out.acked.update(run.acked)
@@ -267,13 +297,15 @@ def stored_builds(config: Path, delivery_ids: list[str]) -> dict[str, int]:
     return {str(r.delivery_id): int(r.build_id) for r in rows}
 
 
-def summary_rows(bot: Run, bare: Run, found: int) -> list[tuple[str, str, str, str, str, str]]:
-    """(case, p50 ms, p99 ms, req/s, ratio to bare, verdict) rows; the verdict is the bot's
+def summary_rows(bot: Run, bare: Run, found: int) -> list[tuple[str, ...]]:
+    """(case, p50 ms, p99 ms, req/s, ratio to bare, server CPU ms/req, verdict) rows (the
+    CPU "?" where it could not be read); the verdict is the bot's
     p99 against ``P99_TARGET_MS``, its throughput against ``RATIO_TARGET`` x the bare
     endpoint's, and every acknowledged push found in the store (``found``)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     rates = {name: len(r.latencies_ms) / r.seconds for name, r in (("bot", bot), ("bare", bare))}
     for name, run in (("bot", bot), ("bare", bare)):
+        n = len(run.latencies_ms)
         p99 = percentile(run.latencies_ms, 99)
         ratio = rates[name] / rates["bare"]
         note = ""
@@ -297,6 +329,7 @@ def summary_rows(bot: Run, bare: Run, found: int) -> list[tuple[str, str, str, s
                 f"{p99:.1f}",
                 f"{rates[name]:.0f}",
                 f"{ratio:.2f}x",
+                "?" if run.cpu_seconds is None else f"{run.cpu_seconds * 1000 / n:.2f}",
                 note,
             )
         )
@@ -338,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             f"webhook intake: {args.rounds} x {args.pushes} signed pushes from {args.clients} "
             f"clients, store {store} (targets: p99 < {P99_TARGET_MS:.0f} ms, "
             f">= {RATIO_TARGET}x bare req/s, every acknowledged push stored)",
-            ("case", "p50 ms", "p99 ms", "req/s", "ratio to bare", "verdict"),
+            ("case", "p50 ms", "p99 ms", "req/s", "ratio to bare", "server CPU ms/req", "verdict"),
             summary_rows(bot, bare, found),
         )
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,26 +24,47 @@ def load_bench() -> ModuleType:
     return module
 
 
-def run_of(bench: ModuleType, latencies: list[float], seconds: float, acked: int) -> object:
-    run = bench.Run(latencies_ms=latencies, seconds=seconds)
+def run_of(
+    bench: ModuleType, latencies: list[float], seconds: float, acked: int, cpu: float | None = None
+) -> object:
+    run = bench.Run(latencies_ms=latencies, seconds=seconds, cpu_seconds=cpu)
     run.acked = {f"d{i}": i for i in range(acked)}
     return run
 
 
 def test_rows_carry_percentiles_rate_ratio_and_verdict() -> None:
     bench = load_bench()
-    bare = run_of(bench, [10.0] * 99 + [40.0], 0.25, 0)  # 400 req/s
-    good = run_of(bench, [20.0] * 99 + [45.0], 0.35, 100)  # 286 req/s: 0.71x
+    bare = run_of(bench, [10.0] * 99 + [40.0], 0.25, 0, cpu=0.1)  # 400 req/s, 1 ms CPU each
+    good = run_of(bench, [20.0] * 99 + [45.0], 0.35, 100, cpu=0.25)  # 286 req/s: 0.71x
     rows = bench.summary_rows(good, bare, 100)
-    assert [r[1:5] for r in rows] == [
-        ("20.0", "20.0", "286", "0.71x"),
-        ("10.0", "10.0", "400", "1.00x"),
+    assert [r[1:6] for r in rows] == [
+        ("20.0", "20.0", "286", "0.71x", "2.50"),
+        ("10.0", "10.0", "400", "1.00x", "1.00"),
     ]
-    assert rows[0][5] == "stored 100/100 ok" and rows[1][5] == ""
+    assert rows[0][6] == "stored 100/100 ok" and rows[1][6] == ""
     slow = run_of(bench, [20.0] * 98 + [60.0] * 2, 0.5, 100)  # p99 60 ms, 0.50x
-    note = bench.summary_rows(slow, bare, 97)[0][5]
+    assert bench.summary_rows(slow, bare, 97)[0][5] == "?"  # CPU not read
+    note = bench.summary_rows(slow, bare, 97)[0][6]
     assert note.startswith("stored 97/100 MISSED")
     assert "p99 >= 50 ms" in note and "< 0.7x bare" in note and "3 acked not stored" in note
+
+
+def test_process_cpu_counts_a_process_and_its_children() -> None:
+    bench = load_bench()
+    child = subprocess.Popen(  # burns about 0.3 s of CPU, then waits to be read
+        [sys.executable, "-c", "import sys,time\nt=time.process_time()\n"
+         "while time.process_time()-t<0.3: pass\nprint(1,flush=True)\nsys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"1\n"
+        alone = bench.process_cpu(child.pid)
+        assert alone is not None and alone >= 0.25
+        mine = bench.process_cpu(os.getpid())
+        assert mine is not None and mine >= alone  # the child's CPU counts in its parent's
+    finally:
+        child.communicate(b"")
+    assert bench.process_cpu(child.pid) is None  # reaped: nothing to read
 
 
 def test_p99_is_nearest_rank() -> None:
@@ -77,9 +99,12 @@ def test_a_small_run_prints_the_table_and_finds_every_push_stored() -> None:
     rows = [line for line in lines if line.startswith("| ")]
     assert len(rows) == 3  # header, bot, peer
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
-    assert cells[0] == ["case", "p50 ms", "p99 ms", "req/s", "ratio to bare", "verdict"]
+    assert cells[0] == [
+        "case", "p50 ms", "p99 ms", "req/s", "ratio to bare", "server CPU ms/req", "verdict"
+    ]  # fmt: skip
     assert cells[1][0].startswith("bot:") and cells[2][0].startswith("peer:")
-    assert cells[1][5].startswith("stored 12/12") and cells[2][4] == "1.00x"
+    assert cells[1][6].startswith("stored 12/12") and cells[2][4] == "1.00x"
+    assert all(float(row[5]) > 0 for row in cells[1:])  # gunicorn's CPU was read
     summary = json.loads(lines[-1])
     assert summary["bot_statuses"] == {"202": 12} and summary["bare_statuses"] == {"202": 12}
     assert summary["acked"] == summary["stored"] == 12
