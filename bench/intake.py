@@ -19,10 +19,15 @@ It also shows the CPU time gunicorn's processes spent per request during the bur
 Linux's ``/proc``): unlike req/s, it barely moves when other processes load the machine, so
 it tells a change in the bot's cost from a change in the load.
 
-Run: ``.venv/bin/python bench/intake.py [--pushes 200] [--clients 16] [--rounds 3]
-[--store-url postgresql+psycopg://…]`` (default: the embedded SQLite file in a temp
-``data_dir``; a PostgreSQL database may hold other rows: this run's deliveries have their
-own ids).
+Stores: ``--store sqlite`` (the embedded SQLite file in a temp ``data_dir``), ``--store
+postgres`` (a private PostgreSQL server started for the run with tests/harness/postgres.py's
+helpers, migrated, stopped afterwards; when PostgreSQL is not installed, its table is
+skipped with the reason printed) or ``both`` (the default: one table each), or
+``--store-url postgresql+psycopg://…`` for a database of your own (it may hold other rows:
+this run's deliveries have their own ids).
+
+Run: ``.venv/bin/python bench/intake.py [--store both] [--pushes 200] [--clients 16]
+[--rounds 3] [--store-url …]``.
 """
 
 from __future__ import annotations
@@ -347,12 +352,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pushes", type=int, default=200)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="bursts per case, alternating")
-    parser.add_argument("--store-url", help="SQLAlchemy URL of the bot's store (default SQLite)")
+    parser.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--store-url", help="SQLAlchemy URL of the bot's store (overrides --store)")
     args = parser.parse_args(argv)
+    if args.store_url:
+        return bench_store(args, args.store_url)
+    if args.store in ("sqlite", "both"):
+        bench_store(args, None)
+    if args.store in ("postgres", "both"):
+        bench_postgres(args)
+    return 0
+
+
+def bench_postgres(args: argparse.Namespace) -> None:
+    """The PostgreSQL table, on a private server (the tests' harness) that lives as long as
+    the run; without PostgreSQL here, one line saying why the table is skipped."""
+    from tests.harness import postgres as pg
+
+    reason = pg._unavailable()  # the same check the PostgreSQL tests skip on
+    if reason is not None:
+        print(f"(webhook intake, store PostgreSQL: skipped: {reason})", flush=True)
+        return
+    server, watchdog = pg.start_postgres()
+    try:
+        pg.migrate_template(server)
+        bench_store(args, server.url(server.new_database()))
+    finally:
+        pg.stop_postgres(server, watchdog)
+
+
+def bench_store(args: argparse.Namespace, store_url: str | None) -> int:
+    """One store's table (``store_url`` None: the embedded SQLite), then its JSON line."""
     bots: list[Run] = []
     bares: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
-        config = write_config(Path(tmp) / "data", args.store_url)
+        config = write_config(Path(tmp) / "data", store_url)
         log = Path(tmp) / "gunicorn.log"
         env = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"}
         env["WERCKER_BOT_CONFIG"] = str(config)
@@ -365,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         bot, bare = merged(bots), merged(bares)
         stored = stored_builds(config, list(bot.acked))
     found = sum(1 for d, b in bot.acked.items() if stored.get(d) == b)
-    store = "PostgreSQL" if (args.store_url or "").startswith("postgres") else "SQLite"
+    store = "PostgreSQL" if (store_url or "").startswith("postgres") else "SQLite"
     print(
         table(
             f"webhook intake: {args.rounds} x {args.pushes} signed pushes from {args.clients} "

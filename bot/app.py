@@ -5,19 +5,23 @@ nothing else. ``create_app()`` with no arguments reads the config from
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bot.dispatch.keys import key_for
 from bot.errors import StoreUnavailable
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.store.migrate import SchemaError
-from bot.store.rows import NewPush
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+STORE_UNAVAILABLE = "the store is unavailable; redeliver later"
+"""The whole 503 body a client gets for ``StoreUnavailable`` (the reason is logged only)."""
 
 GUNICORN_BOOT_ERROR = 3
 """The exit code that makes gunicorn's arbiter stop instead of starting the worker again."""
@@ -49,12 +53,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # drains what is queued when the process exits (``bot.web.intake_writer``).
     from bot.web.intake_writer import IntakeWriter
 
-    dispatcher = services.dispatcher
-
-    def kick(push: NewPush) -> None:
-        dispatcher.kick(key_for(push.repo, push.branch, push.git_tag))
-
-    app.extensions["wercker_bot_intake"] = IntakeWriter(services.store, kick=kick)
+    app.extensions["wercker_bot_intake"] = IntakeWriter(
+        services.store, kick=services.dispatcher.kick
+    )
 
     from bot.web.hooks import bp as hooks_bp
     from bot.web.pages import bp as pages_bp
@@ -65,8 +66,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.errorhandler(StoreUnavailable)
     def _store_unavailable(err: StoreUnavailable) -> tuple[Response, int]:
         # A full disk or a locked database is the bot's trouble, and passing: say so, and
-        # when to come back, instead of a 500 (the store wraps reads and writes alike).
-        resp = jsonify(error=f"the store cannot be used right now ({err.reason}); try again later")
+        # when to come back, instead of a 500 (the store wraps reads and writes alike). The
+        # reason stays in the log: it names the database's user and host, nothing a client
+        # needs.
+        logger.error("%s %s: %s", request.method, request.path, err)
+        resp = jsonify(error=STORE_UNAVAILABLE)
         resp.headers["Retry-After"] = str(StoreUnavailable.retry_after)
         return resp, 503
 

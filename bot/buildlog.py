@@ -20,6 +20,7 @@ import time
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.dispatch.base import AttemptFenced
 from bot.errors import StoreUnavailable
 from bot.logs import CallbackLog
 from bot.masking import Masker
@@ -267,6 +268,7 @@ class StoreLog(CallbackLog):
 
     def _run(self) -> None:
         last_beat = time.monotonic()
+        beating = True
         while True:
             with self._cond:
                 wake = time.monotonic() + (RETRY_SECONDS if self._failing else FLUSH_SECONDS)
@@ -277,11 +279,17 @@ class StoreLog(CallbackLog):
                     self._cond.wait(remaining)
                 closing = self._closed
             self._write_once()
-            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+            if beating and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                 # A live attempt must not look dead to recovery while its step is quiet.
                 try:
                     self._store.heartbeat(self._attempt)
                     last_beat = time.monotonic()
+                except AttemptFenced:
+                    # Reaped while away. Through the fenced store this beat is the fence's
+                    # check, whose refusal has already stopped the attempt (its ``Abort``,
+                    # ``StoreFence.on_refused``): the step is being killed; no more beats.
+                    logger.warning("attempt %s: reaped while away; stopping", self._attempt)
+                    beating = False
                 except Exception:
                     pass  # the write failure is reported once above; recovery decides later
             if closing:

@@ -34,7 +34,7 @@ of its build is queued)."""
 WORKER_DIED = "Worker died while running this build; redeliver the webhook to re-run"
 """What an attempt recovered from a dead process says: in the store's records, on the build
 page and in its commit statuses alike."""
-WORKER_HOST_LOST = "Worker host lost while running this build; redeliver the webhook to re-run"
+WORKER_HOST_LOST = "Worker host lost while running this build"
 """What an attempt the reaper ended says (its worker stopped heartbeating: the host is gone,
-cut off or paused), in the same three places. Its build is not queued again: only a newer
-queued build of its branch runs next."""
+cut off or paused), in the same three places. Its build is queued again as the next attempt
+when it is still the newest of its branch; otherwise the newer queued build runs next."""

@@ -137,7 +137,7 @@ class Settings:
             if reg.password:
                 values.append(reg.password)
         values.extend(source.password for source in self.steps)
-        values.append(self.database.password)
+        values.extend(self.database.passwords)
         return [v for v in values if v]
 
 

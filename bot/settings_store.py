@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bot.errors import ConfigError
 
@@ -52,8 +52,20 @@ class StoreSettings:
 
     @property
     def password(self) -> str:
-        """The URL's password (a secret: masked like the others), or ""."""
+        """The URL's password as the URL spells it (percent-encoded), or ""."""
         return urlsplit(self.url).password or ""
+
+    @property
+    def passwords(self) -> tuple[str, ...]:
+        """Every form of the password a message may show (secrets, masked like the
+        others): as the URL spells it (``p%40ss``) and decoded (``p@ss``), as the driver
+        and PostgreSQL's own errors see it; one entry when both read the same, none
+        without a password."""
+        raw = self.password
+        if not raw:
+            return ()
+        decoded = unquote(raw)
+        return (raw,) if decoded == raw else (raw, decoded)
 
     def redacted(self) -> str:
         """The URL as logs and errors may show it: the password replaced by ``***``."""

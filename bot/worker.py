@@ -4,14 +4,16 @@ finished logs to the archive; shut down gracefully (``WorkerPool.shutdown``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import shutil
 import threading
 import time
 from dataclasses import dataclass
 
 from bot.build import execute
-from bot.dispatch.base import AttemptFenced, Fence
+from bot.dispatch.base import FENCE_REFUSED, AttemptFenced, StoreFence
 from bot.dispatch.fence import fenced_services
 from bot.logarchive import AttemptRef, archive_finished, archive_pending
 from bot.models import WORKER_RESTARTED
@@ -29,6 +31,9 @@ STOP_SECONDS = 4.0
 """How long attempts stopped at the end of the grace get to end (their steps killed, the
 next attempt queued): a platform sends SIGKILL about 30 s after SIGTERM, and the default
 grace is 25 s."""
+ARCHIVE_BACKLOG = 64
+"""Finished logs waiting for the archive thread; one more is skipped (the periodic
+``archive_pending`` sweep copies it later)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,9 @@ class _Running:
 
 class WorkerPool:
     """Up to ``count`` attempts at once, served by ``services.dispatcher``; one
-    status-delivery thread and one recovery thread.
+    status-delivery thread, one recovery thread (which calls ``Dispatcher.reap``, through
+    ``recover``, for every dispatcher) and, with a log archive, one archive thread
+    (``_Archiver``: a finished attempt's log is copied beside the handlers, never in them).
 
     Everything it runs comes from ``services`` (built by ``bot.wiring``): the dispatcher that
     hands out claims (each run with ``fenced_services``, so a worker reaped while away writes
@@ -72,6 +79,7 @@ class WorkerPool:
         self._active_lock = threading.Lock()
         self._aborting = False  # set under the lock: an attempt claimed now is stopped at once
         self._stopping_since: float | None = None
+        self.archiver = _Archiver(services)
 
     def start(self) -> None:
         self.recover()
@@ -100,11 +108,20 @@ class WorkerPool:
         thread = threading.Thread(target=self._recover, name="recovery", daemon=True)
         thread.start()
         self.threads.append(thread)
+        if self.services.log_archive is not None:
+            self.threads.append(self.archiver.start())
 
-    def _execute(self, claim: Claim, fence: Fence) -> None:
+    def _execute(self, claim: Claim, fence: StoreFence) -> None:
         """The dispatcher's handler: runs one claimed attempt, fenced, with its own
-        ``Abort`` (which ``shutdown`` sets), then copies its log to the archive."""
+        ``Abort``, then hands its log to the archive thread (the upload never holds the
+        handler, so the key's next build does not wait for the archive).
+
+        The ``Abort`` is set by ``shutdown`` (requeue), or by the fence the moment it
+        refuses (``FENCE_REFUSED``, no requeue: the reaper ended the attempt and the
+        branch's newer build may be running elsewhere): the running step is killed and the
+        rest skipped, every write of it refused by the fenced store."""
         running = _Running(claim, Abort())
+        fence.on_refused(lambda: running.abort.set(FENCE_REFUSED))
         with self._active_lock:
             self._active[claim.attempt_id] = running
             if self._aborting:  # claimed as the grace ran out
@@ -124,10 +141,12 @@ class WorkerPool:
         finally:
             with self._active_lock:
                 self._active.pop(claim.attempt_id, None)
-        # Not while stopping: the grace is for builds; the sweep copies this log later.
-        if not self.stop_event.is_set():
-            archive = self.services.log_archive
-            archive_finished(self.services.store, archive, AttemptRef.from_claim(claim))
+        if fence.lost:
+            logger.warning("attempt %s was reaped while running: stopped", claim.attempt_id)
+        # Not while stopping (the thread is going away; the sweep copies it later), nor a
+        # reaped attempt's: its log is the reaper's to settle.
+        elif not self.stop_event.is_set():
+            self.archiver.offer(AttemptRef.from_claim(claim))
 
     def recover(self) -> list[int]:
         """Finishes the attempts of dead processes (``Dispatcher.reap``: on one host
@@ -210,8 +229,10 @@ class WorkerPool:
         process's recovery (or the next one to start). ``shutdown`` is the graceful way."""
         self.stop_event.set()
         self._delivery_stop.set()
+        self.archiver.abandon()
         for thread in self.threads:
-            thread.join(timeout=timeout / max(1, len(self.threads)))
+            if thread is not self.archiver.thread:
+                thread.join(timeout=timeout / max(1, len(self.threads)))
 
     def stop_claiming(self) -> None:
         """Claims nothing more from now on (safe in a signal handler); the grace of
@@ -257,8 +278,9 @@ class WorkerPool:
                 running.claim.build.id, running.claim.attempt_number, stop_wait,
             )  # fmt: skip
         self._delivery_stop.set()
+        self.archiver.abandon()  # an upload under way is not waited for
         for thread in self.threads:
-            if thread not in self.workers:
+            if thread not in self.workers and thread is not self.archiver.thread:
                 thread.join(timeout=1.0)
         self.services.dispatcher.close()
         logger.warning("workers stopped")
@@ -267,3 +289,49 @@ class WorkerPool:
     def _join_workers(self, deadline: float) -> None:
         for thread in self.workers:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+class _Archiver:
+    """Copies finished logs to the archive on a thread of its own, one at a time, so an
+    archive upload (or an archive that hangs) never holds a drain handler, and with it the
+    key's lock. ``offer`` never blocks: past ``ARCHIVE_BACKLOG`` waiting logs it skips the
+    log, which stays in the store for ``archive_pending``'s sweep. ``abandon`` drops what
+    waits and returns at once; a copy under way ends with the process (the daemon thread)
+    or by itself (``archive_finished`` never raises)."""
+
+    def __init__(self, services: Services, backlog: int = ARCHIVE_BACKLOG) -> None:
+        self.services = services
+        self._queue: queue.Queue[AttemptRef | None] = queue.Queue(maxsize=backlog)
+        self.thread = threading.Thread(target=self._run, name="log-archive", daemon=True)
+
+    def start(self) -> threading.Thread:
+        self.thread.start()
+        return self.thread
+
+    def offer(self, attempt: AttemptRef) -> bool:
+        """Queues ``attempt``'s log for the archive; ``False`` when it was skipped."""
+        try:
+            self._queue.put_nowait(attempt)
+        except queue.Full:
+            logger.warning(
+                "attempt %s: %d logs wait for the archive; the sweep copies this one later",
+                attempt.attempt_id, self._queue.maxsize,
+            )  # fmt: skip
+            return False
+        return True
+
+    def abandon(self) -> None:
+        """Drops the logs that wait (the sweep copies them later) and ends the thread
+        after the copy under way, if any. Never waits."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        # Offers that raced in after the stop may fill it: the daemon thread dies with us.
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+
+    def _run(self) -> None:
+        while (attempt := self._queue.get()) is not None:
+            archive_finished(self.services.store, self.services.log_archive, attempt)

@@ -11,6 +11,12 @@ Whichever runs it, a claimed attempt is owned by one worker under a fence token 
 owns the attempt before anything the outside world sees (a tag or manifest PUT, a commit
 status, the attempt's end); once a reaper has ended the attempt, the fence refuses and the
 worker stops silently (``AttemptFenced``).
+
+A refusal also stops the attempt's running step at once, whoever noticed it (the dispatcher's
+beat, the log writer's heartbeat, or a fenced write): ``StoreFence.on_refused`` runs what its
+handler registered (``bot.worker.WorkerPool`` sets the attempt's ``Abort`` with
+``FENCE_REFUSED``, which kills the step's processes and skips the rest). Without it a resumed
+zombie would go on running the user's script next to the branch's newer build.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from typing import Protocol
 
 from bot.store.base import DrainStore
 from bot.store.rows import Claim
+
+FENCE_REFUSED = "Reaped: this worker no longer owns the attempt"
+"""The reason of the ``Abort`` a refused fence sets. Never written anywhere (the fenced
+store refuses the attempt's writes): it names the stop in the worker's own log."""
 
 
 class AttemptFenced(Exception):
@@ -63,10 +73,11 @@ class Fence(Protocol):
         ...
 
 
-Handler = Callable[[Claim, Fence], object]
+Handler = Callable[[Claim, "StoreFence"], object]
 """Runs one claimed attempt to its end (``bot.build.execute`` behind
 ``bot.dispatch.fence.fenced_services``). Its return value is ignored; an exception it
-raises is logged, and the attempt is left to the reaper."""
+raises is logged, and the attempt is left to the reaper. Both dispatchers hand it a
+``StoreFence``, so the handler can ``on_refused`` how to stop its attempt."""
 
 
 class Dispatcher(Protocol):
@@ -106,13 +117,18 @@ class Dispatcher(Protocol):
 
 class StoreFence:
     """The claim of ``attempt_id`` under ``token``. Once refused, it stays refused without
-    asking the store again (a reaped attempt never runs again under the same token)."""
+    asking the store again (a reaped attempt never runs again under the same token).
+
+    ``on_refused`` registers how to stop the attempt when the fence refuses: each callback
+    runs once, in the thread that met the refusal (or at once, if it already came)."""
 
     def __init__(self, store: DrainStore, attempt_id: int, token: str) -> None:
         self._store = store
         self._attempt_id = attempt_id
         self._token = token
         self._lost = threading.Event()
+        self._lock = threading.Lock()
+        self._on_refused: list[Callable[[], object]] = []
 
     @property
     def attempt_id(self) -> int:
@@ -127,9 +143,24 @@ class StoreFence:
         """Whether the fence has refused (known without a query)."""
         return self._lost.is_set()
 
+    def on_refused(self, stop: Callable[[], object]) -> None:
+        """Calls ``stop`` once when the fence refuses; at once if it already has. ``stop``
+        must be quick and must not raise (``Abort.set``): it runs inside whatever write
+        met the refusal."""
+        with self._lock:
+            if not self._lost.is_set():
+                self._on_refused.append(stop)
+                return
+        stop()
+
     def refused(self) -> AttemptFenced:
-        """Records the refusal; returns the error to raise."""
-        self._lost.set()
+        """Records the refusal, runs the ``on_refused`` callbacks (the first refusal only);
+        returns the error to raise."""
+        with self._lock:
+            self._lost.set()
+            stops, self._on_refused = self._on_refused, []
+        for stop in stops:
+            stop()
         return AttemptFenced(self._attempt_id, self._token)
 
     def check(self) -> None:

@@ -5,8 +5,10 @@ Worker threads poll the store and claim the oldest queued attempt whose branch i
 sharing one ``data_dir``). Nothing is queued outside the store, so ``kick`` has nothing to
 do and ``reconcile`` nothing to repair; ``reap`` is ``Store.recover_dead``.
 
-The claim loop is ``bot.worker.WorkerPool._work``'s, with the attempt handed to the handler
-under a ``StoreFence`` (the claim's worker name is its token).
+``serve`` runs the claim loops only (``_work``, one thread each), handing each claimed
+attempt to the handler (``bot.worker.WorkerPool._execute``) under a ``StoreFence`` (the
+claim's worker name is its token). It runs neither ``reap`` nor ``reconcile``: the
+``WorkerPool``'s recovery thread calls ``reap`` (through ``WorkerPool.recover``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class EmbeddedDispatcher:
         return []
 
     def serve(self, handler: Handler, concurrency: int, stop_event: threading.Event) -> None:
-        """``concurrency`` claim threads until ``stop_event``; returns once they have."""
+        """``concurrency`` claim threads until ``stop_event``; returns once they have.
+        Nothing else: ``reap`` is the caller's (``WorkerPool.recover``)."""
         threads = [
             threading.Thread(
                 target=self._work, args=(i, handler, stop_event), name=f"worker-{i}", daemon=True

@@ -9,7 +9,8 @@ not move a tag or post a status for that attempt when it comes back.
   attempt's end (``finish_attempt_fenced``) prove ownership in their own transaction;
   every image push (both pushers) checks the fence first, and again right before each tag
   moves (``Target.before_tag``); the log writer's heartbeat is the fence's. A refusal
-  raises ``AttemptFenced`` and, from then on, every guarded write does.
+  raises ``AttemptFenced`` and, from then on, every guarded write does; it also stops the
+  attempt's running step (``StoreFence.on_refused``).
 
 This module is the worker's side (it wraps the pushers and loads ``bot.build``); the web
 process, which only kicks, never imports it.
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.dispatch.base import AttemptFenced, Fence, Handler
+from bot.dispatch.base import FENCE_REFUSED, AttemptFenced, Fence, Handler, StoreFence
 from bot.logs import Log
 from bot.models import Result
 from bot.pushers.base import EngineImagePusher, Pusher
@@ -39,16 +40,49 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+_RECORDS = frozenset(
+    {
+        "set_attempt_runner",
+        "start_pipeline",
+        "add_pipeline",
+        "finish_pipeline",
+        "start_step",
+        "finish_step",
+        "add_image",
+    }
+)
+"""The attempt's own records (``AttemptRecords``) a stopped zombie would still write: its
+aborted step's end, the steps it skips. Refused without a query once the fence is known
+lost, so they cannot overwrite what the reaper settled."""
+
+
 class FencedStore:
     """The store as one fenced attempt sees it. Writes about the attempt that the outside
-    world sees are fenced; everything else is the store's own (``__getattr__``)."""
+    world sees are fenced; the attempt's pipeline, step and image records, and its log,
+    are refused (the log dropped) once the fence is known lost (``_RECORDS``); everything
+    else is the store's own (``__getattr__``)."""
 
     def __init__(self, store: Store, fence: Fence) -> None:
         self._store = store
         self._fence = fence
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+        found = getattr(self._store, name)
+        if name not in _RECORDS:
+            return found
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self._known_lost()
+            return found(*args, **kwargs)
+
+        return guarded
+
+    def append_log(self, attempt_id: int, text: str) -> None:
+        """Dropped once the fence is known lost (the reaper wrote the log's last word;
+        raising would only make the log writer retry); otherwise the store's."""
+        if self._mine(attempt_id) and self._fence.lost:
+            return
+        self._store.append_log(attempt_id, text)
 
     def _mine(self, attempt_id: int) -> bool:
         return attempt_id == self._fence.attempt_id
@@ -86,6 +120,16 @@ class FencedStore:
     def supersede(self, repo: str, queued: Sequence[QueuedBuild], by_sha: str) -> list[int]:
         self._fence.check()
         return self._store.supersede(repo, queued, by_sha)
+
+    def restart_attempt(
+        self, attempt_id: int, description: str, worker: str | None = None
+    ) -> int | None:
+        """The store's, proving this worker still holds the attempt (its token): a reaped
+        attempt is not restarted (None), its reaper already settled it."""
+        if self._mine(attempt_id):
+            self._known_lost()
+            worker = worker or self._fence.token
+        return self._store.restart_attempt(attempt_id, description, worker)
 
 
 def fenced_target(target: Target, fence: Fence) -> Target:
@@ -155,13 +199,17 @@ def fenced_services(services: Services, fence: Fence) -> Services:
 
 def fenced_handler(services: Services) -> Handler:
     """The ``Handler`` a worker serves with: ``bot.build.execute`` of the claim, with
-    ``fenced_services``. A refusal of the fence ends the attempt quietly: whoever reaped
-    it has written its end and statuses."""
+    ``fenced_services``, stopped (its step killed, the rest skipped) as soon as the fence
+    refuses. A refusal ends the attempt quietly: whoever reaped it has written its end and
+    statuses. (``bot.worker.WorkerPool._execute`` is this plus the graceful shutdown.)"""
     from bot.build import execute  # the build machinery loads runners; only workers need it
+    from bot.runners.base import Abort
 
-    def handle(claim: Claim, fence: Fence) -> None:
+    def handle(claim: Claim, fence: StoreFence) -> None:
+        abort = Abort()
+        fence.on_refused(lambda: abort.set(FENCE_REFUSED))
         try:
-            execute(claim, fenced_services(services, fence))
+            execute(claim, fenced_services(services, fence), abort)
         except AttemptFenced as err:
             logger.warning("%s; stopped without writing its end", err)
 

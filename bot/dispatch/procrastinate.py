@@ -17,6 +17,17 @@
   retried job).
 - ``reconcile()``: keys with queued builds and no ``todo``/``doing`` drain job are kicked.
 
+Shutdown (``WorkerPool.shutdown``, whose grace may exceed ``lost_after``): once
+``stop_event`` is set the procrastinate worker is stopped, and procrastinate's own shutdown
+cancels its worker heartbeat *before* it waits for the running jobs. Another host's
+``_fail_stalled_jobs`` may then finish a draining job ``failed`` mid-grace and release its
+lock. That is harmless, so serving does not refuse a long grace (decided for issue 11): the
+attempt itself is not reaped, because its ``_Beat`` keeps renewing ``attempts.heartbeat_at``
+(what ``reap_lost`` reads) until the handler returns, grace or not; a ``drain(key)`` another
+host starts meanwhile claims nothing (``claim_key`` starts nothing while an attempt of the
+key runs); and this drain kicks its key after its handler returns (the build that waited,
+or the next attempt the shutdown queued). Only the stalled job's row says ``failed``.
+
 Kicks, reaps and reconciles use a synchronous connection pool of their own, so they work
 from any thread (web requests, drain threads, the reaper); the worker's event loop has its
 asynchronous pool.
@@ -248,7 +259,9 @@ class ProcrastinateDispatcher:
 
 class _Beat:
     """Renews a running attempt's heartbeat through its fence every ``every`` seconds, so
-    a live build with a quiet step is never reaped; stops at the first refusal."""
+    a live build with a quiet step is never reaped, during a shutdown's grace too (see the
+    module docstring); stops at the first refusal, which itself stops the attempt
+    (``StoreFence.refused`` runs its ``on_refused``: the handler's ``Abort``)."""
 
     def __init__(self, fence: StoreFence, every: float) -> None:
         self._fence = fence
@@ -270,6 +283,9 @@ class _Beat:
             try:
                 self._fence.check()
             except Exception:
-                logger.warning("attempt %s: heartbeat refused or failed", self._fence.attempt_id)
-                if self._fence.lost:
+                if self._fence.lost:  # the refusal has already aborted the attempt
+                    logger.warning(
+                        "attempt %s: reaped while away; stopping it", self._fence.attempt_id
+                    )
                     return
+                logger.warning("attempt %s: heartbeat failed", self._fence.attempt_id)

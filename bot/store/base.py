@@ -133,13 +133,16 @@ class QueueStore(Protocol):
         and passed (by finish time): what the branch's tags point at now."""
         ...
 
-    def restart_attempt(self, attempt_id: int, description: str) -> int | None:
+    def restart_attempt(
+        self, attempt_id: int, description: str, worker: str | None = None
+    ) -> int | None:
         """Ends the running attempt ``attempt_id`` as ``errored`` with ``description`` (its
         open pipelines and steps too) and, in the same transaction, queues the next attempt
         of its build: ``explicit`` as the stopped one was, claimed before anything queued on
         its branch meanwhile (arrival order), the listener told ``stored`` for it (its
         contexts back to pending). Returns the new attempt's number; ``None``, changing
-        nothing, when the attempt was not running. (``bot.store.restarts``)"""
+        nothing, when the attempt was not running, or not under ``worker`` (its fence
+        token, when given). (``bot.store.restarts``)"""
         ...
 
 

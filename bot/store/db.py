@@ -11,19 +11,36 @@ queries above this module are SQLAlchemy Core and the same on both.
   transactions at READ COMMITTED that run side by side. What must not interleave takes a
   transaction-scoped advisory lock (``try_lock``, ``exclusive``); row locks come from
   ``SELECT … FOR UPDATE`` (which SQLAlchemy renders as nothing on SQLite, where
-  ``BEGIN IMMEDIATE`` already holds the whole database).
+  ``BEGIN IMMEDIATE`` already holds the whole database). No client holds them for ever: a
+  session idle inside a transaction (a paused host), a stuck statement and a vanished
+  host's connection (TCP keepalives) are ended by the server (``_pg_options``). Heartbeats
+  are the server's clock (``db_now``), the one clock all hosts share.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, Table, create_engine, event, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Table,
+    cast,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -37,9 +54,34 @@ logger = logging.getLogger(__name__)
 # before the statement fails: SQLite's busy_timeout, the same minute.
 PG_LOCK_TIMEOUT_MS = 60_000
 PG_CONNECT_TIMEOUT_S = 10
+# A transaction left open by a paused or cut-off client (SIGSTOP, a VM frozen, a network
+# partition) must not hold its row and advisory locks for ever: the server ends a session
+# idle inside a transaction after this, well under the dispatcher's lost_after (30 s by
+# default), so the reaper and the other claimers are never blocked past it.
+PG_IDLE_IN_TX_TIMEOUT_MS = 20_000
+# No store statement legitimately runs this long (every one touches a few rows by index);
+# one that does is stuck, and failing it (``StoreUnavailable``) frees its locks.
+PG_STATEMENT_TIMEOUT_MS = 60_000
+# TCP keepalives, idle + interval × count = 25 s: the server's (set for the session) end the
+# session, and free its locks, of a host that vanished (power cut, partition) without
+# closing its socket; libpq's let this client notice a server that vanished the same way.
+PG_KEEPALIVE_IDLE_S, PG_KEEPALIVE_INTERVAL_S, PG_KEEPALIVE_COUNT = 10, 5, 3
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": PG_KEEPALIVE_IDLE_S,
+    "keepalives_interval": PG_KEEPALIVE_INTERVAL_S,
+    "keepalives_count": PG_KEEPALIVE_COUNT,
+}
 # Errors that mean "the PostgreSQL server cannot be used right now": the server is down or
 # restarting, the connection was lost, the pool has no connection to give.
 _PG_UNAVAILABLE = (OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# SQLSTATE of a session the server ended for idling inside its transaction (a paused
+# client, ``PG_IDLE_IN_TX_TIMEOUT_MS``): its connection is gone, like any lost connection.
+_PG_IDLE_ENDED = "25P03"
+
+
+def _pg_gone(err: DBAPIError) -> bool:
+    return getattr(err.orig, "sqlstate", None) == _PG_IDLE_ENDED
 
 
 def sqlite_reason(err: DBAPIError) -> str:
@@ -121,6 +163,31 @@ def exclusive(conn: Connection, name: str) -> None:
         conn.execute(select(func.pg_advisory_xact_lock(_lock_key(name))))
 
 
+def _pg_options() -> str:
+    """The session settings of every store connection to PostgreSQL (libpq ``options``)."""
+    return (
+        f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"
+        f" -c idle_in_transaction_session_timeout={PG_IDLE_IN_TX_TIMEOUT_MS}"
+        f" -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
+        f" -c tcp_keepalives_idle={PG_KEEPALIVE_IDLE_S}"
+        f" -c tcp_keepalives_interval={PG_KEEPALIVE_INTERVAL_S}"
+        f" -c tcp_keepalives_count={PG_KEEPALIVE_COUNT}"
+    )
+
+
+def db_now(conn: Connection) -> ColumnElement[float]:
+    """ "Now" in seconds since the epoch, as a SQL expression for ``conn``'s transaction:
+    every heartbeat written and every staleness cutoff computed from it.
+
+    On PostgreSQL it is the database server's clock (``clock_timestamp()``), the one clock
+    every host shares: a host whose own clock runs fast must not reap the live builds of
+    the others, nor one running slow have its own reaped. On SQLite (one host, one clock)
+    it is this host's ``time.time()``."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return literal(time.time(), Float)
+
+
 class Database:
     """The database at ``url`` (``sqlite:///<file>``, the file created with its directory if
     missing, or ``postgresql+psycopg://…``). Safe to use from several threads and processes;
@@ -150,8 +217,9 @@ class Database:
                 pool_pre_ping=True,
                 connect_args={
                     "connect_timeout": PG_CONNECT_TIMEOUT_S,
-                    "options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}",
+                    "options": _pg_options(),
                     "application_name": "wercker-bot",
+                    **PG_KEEPALIVES,
                 },
             )
         else:
@@ -205,6 +273,10 @@ class Database:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
         except _PG_UNAVAILABLE as err:
+            raise self._unavailable(err) from err
+        except DBAPIError as err:
+            if not _pg_gone(err):
+                raise
             raise self._unavailable(err) from err
 
     @contextmanager

@@ -5,7 +5,8 @@
   the caller's fence token (``attempts.worker``).
 - ``fence`` and the ``*_fenced`` writes: a worker proves it still owns its attempt; the
   writes that end an attempt or post a status do so in the same transaction as the proof.
-- ``reap_lost``: attempts whose worker stopped heartbeating end ``errored``.
+- ``reap_lost``: attempts whose worker stopped heartbeating end ``errored``, and their
+  builds are queued again unless a later push of their key supersedes them.
 - ``queued_keys``: what ``reconcile`` compares with the dispatcher's pending wake-ups.
 
 SQLAlchemy Core, portable: rows are locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
@@ -16,17 +17,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from bot.dispatch.keys import key_for, parse_key
 from bot.models import WORKER_HOST_LOST, Result
 from bot.store.base import LostAttempt
-from bot.store.db import Part
+from bot.store.db import INTAKE_LOCK, Part, db_now, exclusive
 from bot.store.facts import Recovered, RecoveryReason, Superseded
 from bot.store.outbox import TxOutbox
-from bot.store.queue import cancel_queued, mark_running
+from bot.store.queue import branch_lock, cancel_queued, mark_running
 from bot.store.records import error_open_rows
+from bot.store.restarts import requeue
 from bot.store.rows import BuildRow, Claim, QueuedBuild, StatusRow
 from bot.store.schema import attempts, builds
 
@@ -116,13 +119,23 @@ class SqlDrain(Part):
         fence token) the oldest attempt left, which is the newest push unless a user's
         redelivery waits before it, and returns it. ``None`` when nothing is queued, or
         when an attempt of the key is still running (a worker not yet reaped): nothing is
-        started then, and the running attempt's end or the reaper kicks the key again."""
+        started then, and the running attempt's end or the reaper kicks the key again.
+
+        One claim of a key at a time, on every host: the transaction first waits for the
+        key's advisory lock (``branch_lock``, the one ``claim_next`` takes for a branch),
+        so the "nothing running" check and the claim are one step. procrastinate's job
+        lock alone is not enough: the reaper releases a lost job's lock, and a claimer
+        paused after its check would otherwise claim a second attempt of the key when it
+        resumes. It waits rather than skips: a claimer that skipped could miss a push the
+        holder did not see yet, and nothing would kick the key again."""
         now = time.time()
+        parsed = parse_key(key)
         with self.db.tx() as conn:
+            exclusive(conn, branch_lock(parsed.repo, parsed.name))
             if _running_in_key(conn, key):
                 return None
             queued = _queued_of_key(conn, key)
-            kept, facts = _supersede_older(conn, parse_key(key).repo, queued, now)
+            kept, facts = _supersede_older(conn, parsed.repo, queued, now)
             self.listener.builds_superseded(TxOutbox(conn, now), facts)
             for item in kept:
                 if mark_running(conn, item.attempt_id, worker, now):
@@ -162,17 +175,18 @@ class SqlDrain(Part):
         return list(dict.fromkeys(keys))
 
     def fence(self, attempt_id: int, worker: str) -> bool:
-        """Renews the attempt's heartbeat if it is still running under ``worker``; False
-        (nothing written) when it is not: the caller must stop without a trace."""
+        """Renews the attempt's heartbeat (by the database's clock, ``db_now``) if it is
+        still running under ``worker``; False (nothing written) when it is not: the caller
+        must stop without a trace."""
         with self.db.tx() as conn:
-            return _fence(conn, attempt_id, worker, time.time())
+            return _fence(conn, attempt_id, worker)
 
     def add_fenced(self, attempt_id: int, worker: str, rows: Sequence[StatusRow]) -> bool:
         """Adds status rows to the outbox only while the attempt runs under ``worker``,
         proven in the same transaction; False (nothing written) otherwise."""
         now = time.time()
         with self.db.tx() as conn:
-            if not _fence(conn, attempt_id, worker, now):
+            if not _fence(conn, attempt_id, worker):
                 return False
             TxOutbox(conn, now).add(rows)
             return True
@@ -196,48 +210,91 @@ class SqlDrain(Part):
 
     def reap_lost(self, lost_after: float) -> list[LostAttempt]:
         """Ends ``errored`` (``WORKER_HOST_LOST``) every running attempt whose heartbeat is
-        older than ``lost_after`` seconds, with its open pipelines and steps; the listener
-        hears ``attempts_recovered`` in the same transaction. Rows another reaper holds
-        are skipped (it is ending them). Returns what was ended, with each key."""
+        older than ``lost_after`` seconds by the database's clock (``db_now``), with its
+        open pipelines and steps; the listener hears ``attempts_recovered`` in the same
+        transaction. Rows another reaper holds are skipped (it is ending them).
+
+        Nothing lost: in the same transaction, each ended attempt's build is queued again
+        as its next attempt (``requeue``, as a restart does; the listener hears ``stored``
+        after the error, so its contexts go back to pending), unless a later push of its
+        key is queued, which supersedes it (a user's re-run, ``explicit``, is never
+        superseded: it is always queued again). Returns what was ended, with each key,
+        which the caller kicks."""
         now = time.time()
-        lost: list[LostAttempt] = []
         with self.db.tx() as conn:
+            stale = and_(
+                attempts.c.state == Result.RUNNING,
+                func.coalesce(attempts.c.heartbeat_at, 0.0) < db_now(conn) - lost_after,
+            )
+            if conn.execute(select(attempts.c.id).where(stale).limit(1)).first() is None:
+                return []  # the usual round: no lock taken, intake never waits on it
+            # Before any row lock, as ``restart_attempt``: a re-queue is ordered with intake.
+            exclusive(conn, INTAKE_LOCK)
             rows = conn.execute(
-                select(
-                    attempts.c.id,
-                    builds.c.id.label("build_id"),
-                    builds.c.repo,
-                    builds.c.sha,
-                    builds.c.branch,
-                    builds.c.git_tag,
-                )
+                select(attempts, builds.c.repo, builds.c.branch, builds.c.git_tag)
+                .add_columns(builds.c.sha, builds.c.pipelines)
                 .join(builds, builds.c.id == attempts.c.build_id)
-                .where(
-                    attempts.c.state == Result.RUNNING,
-                    func.coalesce(attempts.c.heartbeat_at, 0.0) < now - lost_after,
-                )
+                .where(stale)
                 .order_by(attempts.c.id)
                 .with_for_update(skip_locked=True, of=attempts)
             ).all()
-            facts: list[Recovered] = []
-            for r in rows:
-                done = conn.execute(
-                    update(attempts)
-                    .where(attempts.c.id == r.id, attempts.c.state == Result.RUNNING)
-                    .values(state=Result.ERRORED, finished_at=now, description=WORKER_HOST_LOST)
-                )
-                if not done.rowcount:
-                    continue
-                error_open_rows(conn, int(r.id), WORKER_HOST_LOST, now)
-                key = key_for(str(r.repo), str(r.branch), str(r.git_tag))
-                lost.append(LostAttempt(int(r.id), int(r.build_id), key))
-                fact = Recovered(int(r.id), int(r.build_id), str(r.repo), str(r.sha), LOST)
-                facts.append(fact)
-            self.listener.attempts_recovered(TxOutbox(conn, now), facts)
-        return lost
+            ended = [r for r in rows if _end_lost(conn, r, now)]
+            self.listener.attempts_recovered(
+                TxOutbox(conn, now),
+                [
+                    Recovered(int(r.id), int(r.build_id), str(r.repo), str(r.sha), LOST)
+                    for r in ended
+                ],
+            )
+            for r in ended:
+                if r.explicit or not _later_push_queued(conn, r):
+                    fact = requeue(conn, r, lost_requeued(int(r.number)), now)
+                    self.listener.stored(TxOutbox(conn, now), fact)
+        return [
+            LostAttempt(
+                int(r.id), int(r.build_id), key_for(str(r.repo), str(r.branch), str(r.git_tag))
+            )
+            for r in ended
+        ]
 
 
-def _fence(conn: Connection, attempt_id: int, worker: str, now: float) -> bool:
+def lost_requeued(lost: int) -> str:
+    """The description of the attempt queued in place of the lost attempt ``lost``."""
+    return f"Queued again: attempt {lost} was lost with its worker host"
+
+
+def _end_lost(conn: Connection, row: Row[Any], now: float) -> bool:
+    """Ends the lost attempt ``row`` errored with its open rows; False if it had ended."""
+    done = conn.execute(
+        update(attempts)
+        .where(attempts.c.id == row.id, attempts.c.state == Result.RUNNING)
+        .values(state=Result.ERRORED, finished_at=now, description=WORKER_HOST_LOST)
+    )
+    if not done.rowcount:
+        return False
+    error_open_rows(conn, int(row.id), WORKER_HOST_LOST, now)
+    return True
+
+
+def _later_push_queued(conn: Connection, row: Row[Any]) -> bool:
+    """Whether a push of ``row``'s key that arrived after its build is queued: the drain
+    would supersede a re-queue of ``row``'s build by it."""
+    key = key_for(str(row.repo), str(row.branch), str(row.git_tag))
+    found = conn.execute(
+        select(attempts.c.id)
+        .join(builds, builds.c.id == attempts.c.build_id)
+        .where(
+            _of_key(key),  # type: ignore[arg-type]
+            attempts.c.state == Result.QUEUED,
+            attempts.c.explicit.is_(False),
+            attempts.c.build_id > row.build_id,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _fence(conn: Connection, attempt_id: int, worker: str) -> bool:
     done = conn.execute(
         update(attempts)
         .where(
@@ -245,6 +302,6 @@ def _fence(conn: Connection, attempt_id: int, worker: str, now: float) -> bool:
             attempts.c.state == Result.RUNNING,
             attempts.c.worker == worker,
         )
-        .values(heartbeat_at=now)
+        .values(heartbeat_at=db_now(conn))
     )
     return bool(done.rowcount)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 
 from bot.store.base import LOG_PAGE_BYTES, LOG_ROW_CHARS, READ_ROW_CHARS
-from bot.store.db import Part
+from bot.store.db import Part, db_now
 from bot.store.rows import LogPage, LogTail
 from bot.store.schema import attempts, logs
 
@@ -69,8 +69,10 @@ class SqlLogs(Part):
         ]
         with self.db.tx() as conn:
             conn.execute(logs.insert(), rows)
-            conn.execute(
-                update(attempts).where(attempts.c.id == attempt_id).values(heartbeat_at=now)
+            conn.execute(  # the heartbeat on the one clock every host shares (db_now)
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(heartbeat_at=db_now(conn))
             )
 
     def log_text(

@@ -180,6 +180,10 @@ def upgrade(store: Migratable) -> list[str]:
     lines: list[str] = []
     with store.tx() as conn:
         exclusive(conn, SCHEMA_LOCK)
+        if conn.dialect.name == "postgresql":
+            # The store's sessions stop any statement after a minute (bot.store.db); a
+            # migration over a big table may rightly take longer.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         rev = read_revision(conn, where)
         if rev.current is None:
             _create_at_head(conn)

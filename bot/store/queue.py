@@ -7,12 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select, tuple_, update
+from sqlalchemy import Connection, Row, Select, func, select, tuple_, update
 
 from bot.models import WORKER_DIED, Result, short_sha
 from bot.procs import process_alive
 from bot.store.base import HEARTBEAT_STALE_SECONDS
-from bot.store.db import Part, try_lock
+from bot.store.db import Part, db_now, try_lock
 from bot.store.facts import Recovered, Superseded
 from bot.store.outbox import TxOutbox
 from bot.store.records import error_open_rows
@@ -104,7 +104,8 @@ def _claimable(
 
 def mark_running(conn: Connection, attempt_id: int, worker: str, now: float) -> bool:
     """Sets a queued attempt running under ``worker`` (its claim and fence token), in the
-    caller's transaction; False when it was no longer queued."""
+    caller's transaction, its first heartbeat by the database's clock (``db_now``); False
+    when it was no longer queued."""
     taken = conn.execute(
         update(attempts)
         .where(attempts.c.id == attempt_id, attempts.c.state == Result.QUEUED)
@@ -112,14 +113,16 @@ def mark_running(conn: Connection, attempt_id: int, worker: str, now: float) -> 
             state=Result.RUNNING,
             worker=worker,
             started_at=now,
-            heartbeat_at=now,
+            heartbeat_at=db_now(conn),
             description="Running",
         )
     )
     return bool(taken.rowcount)
 
 
-def _branch_lock(repo: str, branch: str) -> str:
+def branch_lock(repo: str, branch: str) -> str:
+    """The advisory lock (``try_lock``, ``exclusive``) a claim of ``repo``'s ``branch`` (or
+    tag, for ``claim_key``) holds while it checks that nothing of it runs and claims."""
     return f"wercker-bot claim {repo}\n{branch}"
 
 
@@ -150,7 +153,7 @@ def _take_next(conn: Connection) -> Row[Any] | None:
     skipped: list[tuple[str, str]] = []
     while (first := conn.execute(_claimable(skipped)).first()) is not None:
         branch = (str(first.repo), str(first.branch))
-        if try_lock(conn, _branch_lock(*branch)):
+        if try_lock(conn, branch_lock(*branch)):
             row = conn.execute(
                 _claimable(branch=branch).with_for_update(of=attempts, skip_locked=True)
             ).first()
@@ -179,27 +182,36 @@ class SqlQueue(Part):
             )
 
     def heartbeat(self, attempt_id: int) -> None:
+        """Renews the attempt's heartbeat, by the database's clock (``db_now``)."""
         with self.db.tx() as conn:
             conn.execute(
-                update(attempts).where(attempts.c.id == attempt_id).values(heartbeat_at=time.time())
+                update(attempts)
+                .where(attempts.c.id == attempt_id)
+                .values(heartbeat_at=db_now(conn))
             )
 
     def recover_dead(self, max_age: float = HEARTBEAT_STALE_SECONDS) -> list[int]:
         """Finishes attempts left ``running`` by a dead process as ``errored`` ("worker
         died") and tells the listener. A claimer is dead when its heartbeat is older than
-        ``max_age`` (a live attempt beats every few seconds), or, on this host, when its pid
-        is gone, a zombie, or this process under an earlier token (``process_alive``)."""
+        ``max_age`` (a live attempt beats every few seconds; by the database's clock,
+        ``db_now``), or, on this host, when its pid is gone, a zombie, or this process under
+        an earlier token (``process_alive``)."""
         now = time.time()
         recovered: list[Recovered] = []
         with self.db.tx() as conn:
+            stale_at = db_now(conn) - max_age
             rows = conn.execute(
-                select(attempts, builds.c.repo, builds.c.sha)
+                select(
+                    attempts,
+                    builds.c.repo,
+                    builds.c.sha,
+                    (func.coalesce(attempts.c.heartbeat_at, 0.0) < stale_at).label("stale"),
+                )
                 .join(builds, builds.c.id == attempts.c.build_id)
                 .where(attempts.c.state == Result.RUNNING)
             ).all()
             for row in rows:
-                stale = (row.heartbeat_at or 0) < now - max_age
-                if not stale and process_alive(str(row.worker)) is not False:
+                if not row.stale and process_alive(str(row.worker)) is not False:
                     continue
                 # Only if still running: a claimer on another host may be reaping it too,
                 # or its worker may have just finished it (PostgreSQL runs them side by side).

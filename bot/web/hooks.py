@@ -74,13 +74,14 @@ def hook() -> tuple[Response, int]:
     try:
         return _accept(svc, delivery)
     except StoreUnavailable as err:
-        # Nothing of this push was stored (the transaction is all or nothing; a full intake
-        # queue took nothing): 503 with Retry-After says "try again", and the delivery stays
-        # failed in GitHub's Recent Deliveries for a redelivery, instead of a 500 that reads
-        # like a bug.
+        # The push was not stored, or (a store that hung past the wait) may be stored late:
+        # 503 with Retry-After says "try again", the delivery stays failed in GitHub's
+        # Recent Deliveries for a redelivery (deduped if it did land), instead of a 500 that
+        # reads like a bug. The reason (a database's host and user, a disk) is the
+        # operator's: logged here, never in the answer.
         logger.error("intake of delivery %s: %s", delivery.delivery_id, err)
         response, status = _answer(
-            503, error=f"{err}; nothing was stored, redeliver this webhook later"
+            503, error="the store is unavailable; redeliver this webhook later"
         )
         response.headers["Retry-After"] = str(err.retry_after)
         return response, status

@@ -17,6 +17,21 @@ Failures (decided here, so no delivery is lost or mis-answered):
   kept, and each member is retried alone in its own transaction, so one bad delivery fails
   alone (its error reaches its own request) and the others are stored and answered.
 
+A request waits at most ``SUBMIT_TIMEOUT`` for its batch: a store that hangs (a PostgreSQL
+connection that neither answers nor fails) would otherwise hold every gunicorn thread. The
+request then gets ``IntakeTimeout`` (503, "redeliver later"). A push still queued is taken
+out of the queue (nothing of it is stored); one already in the hanging transaction may
+still be committed later. Either way the redelivery is safe: the store dedupes it by
+delivery id, so it is stored afresh if the first never was, answered "already in
+progress" (with the build's id) if the first was committed and its build has not finished
+-- the right answer: the push is in, and its build runs once -- and re-run as the next
+attempt if the build finished before GitHub redelivered, which costs one extra run, never
+a lost push.
+
+Kicks: after a batch is answered, the writer wakes the workers once per distinct dispatch
+key of the batch's stored pushes (a kick is idempotent: it says "look at this key"), so a
+burst on one branch costs one round trip to the queue, not one per push.
+
 Bounds: a batch holds at most ``MAX_BATCH`` deliveries and waits at most ``MAX_WAIT`` for
 more after its first; at most ``MAX_QUEUE`` deliveries wait, and one more is refused at once
 with ``IntakeBusy`` (503 with Retry-After) instead of growing without bound.
@@ -35,8 +50,9 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
+from bot.dispatch.keys import key_for
 from bot.errors import StoreUnavailable
 from bot.store.base import IntakeStore
 from bot.store.rows import Intake, NewPush
@@ -54,6 +70,12 @@ MAX_QUEUE = 1024
 """Deliveries waiting at most; one more is answered 503 (``IntakeBusy``)."""
 IDLE_EXIT = 5.0
 """Seconds without a delivery after which the writer thread ends (the next one starts it)."""
+# Why 30 s: far above a healthy batch (milliseconds), so only a store in trouble reaches
+# it; short enough that a hung PostgreSQL connection (or a batch in a 60 s lock wait,
+# bot.store.db's lock timeout) frees the request threads instead of holding every one.
+# GitHub stops waiting after 10 s anyway; the bound is about our threads, not its patience.
+SUBMIT_TIMEOUT = 30.0
+"""Seconds a request waits for its batch before it is answered 503 (``IntakeTimeout``)."""
 
 
 class IntakeBusy(StoreUnavailable):
@@ -62,24 +84,35 @@ class IntakeBusy(StoreUnavailable):
     retry_after = 10
 
 
+class IntakeTimeout(StoreUnavailable):
+    """The store did not answer in time: the push may or may not be stored (see the
+    module docstring); a redelivery is safe either way."""
+
+
 class _Ticket:
     """One submitted push and, once its batch is done, its answer or its error."""
 
-    __slots__ = ("answer", "done", "error", "push")
+    __slots__ = ("_lock", "answer", "done", "error", "push")
 
     def __init__(self, push: NewPush) -> None:
         self.push = push
         self.done = threading.Event()
         self.answer: Intake | None = None
         self.error: BaseException | None = None
+        # The first answer wins: a request that timed out and its late batch race.
+        self._lock = threading.Lock()
 
     def succeed(self, answer: Intake) -> None:
-        self.answer = answer
-        self.done.set()
+        with self._lock:
+            if not self.done.is_set():
+                self.answer = answer
+                self.done.set()
 
     def fail(self, error: BaseException) -> None:
-        self.error = error
-        self.done.set()
+        with self._lock:
+            if not self.done.is_set():
+                self.error = error
+                self.done.set()
 
 
 class IntakeWriter:
@@ -96,12 +129,15 @@ class IntakeWriter:
         max_wait: float = MAX_WAIT,
         max_queue: int = MAX_QUEUE,
         idle_exit: float = IDLE_EXIT,
-        kick: Callable[[NewPush], None] | None = None,
+        submit_timeout: float = SUBMIT_TIMEOUT,
+        kick: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
-        # Wakes the workers for each stored push, after its request is answered: a kick
-        # that fails is logged, and the dispatcher's reconcile repairs it.
+        # Wakes the workers for a dispatch key (``Dispatcher.kick``), once per distinct key
+        # of a batch, after its requests are answered: a kick that fails is logged, and the
+        # dispatcher's reconcile repairs it.
         self._kick = kick
+        self._submit_timeout = submit_timeout
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._max_queue = max_queue
@@ -129,7 +165,9 @@ class IntakeWriter:
         once the transaction is committed. Raises ``IntakeBusy`` when ``max_queue``
         deliveries are already waiting, ``StoreUnavailable`` when the store could not write
         it or the writer is closed (nothing of it stored, either way), and whatever else
-        storing it alone raised."""
+        storing it alone raised. Raises ``IntakeTimeout`` (a ``StoreUnavailable``) after
+        ``submit_timeout`` seconds without an answer: the push is taken out of the queue if
+        it is still there, but one already in the transaction may still be committed."""
         ticket = _Ticket(push)
         with self._cond:
             if self._closed:
@@ -141,11 +179,30 @@ class IntakeWriter:
                 self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
-        ticket.done.wait()
+        if not ticket.done.wait(self._submit_timeout):
+            self._give_up(ticket)
         if ticket.error is not None:
             raise ticket.error
         assert ticket.answer is not None
         return ticket.answer
+
+    def _give_up(self, ticket: _Ticket) -> None:
+        """Answers a ticket whose batch took too long (unless it was answered meanwhile):
+        out of the queue if still there, then failed with ``IntakeTimeout``."""
+        with self._cond:
+            queued = ticket in self._queue
+            if queued:
+                self._queue.remove(ticket)
+        stage = "waiting for a transaction" if queued else "in a transaction that may still commit"
+        # A no-op when the batch answered it meanwhile (the first answer wins).
+        ticket.fail(IntakeTimeout(f"no answer within {self._submit_timeout:g} s ({stage})"))
+        if ticket.error is None:
+            return
+        logger.error(
+            "intake of delivery %s: no answer from the store within %g s",
+            ticket.push.delivery_id,
+            self._submit_timeout,
+        )
 
     def close(self, timeout: float | None = 30.0) -> bool:
         """Refuses new deliveries and waits (up to ``timeout``) until the writer has stored
@@ -216,15 +273,20 @@ class IntakeWriter:
                 self._commit([ticket])
             return
         for ticket, answer in zip(batch, answers, strict=True):
-            ticket.succeed(answer)
+            ticket.succeed(answer)  # a no-op for a request answered IntakeTimeout already
+        self._kick_keys(
+            p for p, a in zip((t.push for t in batch), answers, strict=True) if a.ignored is None
+        )
+
+    def _kick_keys(self, stored: Iterable[NewPush]) -> None:
+        """One kick per distinct dispatch key of ``stored`` (in first-seen order)."""
         if self._kick is None:
             return
-        for ticket, answer in zip(batch, answers, strict=True):
-            if answer.ignored is None:
-                try:
-                    self._kick(ticket.push)
-                except Exception:
-                    logger.exception("waking the workers for %s failed", ticket.push.repo)
+        for key in dict.fromkeys(key_for(p.repo, p.branch, p.git_tag) for p in stored):
+            try:
+                self._kick(key)
+            except Exception:
+                logger.exception("waking the workers for %s failed", key)
 
 
 def _unavailable(err: StoreUnavailable) -> StoreUnavailable:

@@ -221,10 +221,14 @@ class FakeStore:
             passed.sort(key=lambda a: a.finished_at or 0.0)
             return passed[-1].build.sha if passed else None
 
-    def restart_attempt(self, attempt_id: int, description: str) -> int | None:
+    def restart_attempt(
+        self, attempt_id: int, description: str, worker: str | None = None
+    ) -> int | None:
         with self._lock:
             stopped = self.attempts.get(attempt_id)
             if stopped is None or stopped.state is not Result.RUNNING:
+                return None
+            if worker is not None and stopped.worker != worker:
                 return None
             self.finish_attempt(attempt_id, Result.ERRORED, description)
             self.error_open_pipelines(attempt_id, description)

@@ -48,6 +48,12 @@ ATTEMPTS = text(
 )
 IMAGES = text("SELECT attempt_id, repository, tags, created_at FROM images ORDER BY created_at")
 OUTBOX = text("SELECT id, repo, sha, context, state, description FROM status_outbox ORDER BY id")
+JOBS = text(
+    "SELECT id, lock, status FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+    " ORDER BY id"
+)
+# A drain job ends a moment after its attempt does: how long it may take to be done.
+JOBS_DONE_SECONDS = 15.0
 
 
 @dataclass
@@ -91,6 +97,8 @@ class Outcome:
     """What the paused host printed, read once everything settled."""
     violations: list[str] = field(default_factory=list)
     """Requests the GitHub fake refused as GitHub would (422s)."""
+    jobs: list[Any] = field(default_factory=list)
+    """procrastinate jobs still ``todo`` or ``doing`` once settled (and given a moment)."""
 
     def problems(self) -> dict[str, list[str]]:
         from tests.harness.scale_out_invariants import problems
@@ -275,6 +283,10 @@ def run_scenario(
         outcome.attempts = rows(engine, ATTEMPTS)
         outcome.images = rows(engine, IMAGES)
         outcome.outbox = rows(engine, OUTBOX)
+        deadline = time.monotonic() + JOBS_DONE_SECONDS
+        while (jobs := rows(engine, JOBS)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        outcome.jobs = jobs
         outcome.paused_log = cluster.log(outcome.paused_host)
         outcome.violations = [str(v) for v in github.violations]
         outcome.final = {

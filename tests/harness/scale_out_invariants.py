@@ -12,6 +12,8 @@
   nor in the store's ``images`` rows in the order they were recorded.
 - ``killed``: the attempts of the kill -9ed host ended errored, "worker host lost"
   (``WORKER_HOST_LOST``).
+- ``jobs``: no procrastinate job is left ``todo`` or ``doing`` (a stalled job of a lost host
+  is finished ``failed``, never left holding its branch's lock).
 - ``fenced``: the paused host's attempts were reaped (``WORKER_HOST_LOST``) and, after it
   resumed, nothing more was written for them: the attempt rows unchanged, no image recorded
   after the reap (one pushed before the pause is the same commit), no status queued for
@@ -160,7 +162,11 @@ def rejected(o: Outcome) -> list[str]:
     return o.violations
 
 
-CHECKS = (rejected, refused, unfinished, overlap, newest, backwards, killed, fenced)
+def jobs(o: Outcome) -> list[str]:
+    return [f"job {j.id} ({j.lock}) still {j.status}" for j in o.jobs]
+
+
+CHECKS = (rejected, refused, unfinished, overlap, newest, backwards, killed, fenced, jobs)
 
 
 def problems(o: Outcome) -> dict[str, list[str]]:

@@ -1,10 +1,14 @@
 """Losing a worker host on PostgreSQL: two real ``procrastinate`` worker processes
 (``ProcrastinateDispatcher.serve``), one ``kill -9``ed (its whole process group) in the
-middle of a build; the other reaps it and the branch's newest build still runs.
+middle of a build; the other reaps it and the branch's newest build still runs. One paused
+(SIGSTOP) past ``lost_after`` is reaped, and on resuming its step process is killed and it
+writes nothing. One stopped (SIGTERM) with a build running longer than ``lost_after`` keeps
+its attempt to the end, and no other host starts the key meanwhile.
 
-Each worker runs the dispatcher's real ``serve`` with a handler that marks what it started
-in a directory and holds a build while the test keeps its ``hold-<build>`` file, then ends
-the attempt through its fence."""
+Each worker runs the dispatcher's real ``serve`` with a handler that starts a "step" process
+(``sleep``, stopped through ``StoreFence.on_refused`` as ``WorkerPool`` stops its step), marks
+what it started in a directory, holds a build while the test keeps its ``hold-<build>``
+file, then ends the attempt through its fence."""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ WAIT_SECONDS = 45.0
 SHA1 = f"{1:040x}"
 
 WORKER = """
-import logging, os, signal, sys, threading, time
+import logging, os, signal, subprocess, sys, threading, time
 from pathlib import Path
 from bot.dispatch.base import AttemptFenced
 from bot.dispatch.fence import FencedStore
@@ -53,6 +57,9 @@ signal.signal(signal.SIGTERM, lambda *_: stop.set())
 def handle(claim, fence):
     # What bot.build does at the end of an attempt, through the fenced store.
     build = claim.build
+    step = subprocess.Popen(["sleep", "600"])  # killed with the host's group at teardown
+    fence.on_refused(step.kill)
+    (marks / f"step-{build.id}-{step.pid}").touch()
     (marks / f"started-{build.id}-{os.getpid()}").touch()
     while (marks / f"hold-{build.id}").exists():
         time.sleep(0.05)
@@ -135,6 +142,7 @@ def test_kill_9_of_a_worker_mid_build_the_newest_build_still_runs(
             WORKER_HOST_LOST,
         )
         assert store.attempt_state(older, 1) == Result.CANCELED
+        assert store.attempt_state(first, 2) is None  # a newer push supersedes: not re-queued
         assert [(r.state, r.description) for r in store.latest("acme/app", SHA1)] == [
             ("error", WORKER_HOST_LOST)
         ]
@@ -194,6 +202,68 @@ def test_a_paused_worker_is_reaped_and_fenced_when_it_resumes(
             resolved
         )
         assert all(p.poll() is None for p in procs)  # the refusal did not kill the zombie
+        # ... but it killed the zombie's step (the fence's ``on_refused``), within seconds.
+        [step] = [int(m.name.rsplit("-", 1)[1]) for m in marks.glob(f"step-{first}-*")]
+        _until(lambda: not _alive(step), timeout=5)
+    finally:
+        kicker.close()
+        store.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent's ``wait`` does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _job_status(store: SqlStore, build: int) -> str | None:
+    """The status of the drain job that started ``build``'s first attempt (its token ends
+    with ``job<N>``)."""
+    with store.engine.connect() as conn:
+        worker = conn.execute(
+            text("SELECT worker FROM attempts WHERE build_id = :b AND number = 1"), {"b": build}
+        ).scalar_one()
+        job = int(str(worker).rsplit("job", 1)[1])
+        status = conn.execute(
+            text("SELECT status FROM procrastinate_jobs WHERE id = :j"), {"j": job}
+        ).scalar_one_or_none()
+    return None if status is None else str(status)
+
+
+def test_a_stop_whose_grace_outlasts_lost_after_keeps_its_attempt(
+    pg_url: str, workers: tuple[list[subprocess.Popen[bytes]], Path]
+) -> None:
+    """The decision of ``bot.dispatch.procrastinate`` (module docstring, "Shutdown"): the
+    stopping worker's procrastinate heartbeat stops, so the other host fails its job, but
+    the attempt's own beat keeps it from being reaped, no other host starts the key, and
+    the next build runs once it ends."""
+    procs, marks = workers
+    store = open_store(pg_url)
+    kicker = ProcrastinateDispatcher(store, pg_url, lost_after=LOST_AFTER, reap_every=60)
+    try:
+        first = _push(store, 1)
+        (marks / f"hold-{first}").touch()
+        kicker.kick(KEY)
+        host = _started_host(marks, first)
+        stopping = next(p for p in procs if p.pid == host)
+        os.kill(host, signal.SIGTERM)  # stop: no more claims, the running build goes on
+        # The other host sees the stopped procrastinate worker as stalled: its job failed.
+        _until(lambda: _job_status(store, first) == "failed", timeout=LOST_AFTER * 10)
+        newest = _push(store, 2)
+        kicker.kick(KEY)
+        time.sleep(LOST_AFTER * 2)  # reaped by now, were the attempt's beat gone too
+        assert store.attempt_state(first, 1) == Result.RUNNING
+        assert not list(marks.glob(f"started-{newest}-*"))  # never two builds of one key
+        assert stopping.poll() is None  # still in its grace
+        (marks / f"hold-{first}").unlink()
+        _until(lambda: store.attempt_state(first, 1) == Result.PASSED)
+        _until(lambda: store.attempt_state(newest, 1) == Result.PASSED)
+        assert stopping.wait(timeout=WAIT_SECONDS) == 0
+        survivor = next(p for p in procs if p.pid != host)
+        assert list(marks.glob(f"started-{newest}-{survivor.pid}"))
     finally:
         kicker.close()
         store.close()

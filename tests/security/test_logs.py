@@ -342,8 +342,8 @@ def test_intake_answers_503_when_the_disk_is_full(
     assert refused.status_code == 503, refused.get_data(as_text=True)
     assert refused.headers["Retry-After"].isdigit()
     error = refused.get_json()["error"]
-    assert "database or disk is full" in error and "cannot rollback" not in error
-    assert "\n" not in error and "Traceback" not in error
+    # The reason is the operator's (the log's), never the answer's.
+    assert error == "the store is unavailable; redeliver this webhook later"
     stored = len(services.store.list_builds(1000))
     assert stored == len(answers) - 1  # nothing of the refused delivery was kept
     assert any("database or disk is full" in r.getMessage() for r in caplog.records)

@@ -14,7 +14,7 @@ from tests.harness.builds import sql_store
 
 
 def test_a_page_on_a_failing_store_is_503_with_retry_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = parse_settings(
         {"data_dir": str(tmp_path), "github": {"webhook_secret": "x" * 16}}, {}, base_dir=tmp_path
@@ -29,13 +29,38 @@ def test_a_page_on_a_failing_store_is_503_with_retry_after(
     resp = client.get("/api/builds")
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == str(StoreUnavailable.retry_after) == "60"
-    assert resp.get_json() == {
-        "error": "the store cannot be used right now (database or disk is full); try again later"
-    }
+    # The client learns when to come back; the store's reason (which may name the database's
+    # user and host) is logged, not answered.
+    assert resp.get_json() == {"error": "the store is unavailable; redeliver later"}
+    assert "database or disk is full" not in resp.text
+    assert any(
+        "GET /api/builds" in r.getMessage() and "database or disk is full" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_a_postgresql_reason_naming_user_and_host_stays_out_of_the_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = parse_settings(
+        {"data_dir": str(tmp_path), "github": {"webhook_secret": "x" * 16}}, {}, base_dir=tmp_path
+    )
+    services = build_services(settings)
+    reason = 'connection to server at "db.internal" (10.0.0.5) failed: user "wb_prod" denied'
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable(reason)
+
+    monkeypatch.setattr(services.store, "build_detail", failing)
+    resp = create_app(services=services).test_client().get("/api/builds/1")
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "60"
+    for leak in ("db.internal", "10.0.0.5", "wb_prod"):
+        assert leak not in resp.text
+    assert any(reason in r.getMessage() for r in caplog.records)
 
 
 def test_a_failing_read_is_503_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import sqlite3
 
@@ -53,4 +78,6 @@ def test_a_failing_read_is_503_not_a_traceback(
     monkeypatch.setattr(sql_store(services.store).engine, "connect", failing)
     resp = create_app(services=services).test_client().get("/builds/1")
     assert resp.status_code == 503
-    assert "disk I/O error" in resp.get_json()["error"] and "SELECT" not in resp.text
+    assert resp.get_json() == {"error": "the store is unavailable; redeliver later"}
+    assert "disk I/O error" not in resp.text and "SELECT" not in resp.text
+    assert any("disk I/O error" in r.getMessage() for r in caplog.records)  # logged instead

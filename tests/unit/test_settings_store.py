@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
+from bot.masking import Masker
 from bot.settings import parse_settings
 from bot.settings_store import parse_logs, parse_store
 
@@ -71,6 +72,25 @@ def test_the_database_password_is_a_secret_and_redacted() -> None:
     assert settings.database.redacted() == "postgresql+psycopg://bot:***@db/bot"
     with pytest.raises(ConfigError, match="PostgreSQL"):
         _ = settings.db_path
+
+
+def test_a_password_with_special_characters_is_masked_in_both_forms() -> None:
+    # The URL spells "p@ss:w/rd%21" percent-encoded; the driver and PostgreSQL's errors
+    # show it decoded, so both must be secrets.
+    settings = parse_settings(
+        {"store": {"url": "postgresql://bot:p%40ss%3Aw%2Frd%2521@db/bot"}}, {}, base_dir=DATA
+    )
+    secrets = settings.secret_values()
+    assert "p@ss:w/rd%21" in secrets and "p%40ss%3Aw%2Frd%2521" in secrets
+    masker = Masker(secrets)
+    decoded = 'connection failed: password "p@ss:w/rd%21" rejected for user "bot"'
+    assert "p@ss" not in masker.mask(decoded) and "w/rd" not in masker.mask(decoded)
+    assert "%40" not in masker.mask(settings.database.url)
+    assert settings.database.redacted() == "postgresql+psycopg://bot:***@db/bot"
+    plain = parse_settings(
+        {"store": {"url": "postgresql://bot:plain-pw@db/bot"}}, {}, base_dir=DATA
+    )
+    assert plain.database.passwords == ("plain-pw",)  # one form when both read the same
 
 
 def test_logs_archive_needs_a_bucket_and_knows_its_keys() -> None:

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from bot import worker
+from bot import buildlog, worker
 from bot.build import execute
+from bot.dispatch.base import StoreFence
 from bot.dispatch.embedded import EmbeddedDispatcher
 from bot.images import ImageRef
+from bot.logarchive import AttemptRef
 from bot.logs import Log
-from bot.models import WORKER_RESTARTED, Result
+from bot.models import WORKER_HOST_LOST, WORKER_RESTARTED, Result
 from bot.outbox import StatusDelivery
 from bot.reporter import Reporter
 from bot.runners.base import ABORTED, Abort, GuestPaths, ScriptResult, Timeouts, Workspace
 from bot.services import Services
 from bot.settings import parse_settings
-from bot.wiring import build_credentials, build_engine_pusher, build_pusher
+from bot.store.rows import Claim
+from bot.store.sql import SqlStore
+from bot.wiring import build_credentials, build_engine_pusher, build_pusher, build_runners
 from tests.fakes.forge import FakeForge
+from tests.fakes.logarchive import FakeLogArchive
 from tests.fakes.store import FakeStore
+from tests.harness.builds import new_push, open_store
 from tests.harness.gitrepo import make_remote
 
 # -- graceful shutdown (issue 11 item 4) ------------------------------------------------------
@@ -119,9 +127,9 @@ class _Runner:
 class _World:
     """A git remote with ``STEPS_YML``, the fake store and the pool's services."""
 
-    def __init__(self, tmp_path: Path, step: _Step) -> None:
+    def __init__(self, tmp_path: Path, step: _Step, yml: str = STEPS_YML) -> None:
         remote = make_remote(tmp_path / "git")
-        self.sha = remote.commit({"wercker.yml": STEPS_YML})
+        self.sha = remote.commit({"wercker.yml": yml})
         self.store = FakeStore(Reporter("wb", "http://bot.test"))
         settings = parse_settings(
             {
@@ -262,3 +270,155 @@ def test_an_attempt_with_nothing_left_when_the_abort_comes_is_over(tmp_path: Pat
     assert execute(claim, world.services, step.abort) is Result.PASSED
     assert step.calls == ["sleep", "true", "echo notify"]
     assert [a.state for a in world.store.attempts.values()] == [Result.PASSED]
+
+
+# -- a reaped worker stops its attempt (issue 11, review item 1) ------------------------------
+# A real local runner runs a real step process; the fake store's ``lose`` ends the attempt as
+# a reaper on another host would, while the step sleeps.
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its reaper is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _until(what: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_reaped_attempt_kills_its_running_step_and_skips_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(buildlog, "HEARTBEAT_SECONDS", 0.2)  # the log writer's beat meets it
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    yml = (
+        "build:\n  steps:\n"
+        "    - script:\n        name: long\n"
+        f"        code: sleep 60 & echo $! > {marks}/pid; wait\n"
+        f"    - script:\n        name: next\n        code: touch {marks}/next\n"
+        "  after-steps:\n"
+        f"    - script:\n        name: notify\n        code: touch {marks}/after\n"
+    )
+    world = _World(tmp_path, _Step(), yml)
+    settings = world.services.settings
+    world.services = dataclasses.replace(
+        world.services,  # the real local runner: a real step process, killed on abort
+        runners=functools.partial(build_runners, settings, build_credentials(settings)),
+    )
+    world.store.push(world.sha)
+    pool = worker.WorkerPool(world.services, 1, recover_every=3600)
+    pool.start()
+    try:
+        assert _until(lambda: (marks / "pid").is_file() and (marks / "pid").read_text(), 30)
+        step_pid = int((marks / "pid").read_text())
+        assert _pid_alive(step_pid)
+        (attempt,) = world.store.attempts.values()
+        written = len(world.store.outbox)
+        world.store.lose(attempt.id)  # reaped elsewhere while this worker was away
+
+        assert _until(lambda: not _pid_alive(step_pid), 10), "the reaped step still runs"
+        assert _until(lambda: not pool._active, 10), "the reaped attempt did not stop"
+    finally:
+        pool.shutdown(grace=1)
+    assert not (marks / "next").exists() and not (marks / "after").exists()
+    assert (attempt.state, attempt.description) == (Result.ERRORED, WORKER_HOST_LOST)
+    assert len(world.store.outbox) == written  # the stopped attempt wrote no status
+    assert [a.id for a in world.store.attempts.values()] == [attempt.id]  # nor a requeue
+    # Its step records stay as the (fake) reaper left them: nothing skipped nor ended.
+    assert _steps(world.store, attempt.id) == [("main", "long", Result.RUNNING, "")]
+
+
+# -- the log archive runs beside the handlers (issue 11, review item 3) -----------------------
+# A real SQLite store holds the finished log; the build itself is replaced by one that writes
+# its log and ends (the archive's timing is under test, not the build).
+
+
+@pytest.fixture
+def sql_store(tmp_path: Path) -> Iterator[SqlStore]:
+    store = open_store(tmp_path / "db.sqlite3")
+    yield store
+    store.close()
+
+
+def _held_until(release: threading.Event) -> Callable[[], None]:
+    """A ``during_put`` that holds each upload until ``release`` (20 s at most)."""
+
+    def hold() -> None:
+        release.wait(20)
+
+    return hold
+
+
+def _archiving_pool(
+    tmp_path: Path, store: SqlStore, archive: FakeLogArchive, monkeypatch: pytest.MonkeyPatch
+) -> tuple[worker.WorkerPool, Claim]:
+    """A pool over ``store`` and ``archive`` whose builds log a line and pass, and a claim."""
+
+    def build(claim: Claim, services: Services, abort: Abort | None = None) -> Result:
+        services.store.append_log(claim.attempt_id, "built\n")
+        services.store.finish_attempt(claim.attempt_id, Result.PASSED, "ok")
+        return Result.PASSED
+
+    monkeypatch.setattr(worker, "execute", build)
+    services = dataclasses.replace(
+        _World(tmp_path, _Step()).services, store=store, log_archive=archive
+    )
+    store.record_push(new_push())
+    claim = store.claim_next("w")
+    assert claim is not None
+    return worker.WorkerPool(services, 1, recover_every=3600), claim
+
+
+def test_a_slow_archive_does_not_hold_the_handler(
+    tmp_path: Path, sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    archive = FakeLogArchive(during_put=_held_until(release))
+    pool, claim = _archiving_pool(tmp_path, sql_store, archive, monkeypatch)
+    pool.archiver.start()
+    try:
+        started = time.monotonic()
+        pool._execute(claim, StoreFence(sql_store, claim.attempt_id, "w"))
+        took = time.monotonic() - started
+        assert took < 10, f"the handler waited {took:.1f} s for the archive"
+        assert sql_store.attempt_state(claim.build.id, 1) == Result.PASSED
+        assert archive.puts == 0  # the upload is under way, held
+        release.set()
+        assert _until(lambda: archive.puts == 1, 10), "the archive thread never copied the log"
+        assert archive.text(archive.key_for(AttemptRef.from_claim(claim))) == "built\n"
+    finally:
+        release.set()
+        pool.stop()
+
+
+def test_a_full_archive_backlog_skips_and_shutdown_does_not_wait_for_it(
+    tmp_path: Path, sql_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    archive = FakeLogArchive(during_put=_held_until(release))
+    pool, claim = _archiving_pool(tmp_path, sql_store, archive, monkeypatch)
+    worker.execute(claim, pool.services)
+    ref = AttemptRef.from_claim(claim)
+    archiver = worker._Archiver(pool.services, backlog=1)
+    assert archiver.offer(ref)  # waits: the thread has not started
+    assert not archiver.offer(ref)  # over the backlog: skipped, for the sweep
+    archiver.start()
+    assert _until(lambda: archiver._queue.empty(), 5)  # the thread took it: uploading
+    assert archiver.offer(ref)
+    started = time.monotonic()
+    archiver.abandon()  # one upload under way (held), one waiting: neither is waited for
+    assert time.monotonic() - started < 1
+    release.set()
+    archiver.thread.join(10)
+    assert not archiver.thread.is_alive()
+    assert archive.puts == 1  # the one under way; the dropped one was never tried

@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
+from tests.harness import postgres
+from tests.harness.postgres import require_postgres
+
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "intake.py"
 
 
@@ -86,16 +91,24 @@ def test_each_push_follows_the_previous_one_of_its_branch() -> None:
     assert len(last) == len(bench.REPOS) * bench.BRANCHES
 
 
-def test_a_small_run_prints_the_table_and_finds_every_push_stored() -> None:
+def small_run(store: str) -> list[str]:
+    """The bench's output lines for a run of 12 pushes on ``store``."""
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--pushes", "12", "--clients", "4", "--rounds", "1"],
+        [sys.executable, str(BENCH), "--store", store, "--pushes", "12", "--clients", "4",
+         "--rounds", "1"],
         capture_output=True,
         text=True,
         timeout=240,
         cwd=BENCH.parents[1],
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.strip().splitlines()
+    return done.stdout.strip().splitlines()
+
+
+def assert_table(lines: list[str], store: str) -> None:
+    """One table (header, bot, peer) for ``store``, every acknowledged push stored."""
+    assert any(line.endswith("every acknowledged push stored)") and f"store {store}" in line
+               for line in lines)  # fmt: skip
     rows = [line for line in lines if line.startswith("| ")]
     assert len(rows) == 3  # header, bot, peer
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
@@ -106,9 +119,37 @@ def test_a_small_run_prints_the_table_and_finds_every_push_stored() -> None:
     assert cells[1][6].startswith("stored 12/12") and cells[2][4] == "1.00x"
     assert all(float(row[5]) > 0 for row in cells[1:])  # gunicorn's CPU was read
     summary = json.loads(lines[-1])
+    assert summary["store"] == store
     assert summary["bot_statuses"] == {"202": 12} and summary["bare_statuses"] == {"202": 12}
     assert summary["acked"] == summary["stored"] == 12
 
 
-def test_run_all_runs_it() -> None:
+def test_a_small_run_prints_the_table_and_finds_every_push_stored() -> None:
+    assert_table(small_run("sqlite"), "SQLite")
+
+
+def test_a_small_run_on_a_private_postgresql_server_prints_its_table() -> None:
+    require_postgres()
+    assert_table(small_run("postgres"), "PostgreSQL")
+
+
+def test_without_postgresql_its_table_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_bench()
+    monkeypatch.setattr(postgres, "PG_ROOT", Path("/nonexistent-postgresql"))
+    ran: list[object] = []
+
+    def bench_store(*args: object) -> int:
+        ran.append(args)
+        return 0
+
+    monkeypatch.setattr(bench, "bench_store", bench_store)
+    assert bench.main(["--store", "postgres"]) == 0
+    assert ran == []
+    out = capsys.readouterr().out
+    assert "store PostgreSQL: skipped: PostgreSQL is not installed" in out
+
+
+def test_run_all_runs_it() -> None:  # with its defaults: both stores
     assert '"intake.py"' in (BENCH.parent / "run_all.py").read_text()

@@ -10,7 +10,7 @@ import sys
 from collections import namedtuple
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -88,6 +88,12 @@ def test_rows_give_the_settle_time_the_states_and_every_invariant_ok() -> None:
     assert set(verdicts.values()) == {"ok"}
 
 
+class Job(NamedTuple):
+    id: int
+    lock: str
+    status: str
+
+
 @pytest.mark.parametrize(
     ("change", "invariant", "evidence"),
     [
@@ -114,6 +120,7 @@ def test_rows_give_the_settle_time_the_states_and_every_invariant_ok() -> None:
         ),
         ({"killed": [3]}, "killed", "attempt 3"),
         ({"final": {}}, "unfinished", "no status"),
+        ({"jobs": [Job(9, "acme/app0@b0", "doing")]}, "jobs", "job 9 (acme/app0@b0) still doing"),
     ],
 )
 def test_a_broken_invariant_is_named_with_its_evidence(

@@ -95,7 +95,7 @@ def test_the_fence_holds_for_the_owner_only(store: SqlStore) -> None:
     assert not store.fence(claim.attempt_id, "w2")
 
 
-def test_the_reaper_ends_a_silent_attempt_errored_and_resolves_its_statuses(
+def test_the_reaper_ends_a_silent_attempt_errored_and_queues_its_build_again(
     store: SqlStore,
 ) -> None:
     lost_build = push(store, sha(1))
@@ -112,9 +112,48 @@ def test_the_reaper_ends_a_silent_attempt_errored_and_resolves_its_statuses(
     assert store.attempt_state(lost_build, 1) == Result.ERRORED
     detail = store.build_detail(lost_build)
     assert detail is not None and detail.attempts[0].description == WORKER_HOST_LOST
-    assert _latest(store, sha(1))["wb/build"] == f"error:{WORKER_HOST_LOST}"
+    # The newest push of its key: queued again as attempt 2, its status pending after the error.
+    assert [(r.state, r.description) for r in store.statuses_for("acme/app", sha(1))][-2:] == [
+        ("error", WORKER_HOST_LOST),
+        ("pending", "Queued (attempt 2)"),
+    ]
+    assert store.attempt_state(lost_build, 2) == Result.QUEUED
     assert store.attempt_state(live_build, 1) == Result.RUNNING
     assert store.reap_lost(lost_after=30) == []  # once
+    again = store.claim_key(KEY, "w3")
+    assert again is not None and (again.build.id, again.attempt_number) == (lost_build, 2)
+
+
+def test_a_lost_build_a_later_push_supersedes_is_not_queued_again(store: SqlStore) -> None:
+    lost_build = push(store, sha(1))
+    lost = store.claim_key(KEY, "w1")
+    assert lost is not None
+    later = push(store, sha(2))
+    _age(store, lost.attempt_id, 60)
+    assert [r.attempt_id for r in store.reap_lost(lost_after=30)] == [lost.attempt_id]
+    assert store.attempt_state(lost_build, 2) is None
+    assert _latest(store, sha(1))["wb/build"] == f"error:{WORKER_HOST_LOST}"
+    claim = store.claim_key(KEY, "w2")
+    assert claim is not None and claim.build.id == later
+
+
+def test_a_lost_redelivery_is_queued_again_even_behind_a_later_push(store: SqlStore) -> None:
+    first = push(store, sha(1))
+    done = store.claim_key(KEY, "w1")
+    assert done is not None
+    store.finish_attempt(done.attempt_id, Result.PASSED, "ok")
+    push(store, sha(1))  # a user's redelivery: explicit attempt 2, never superseded
+    rerun = store.claim_key(KEY, "w2")
+    assert rerun is not None and rerun.explicit
+    later = push(store, sha(2))
+    _age(store, rerun.attempt_id, 60)
+    store.reap_lost(lost_after=30)
+    assert store.attempt_state(first, 3) == Result.QUEUED
+    again = store.claim_key(KEY, "w3")  # before the later push: arrival order
+    assert again is not None and (again.build.id, again.explicit) == (first, True)
+    store.finish_attempt(again.attempt_id, Result.PASSED, "ok")
+    then = store.claim_key(KEY, "w4")
+    assert then is not None and then.build.id == later
 
 
 def test_a_reaped_worker_is_fenced_out_of_every_write_the_world_sees(

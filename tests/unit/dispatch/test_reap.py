@@ -1,5 +1,6 @@
 """``ProcrastinateDispatcher.reap``: a lost worker host's attempt ends errored, its stalled
-job is finished failed (never retried), and its branch's newest queued build runs."""
+job is finished failed (never retried), and its branch's newest queued build runs: the
+lost build itself, queued again, when nothing newer was pushed."""
 
 from __future__ import annotations
 
@@ -83,3 +84,24 @@ def test_reap_fails_the_stalled_job_of_a_lost_worker_and_kicks_afresh(rig: Rig) 
     assert [(status, lock) for _, status, lock in jobs[1:]] == [("todo", KEY)]
     rig.serve(concurrency=1)
     until(lambda: rig.passed(build))
+
+
+def test_a_lost_build_that_is_its_branchs_newest_runs_again(rig: Rig) -> None:
+    build = push(rig.store, sha(1))
+    claim = rig.store.claim_key(KEY, "lost-host:1:t:job1")  # its worker then vanished
+    assert claim is not None
+    with rig.store.tx() as conn:
+        conn.execute(
+            update(attempts)
+            .where(attempts.c.id == claim.attempt_id)
+            .values(heartbeat_at=time.time() - 10)
+        )
+    assert rig.dispatcher.reap() == [claim.attempt_id]
+    assert rig.store.attempt_state(build, 1) == Result.ERRORED
+    assert rig.store.attempt_state(build, 2) == Result.QUEUED  # nothing lost
+    rig.serve(concurrency=1)
+    until(lambda: rig.store.attempt_state(build, 2) == Result.PASSED)
+    assert rig.started() == [build]
+    statuses = [(r.state, r.description) for r in rig.store.statuses_for("acme/app", sha(1))]
+    lost_at = statuses.index(("error", WORKER_HOST_LOST))
+    assert ("pending", "Queued (attempt 2)") in statuses[lost_at:]

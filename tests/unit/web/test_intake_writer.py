@@ -18,7 +18,7 @@ from bot.services import Services
 from bot.settings import parse_settings
 from bot.store.rows import Intake, NewPush
 from bot.store.sql import SqlStore
-from bot.web.intake_writer import IntakeBusy, IntakeWriter
+from bot.web.intake_writer import IntakeBusy, IntakeTimeout, IntakeWriter
 from bot.wiring import build_services
 from tests.harness.builds import new_push, open_store
 from tests.harness.github_fake import push_payload, webhook_headers
@@ -106,10 +106,15 @@ def until(predicate: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
-def held_burst(counting: CountingStore, writer: IntakeWriter, pushes: list[NewPush]) -> Submitters:
+def held_burst(
+    counting: CountingStore,
+    writer: IntakeWriter,
+    pushes: list[NewPush],
+    subs: Submitters | None = None,
+) -> Submitters:
     """Submits ``pushes[0]``, holds its transaction until the others are all queued behind
     it, then lets the writer go on; returns once every submitter has its result."""
-    subs = Submitters(writer)
+    subs = subs or Submitters(writer)
     subs.start(pushes[0])
     assert counting.entered.wait(WAIT)
     for push in pushes[1:]:
@@ -253,8 +258,9 @@ def test_the_thread_ends_when_idle_and_starts_again(store: SqlStore) -> None:
     assert writer.close()
 
 
-def test_the_webhook_answers_503_with_retry_after_when_the_queue_is_full(tmp_path: Path) -> None:
-    services: Services = build_services(
+def hook_services(tmp_path: Path) -> Services:
+    """The web's services for one configured repository (acme/app), webhook secret "s"."""
+    return build_services(
         parse_settings(
             {
                 "data_dir": str(tmp_path),
@@ -265,6 +271,10 @@ def test_the_webhook_answers_503_with_retry_after_when_the_queue_is_full(tmp_pat
             base_dir=tmp_path,
         )
     )
+
+
+def test_the_webhook_answers_503_with_retry_after_when_the_queue_is_full(tmp_path: Path) -> None:
+    services = hook_services(tmp_path)
     app = create_app(services=services)
     app.extensions["wercker_bot_intake"] = IntakeWriter(services.store, max_queue=0)
     body = json.dumps(push_payload("acme/app", "refs/heads/main", "a" * 40)).encode()
@@ -273,28 +283,97 @@ def test_the_webhook_answers_503_with_retry_after_when_the_queue_is_full(tmp_pat
     )
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == str(IntakeBusy.retry_after)
-    assert "nothing was stored" in resp.get_json()["error"]
+    assert resp.get_json()["error"] == "the store is unavailable; redeliver this webhook later"
     assert services.store.list_builds() == []
 
 
-def test_each_stored_push_kicks_its_workers_after_its_answer_and_a_failed_kick_loses_nothing(
-    store: SqlStore, caplog: pytest.LogCaptureFixture
+def test_each_distinct_key_of_a_batch_is_kicked_once_after_its_answers(
+    store: SqlStore, counting: CountingStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     kicked: list[str] = []
+    answered_first: list[bool] = []
 
-    def kick(push: NewPush) -> None:
-        kicked.append(push.delivery_id)
-        if push.delivery_id == "k2":
+    def kick(key: str) -> None:
+        # The requests of the key's pushes get their answers (their threads end) while the
+        # writer waits here: the kicks do not hold the answers back (threads[i] sent burst[i]).
+        mine = [t for t, p in zip(subs.threads, burst, strict=True) if key.endswith("@" + p.branch)]
+        deadline = time.monotonic() + WAIT
+        while any(t.is_alive() for t in mine) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        answered_first.append(not any(t.is_alive() for t in mine))
+        kicked.append(key)
+        if key == "acme/app@b2":
             raise OSError("the queue's database went away")
 
-    writer = IntakeWriter(store, kick=kick)
+    writer = IntakeWriter(counting, max_wait=0.0, kick=kick)
+    subs = Submitters(writer)
+    # The held first batch, then one batch: three pushes to b1 (one key), one to b2, and a
+    # redelivery of the first b1 push (ignored: it wakes nobody).
+    first_b1 = new_push(delivery_id="k1", branch="b1", ref="refs/heads/b1", sha="1" * 40)
+    burst = [
+        new_push(delivery_id="k0", branch="b0", ref="refs/heads/b0", sha="a" * 40),
+        first_b1,
+        new_push(delivery_id="k2", branch="b1", ref="refs/heads/b1", sha="2" * 40),
+        new_push(delivery_id="k3", branch="b1", ref="refs/heads/b1", sha="3" * 40),
+        new_push(delivery_id="k4", branch="b2", ref="refs/heads/b2", sha="4" * 40),
+        first_b1,
+    ]
     try:
-        first = writer.submit(new_push(delivery_id="k1", sha="1" * 40))
-        again = writer.submit(new_push(delivery_id="k1", sha="1" * 40))  # in progress
-        second = writer.submit(new_push(delivery_id="k2", sha="2" * 40))
+        held_burst(counting, writer, burst, subs)
     finally:
         writer.close()
-    assert again.ignored == "already in progress" and second.build_id is not None
-    assert kicked == ["k1", "k2"]  # the ignored redelivery wakes nobody
-    assert first.build_id is not None and store.attempt_state(second.build_id, 1) == "queued"
-    assert any("waking the workers for acme/app failed" in r.getMessage() for r in caplog.records)
+    assert [len(b) for b in counting.batches] == [1, 5]
+    assert kicked == ["acme/app@b0", "acme/app@b1", "acme/app@b2"]  # once per key and batch
+    assert answered_first == [True, True, True]
+    assert all(isinstance(r, Intake) for r in subs.results.values())
+    failed = "waking the workers for acme/app@b2 failed"
+    assert any(failed in r.getMessage() for r in caplog.records)
+    assert len(store.list_builds()) == 5  # the failed kick lost nothing
+
+
+def test_a_request_waits_at_most_submit_timeout_then_503s_and_the_redelivery_is_deduped(
+    store: SqlStore, counting: CountingStore
+) -> None:
+    writer = IntakeWriter(counting, max_wait=0.0, submit_timeout=0.2)
+    held = new_push(delivery_id="slow", sha="5" * 40)
+    began = time.monotonic()
+    with pytest.raises(IntakeTimeout) as timed_out:  # the store blocks: nothing answers
+        writer.submit(held)
+    assert time.monotonic() - began < WAIT / 2
+    assert isinstance(timed_out.value, StoreUnavailable)
+    assert "may still commit" in timed_out.value.reason
+    assert counting.entered.is_set()
+    # Queued behind the hung transaction: taken out of the queue, so never stored.
+    with pytest.raises(IntakeTimeout, match="waiting for a transaction"):
+        writer.submit(branch_push(7))
+    assert writer.waiting == 0
+    counting.gate.set()  # the store comes back: the first push commits after all
+    until(lambda: len(store.list_builds()) == 1)
+    again = writer.submit(new_push(delivery_id="slow", sha="5" * 40))  # GitHub's redelivery
+    writer.close()
+    [build] = store.list_builds()
+    assert again == Intake(build.id, 1, "already in progress")  # not a second build
+    assert counting.batches == [["slow"], ["slow"]]  # d7 never reached the store
+
+
+def test_the_webhook_answers_503_when_the_store_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = hook_services(tmp_path)
+    app = create_app(services=services)
+    released = threading.Event()
+
+    def hung(pushes: Sequence[NewPush]) -> list[Intake]:
+        assert released.wait(WAIT)
+        raise StoreUnavailable("connection reset")
+
+    monkeypatch.setattr(services.store, "record_pushes", hung)
+    app.extensions["wercker_bot_intake"] = IntakeWriter(services.store, submit_timeout=0.1)
+    body = json.dumps(push_payload("acme/app", "refs/heads/main", "a" * 40)).encode()
+    try:
+        resp = app.test_client().post(
+            "/hooks/github", data=body, headers=webhook_headers(body, "s", delivery="h1")
+        )
+    finally:
+        released.set()
+    assert resp.status_code == 503 and resp.headers["Retry-After"].isdigit()
