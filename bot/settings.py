@@ -7,7 +7,6 @@ global settings object. The composition root passes ``Settings`` to what needs i
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,9 +15,16 @@ from typing import Any
 
 from bot.errors import ConfigError
 from bot.settings_store import LogArchiveSettings, StoreSettings, parse_logs, parse_store
+from bot.settings_toml import (
+    check_keys,
+    expand,
+    flag,
+    megabytes,
+    str_map,
+    subtable,
+)
 from bot.stepsources.config import StepSource, parse_steps
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_LOG_LIMIT_MB = 100
 DEFAULT_SHUTDOWN_GRACE = 25.0
 RUNNER_KINDS = ("auto", "local", "docker", "local-unsafe")
@@ -141,64 +147,6 @@ class Settings:
         return [v for v in values if v]
 
 
-def _expand(value: Any, env: Mapping[str, str], key: str) -> Any:
-    if isinstance(value, str):
-
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env:
-                raise ConfigError(
-                    f"${{{name}}} is not set in the environment; export it or edit the value",
-                    key,
-                )
-            return env[name]
-
-        return _ENV_REF.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, env, f"{key}.{k}" if key else k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, env, f"{key}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _flag(table: Mapping[str, Any], name: str, where: str) -> bool:
-    """A boolean: TOML ``true``/``false``, or exactly ``"true"``/``"false"`` (what a
-    ``${NAME}`` reference expands to). Anything else is an error, never a guess: a stray
-    string must not switch off signature checks or TLS."""
-    value = table.get(name, False)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConfigError(f"must be true or false, not {value!r}", f"{where}{name}")
-
-
-def _megabytes(table: Mapping[str, Any], name: str, default: int, where: str, least: int) -> int:
-    value = table.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigError(f"must be a whole number of megabytes ≥ {least}", f"{where}{name}")
-    return value
-
-
-def _table(raw: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError("must be a table", f"{where}{name}")
-    return value
-
-
-def _str_map(raw: Mapping[str, Any], where: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in raw.items():
-        if isinstance(v, bool):
-            out[k] = "true" if v else "false"
-        elif isinstance(v, (str, int, float)):
-            out[k] = str(v)
-        else:
-            raise ConfigError("must be a string", f"{where}.{k}")
-    return out
-
-
 def _pipelines(raw: Any, where: str) -> tuple[PipelineChoice, ...]:
     if raw is None:
         raw = list(DEFAULT_PIPELINES)
@@ -248,15 +196,6 @@ _REGISTRY_KEYS = {
 }
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; known keys are {', '.join(sorted(allowed))}",
-            f"{where}{unknown[0]}",
-        )
-
-
 def parse_settings(
     raw: Mapping[str, Any],
     env: Mapping[str, str],
@@ -265,10 +204,10 @@ def parse_settings(
     config_path: Path | None = None,
 ) -> Settings:
     """Builds ``Settings`` from a parsed TOML document. Raises ``ConfigError`` naming the key."""
-    raw = _expand(dict(raw), env, "")
-    _check_keys(raw, _TOP_KEYS, "")
-    github = _github(_table(raw, "github", ""))
-    runner_raw = _table(raw, "runner", "")
+    raw = expand(dict(raw), env, "")
+    check_keys(raw, _TOP_KEYS, "")
+    github = _github(subtable(raw, "github", ""))
+    runner_raw = subtable(raw, "runner", "")
     kind, expose, limits = _runner(runner_raw)
     log_limit_mb = raw.get("log_limit_mb", DEFAULT_LOG_LIMIT_MB)
     if isinstance(log_limit_mb, bool) or not isinstance(log_limit_mb, int) or log_limit_mb < 1:
@@ -283,8 +222,8 @@ def parse_settings(
         raise ConfigError(
             "may only use the placeholder {full_name}", "clone_url_template"
         ) from None
-    repos = _repos(_table(raw, "repos", ""), template)
-    registries = _registries(_table(raw, "registries", ""))
+    repos = _repos(subtable(raw, "repos", ""), template)
+    registries = _registries(subtable(raw, "registries", ""))
     data_dir = Path(str(raw.get("data_dir", "var")))
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
@@ -306,16 +245,16 @@ def parse_settings(
         sandbox_expose=expose,
         log_limit=log_limit_mb * 1024 * 1024,
         step_limits=limits,
-        steps=parse_steps(_table(raw, "steps", ""), base_dir),
-        store=parse_store(_table(raw, "store", ""), env, data_dir),
-        logs=parse_logs(_table(raw, "logs", "")),
+        steps=parse_steps(subtable(raw, "steps", ""), base_dir),
+        store=parse_store(subtable(raw, "store", ""), env, data_dir),
+        logs=parse_logs(subtable(raw, "logs", "")),
         shutdown_grace=float(grace),
     )
 
 
 def _github(github_raw: dict[str, Any]) -> GitHubSettings:
     """The ``[github]`` table."""
-    _check_keys(
+    check_keys(
         github_raw,
         {"api_url", "webhook_secret", "token", "status_context", "insecure_skip_signature"},
         "github.",
@@ -325,14 +264,14 @@ def _github(github_raw: dict[str, Any]) -> GitHubSettings:
         webhook_secret=str(github_raw.get("webhook_secret", "")),
         token=str(github_raw.get("token", "")),
         status_context=str(github_raw.get("status_context", "wercker-bot")),
-        insecure_skip_signature=_flag(github_raw, "insecure_skip_signature", "github."),
+        insecure_skip_signature=flag(github_raw, "insecure_skip_signature", "github."),
     )
 
 
 def _runner(runner_raw: dict[str, Any]) -> tuple[str, tuple[str, ...], StepLimits]:
     """The ``[runner]`` table's kind, ``sandbox_expose`` paths and step limits (its
     ``docker_host`` and ``network`` are read as they are)."""
-    _check_keys(
+    check_keys(
         runner_raw,
         {"kind", "docker_host", "network", "sandbox_expose", "memory_mb", "max_file_mb"},
         "runner.",
@@ -351,8 +290,8 @@ def _runner(runner_raw: dict[str, Any]) -> tuple[str, tuple[str, ...], StepLimit
             "runner.sandbox_expose",
         )
     limits = StepLimits(
-        memory_mb=_megabytes(runner_raw, "memory_mb", StepLimits.memory_mb, "runner.", 64),
-        max_file_mb=_megabytes(runner_raw, "max_file_mb", StepLimits.max_file_mb, "runner.", 1),
+        memory_mb=megabytes(runner_raw, "memory_mb", StepLimits.memory_mb, "runner.", 64),
+        max_file_mb=megabytes(runner_raw, "max_file_mb", StepLimits.max_file_mb, "runner.", 1),
     )
     return kind, tuple(expose), limits
 
@@ -366,13 +305,13 @@ def _repos(table: dict[str, Any], template: str) -> dict[str, RepoSettings]:
             raise ConfigError("must be a table", where)
         if full_name.count("/") != 1:
             raise ConfigError("the key must be owner/name", where)
-        _check_keys(repo_raw, _REPO_KEYS, where + ".")
+        check_keys(repo_raw, _REPO_KEYS, where + ".")
         repos[full_name.lower()] = RepoSettings(
             full_name=full_name,
             clone_url=str(repo_raw.get("clone_url") or template.format(full_name=full_name)),
             pipelines=_pipelines(repo_raw.get("pipelines"), where + ".pipelines"),
-            env=_str_map(_table(repo_raw, "env", where + "."), where + ".env"),
-            secrets=_str_map(_table(repo_raw, "secrets", where + "."), where + ".secrets"),
+            env=str_map(subtable(repo_raw, "env", where + "."), where + ".env"),
+            secrets=str_map(subtable(repo_raw, "secrets", where + "."), where + ".secrets"),
             deploy_target=repo_raw.get("deploy_target"),
             ssh_key_file=repo_raw.get("ssh_key_file"),
         )
@@ -386,16 +325,16 @@ def _registries(table: dict[str, Any]) -> dict[str, RegistrySettings]:
         where = f"registries.{host!r}"
         if not isinstance(reg_raw, dict):
             raise ConfigError("must be a table", where)
-        _check_keys(reg_raw, _REGISTRY_KEYS, where + ".")
+        check_keys(reg_raw, _REGISTRY_KEYS, where + ".")
         registries[host.lower()] = RegistrySettings(
             host=host.lower(),
             ca_file=reg_raw.get("ca_file"),
-            insecure=_flag(reg_raw, "insecure", where + "."),
+            insecure=flag(reg_raw, "insecure", where + "."),
             mirror_of=reg_raw.get("mirror_of"),
             username=reg_raw.get("username"),
             password=reg_raw.get("password"),
             aws_endpoint_url=reg_raw.get("aws_endpoint_url"),
-            create_repository=_flag(reg_raw, "create_repository", where + "."),
+            create_repository=flag(reg_raw, "create_repository", where + "."),
         )
     return registries
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bot.errors import ConfigError
+from bot.settings_toml import check_keys
 
 SQLITE_FILE = "wercker-bot.sqlite3"
 DEFAULT_LOST_AFTER = 30.0
@@ -91,12 +92,7 @@ def parse_store(
 ) -> StoreSettings:
     """The ``[store]`` table (``raw``), with ``DATABASE_URL`` from ``env`` as the fallback.
     Raises ``ConfigError`` naming the key."""
-    unknown = sorted(set(raw) - _STORE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; known keys are {', '.join(sorted(_STORE_KEYS))}",
-            f"store.{unknown[0]}",
-        )
+    check_keys(raw, _STORE_KEYS, "store.")
     where = "store.url"
     given = raw.get("url")
     if given is None and env.get("DATABASE_URL"):
@@ -147,12 +143,7 @@ def _seconds(raw: Mapping[str, Any], key: str, default: float) -> float:
 
 def parse_logs(raw: Mapping[str, Any]) -> LogArchiveSettings:
     """The ``[logs]`` table. Raises ``ConfigError`` naming the key."""
-    unknown = sorted(set(raw) - _LOGS_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; known keys are {', '.join(sorted(_LOGS_KEYS))}",
-            f"logs.{unknown[0]}",
-        )
+    check_keys(raw, _LOGS_KEYS, "logs.")
     archive = str(raw.get("archive", "none"))
     if archive not in ("none", "s3"):
         raise ConfigError(f"must be \"none\" or \"s3\", not {archive!r}", "logs.archive")
