@@ -24,14 +24,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.dispatch.base import FENCE_REFUSED, AttemptFenced, Fence, Handler, StoreFence
+from bot.dispatch.base import Fence
 from bot.logs import Log
 from bot.models import Result
 from bot.pushers.base import EngineImagePusher, Pusher
 from bot.pushers.model import ImageSpec, PushResult, Target
 from bot.services import Services
 from bot.store.base import Store
-from bot.store.rows import Claim, QueuedBuild, StatusRow
+from bot.store.rows import QueuedBuild, StatusRow
 
 if TYPE_CHECKING:
     from bot.engine import BoxSnapshot
@@ -195,22 +195,3 @@ def fenced_services(services: Services, fence: Fence) -> Services:
         pusher=FencedPusher(services.pusher, fence),
         engine_pusher=FencedEnginePusher(services.engine_pusher, fence),
     )
-
-
-def fenced_handler(services: Services) -> Handler:
-    """The ``Handler`` a worker serves with: ``bot.build.execute`` of the claim, with
-    ``fenced_services``, stopped (its step killed, the rest skipped) as soon as the fence
-    refuses. A refusal ends the attempt quietly: whoever reaped it has written its end and
-    statuses. (``bot.worker.WorkerPool._execute`` is this plus the graceful shutdown.)"""
-    from bot.build import execute  # the build machinery loads runners; only workers need it
-    from bot.runners.base import Abort
-
-    def handle(claim: Claim, fence: StoreFence) -> None:
-        abort = Abort()
-        fence.on_refused(lambda: abort.set(FENCE_REFUSED))
-        try:
-            execute(claim, fenced_services(services, fence), abort)
-        except AttemptFenced as err:
-            logger.warning("%s; stopped without writing its end", err)
-
-    return handle
